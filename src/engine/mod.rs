@@ -1,0 +1,704 @@
+//! The deterministic engine: virtual time, the event loop, per-node clocks, the network and faults.
+//!
+//! The engine owns everything that is not protocol logic. Nodes are sans-IO state machines
+//! ([`Node`]): they get their local time and one input, and write what they want done into an
+//! engine-owned [`Outputs`] buffer. The engine turns sends into deliveries (or losses), timers
+//! into events, and folds every observation and delivery into the trace hash.
+
+pub mod network;
+pub mod ping;
+pub mod queue;
+pub mod trace;
+
+use crate::time::{Dur, Time};
+use network::{HttpLossMode, LinkConfig, Network};
+use queue::EventQueue;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
+use trace::TraceHash;
+
+/// Compact node index (servers first, then clients, in scenario order).
+pub type NodeId = u32;
+
+/// Identity of one HTTP exchange, unique in a run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExchangeId(pub u64);
+
+/// Identity of one timer, unique in a run; used to cancel it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerId(pub u64);
+
+/// Why an HTTP exchange failed, as the caller's HTTP client reports it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpError {
+    /// No TCP connection within the connect timeout (partition, host down).
+    ConnectTimeout,
+    /// Connected, but no response within the read timeout (paused peer, partition mid-exchange).
+    ReadTimeout,
+    /// The host answered with RST: it is up but nothing listens (process crashed).
+    ConnectionRefused,
+    /// Abstract loss, fail-fast mode: an IO error one round trip after the send.
+    IoError,
+}
+
+/// Timeouts of one HTTP exchange, as the caller's HTTP client configures them.
+#[derive(Copy, Clone, Debug)]
+pub struct HttpTimeouts {
+    pub connect: Dur,
+    pub read: Dur,
+}
+
+/// What a node receives.
+pub enum Input<M, T, C> {
+    /// The process (re)starts with fresh state.
+    Start,
+    /// A UDP datagram.
+    Datagram {
+        from: NodeId,
+        msg: M,
+    },
+    /// An HTTP request; answer it (now or later) with [`Outputs::respond`].
+    Request {
+        from: NodeId,
+        id: ExchangeId,
+        msg: M,
+    },
+    /// The outcome of an HTTP exchange this node started.
+    Response {
+        id: ExchangeId,
+        result: Result<M, HttpError>,
+    },
+    Timer {
+        id: TimerId,
+        timer: T,
+    },
+    /// A workload command from the scenario (register, subscribe, …).
+    Command(C),
+}
+
+/// A sans-IO state machine driven by the engine.
+pub trait Node {
+    type Msg: Hash + Clone;
+    type Timer;
+    type Cmd;
+    type Obs: Hash;
+    /// `now` is the node's local clock. Randomness comes only from `rng`, the node's own stream.
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<Self::Msg, Self::Timer, Self::Cmd>,
+        rng: &mut ChaCha8Rng,
+        out: &mut Outputs<Self>,
+    );
+    /// The process died: forget everything a real process keeps only in memory.
+    fn crash(&mut self);
+}
+
+enum Action<M, T> {
+    Udp { to: NodeId, msg: M },
+    Request { to: NodeId, id: ExchangeId, msg: M, timeouts: HttpTimeouts },
+    Respond { id: ExchangeId, msg: M },
+    SetTimer { id: TimerId, after: Dur, timer: T },
+    CancelTimer(TimerId),
+}
+
+/// The buffer a node writes its wishes into. Owned by the engine and reused, so handling an
+/// input allocates nothing once the buffers have grown.
+pub struct Outputs<N: Node + ?Sized> {
+    actions: Vec<Action<N::Msg, N::Timer>>,
+    observations: Vec<N::Obs>,
+    next_id: u64,
+}
+
+impl<N: Node + ?Sized> Default for Outputs<N> {
+    fn default() -> Self {
+        Outputs { actions: Vec::new(), observations: Vec::new(), next_id: 1 }
+    }
+}
+
+impl<N: Node + ?Sized> Outputs<N> {
+    pub fn send_udp(&mut self, to: NodeId, msg: N::Msg) {
+        self.actions.push(Action::Udp { to, msg });
+    }
+    pub fn request(&mut self, to: NodeId, msg: N::Msg, timeouts: HttpTimeouts) -> ExchangeId {
+        let id = ExchangeId(self.alloc());
+        self.actions.push(Action::Request { to, id, msg, timeouts });
+        id
+    }
+    pub fn respond(&mut self, id: ExchangeId, msg: N::Msg) {
+        self.actions.push(Action::Respond { id, msg });
+    }
+    /// `after` is measured on the node's monotonic clock (Java's `nanoTime`): clock jumps do not
+    /// move it, drift does.
+    pub fn set_timer(&mut self, after: Dur, timer: N::Timer) -> TimerId {
+        let id = TimerId(self.alloc());
+        self.actions.push(Action::SetTimer { id, after, timer });
+        id
+    }
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.actions.push(Action::CancelTimer(id));
+    }
+    pub fn observe(&mut self, obs: N::Obs) {
+        self.observations.push(obs);
+    }
+    fn alloc(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+    /// For driving a core directly in tests: drain what it asked for.
+    pub fn take_observations(&mut self) -> Vec<N::Obs> {
+        std::mem::take(&mut self.observations)
+    }
+}
+
+/// Test helper view of pending actions, for rule tests that drive a core without the engine.
+pub enum Wish<'a, M, T> {
+    Udp { to: NodeId, msg: &'a M },
+    Request { to: NodeId, id: ExchangeId, msg: &'a M },
+    Respond { id: ExchangeId, msg: &'a M },
+    SetTimer { id: TimerId, after: Dur, timer: &'a T },
+    CancelTimer(TimerId),
+}
+
+impl<N: Node + ?Sized> Outputs<N> {
+    pub fn wishes(&self) -> impl Iterator<Item = Wish<'_, N::Msg, N::Timer>> {
+        self.actions.iter().map(|a| match a {
+            Action::Udp { to, msg } => Wish::Udp { to: *to, msg },
+            Action::Request { to, id, msg, .. } => Wish::Request { to: *to, id: *id, msg },
+            Action::Respond { id, msg } => Wish::Respond { id: *id, msg },
+            Action::SetTimer { id, after, timer } => Wish::SetTimer { id: *id, after: *after, timer },
+            Action::CancelTimer(id) => Wish::CancelTimer(*id),
+        })
+    }
+    pub fn clear(&mut self) {
+        self.actions.clear();
+        self.observations.clear();
+    }
+}
+
+/// A per-node clock: local = global + offset + drift. Nacos compares local clocks with no
+/// compensation, so skew between nodes changes what the protocol does.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    pub offset: Dur,
+    pub drift_ppm: f64,
+}
+
+impl Clock {
+    pub fn local(&self, global: Time) -> Time {
+        Time(self.monotonic(global.0) + self.offset.0)
+    }
+    /// The node's monotonic clock (Java `nanoTime`): drift applies, offsets and jumps do not.
+    fn monotonic(&self, g: i64) -> i64 {
+        g + (g as f64 * self.drift_ppm / 1e6).floor() as i64
+    }
+    /// The earliest global time at which this node's monotonic clock has advanced by `d` since
+    /// global time `now`: a timer never fires early by the node's own reckoning.
+    fn deadline(&self, now: Time, d: Dur) -> Time {
+        if self.drift_ppm == 0.0 {
+            return now + d;
+        }
+        let target = self.monotonic(now.0) + d.0;
+        let mut g = now.0 + (d.0 as f64 / (1.0 + self.drift_ppm / 1e6)).floor() as i64;
+        while self.monotonic(g) < target {
+            g += 1;
+        }
+        while g > now.0 && self.monotonic(g - 1) >= target {
+            g -= 1;
+        }
+        Time(g)
+    }
+}
+
+/// A fault applied by the engine at a scheduled time.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Block (or, with `heal`, unblock) each directed pair.
+    Block {
+        pairs: Vec<(NodeId, NodeId)>,
+        heal: bool,
+    },
+    HealAll,
+    SetLink {
+        from: NodeId,
+        to: NodeId,
+        config: LinkConfig,
+    },
+    /// The process dies, losing its state. With `host_down` the machine is gone too: peers see
+    /// connect timeouts instead of "connection refused".
+    Crash {
+        node: NodeId,
+        host_down: bool,
+    },
+    Restart {
+        node: NodeId,
+    },
+    /// A stop-the-world pause: everything addressed to the node queues until `Resume`.
+    Pause {
+        node: NodeId,
+    },
+    Resume {
+        node: NodeId,
+    },
+    ClockJump {
+        node: NodeId,
+        by: Dur,
+    },
+}
+
+enum Event<M, T, C> {
+    Timer { node: NodeId, inc: u32, id: TimerId, timer: T },
+    Datagram { from: NodeId, to: NodeId, msg: M },
+    RequestArrives { ex: ExchangeId, msg: M },
+    ResponseArrives { ex: ExchangeId, msg: M },
+    ExchangeFails { ex: ExchangeId, err: HttpError },
+    Command { node: NodeId, cmd: C },
+    Fault(Fault),
+}
+
+struct Exchange {
+    client: NodeId,
+    client_inc: u32,
+    server: NodeId,
+    server_inc: u32,
+    /// The server process has the request (so a crash of the server resets the connection).
+    arrived: bool,
+}
+
+struct Proc<N: Node> {
+    node: N,
+    rng: ChaCha8Rng,
+    clock: Clock,
+    alive: bool,
+    host_up: bool,
+    paused: bool,
+    /// Bumped on every crash: timers and exchanges of an earlier life are ignored.
+    inc: u32,
+    backlog: Vec<Event<N::Msg, N::Timer, N::Cmd>>,
+}
+
+/// Counters printed in a run summary.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub events: u64,
+    pub udp_sent: u64,
+    pub udp_delivered: u64,
+    pub udp_lost: u64,
+    pub http_requests: u64,
+    pub http_responses: u64,
+    pub http_failed: u64,
+    pub observations: u64,
+}
+
+/// One observation as recorded in the trace.
+pub struct Record<O> {
+    pub at: Time,
+    pub node: NodeId,
+    pub obs: O,
+}
+
+/// Stream ids for [`derive_rng`]: one ChaCha stream per purpose, so adding a node does not
+/// reshuffle the draws of the network or of other nodes.
+pub mod stream {
+    pub const NETWORK: u64 = 1;
+    pub const WORKLOAD: u64 = 2;
+    pub const NODE_BASE: u64 = 1 << 32;
+}
+
+pub fn derive_rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+pub struct Engine<N: Node> {
+    now: Time,
+    queue: EventQueue<Event<N::Msg, N::Timer, N::Cmd>>,
+    procs: Vec<Proc<N>>,
+    pub network: Network,
+    net_rng: ChaCha8Rng,
+    exchanges: BTreeMap<ExchangeId, Exchange>,
+    cancelled: HashSet<TimerId>,
+    out: Outputs<N>,
+    trace: TraceHash,
+    pub stats: Stats,
+    /// Every observation, when recording is on (`run` output, `expect` checks, reports).
+    pub records: Vec<Record<N::Obs>>,
+    pub record: bool,
+}
+
+impl<N: Node> Engine<N> {
+    /// `nodes` are started at time zero in index order.
+    pub fn new(seed: u64, nodes: Vec<(N, Clock)>, default_link: LinkConfig) -> Engine<N> {
+        let n = nodes.len();
+        let procs = nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, (node, clock))| Proc {
+                node,
+                rng: derive_rng(seed, stream::NODE_BASE + i as u64),
+                clock,
+                alive: true,
+                host_up: true,
+                paused: false,
+                inc: 0,
+                backlog: Vec::new(),
+            })
+            .collect();
+        let mut e = Engine {
+            now: Time::ZERO,
+            queue: EventQueue::default(),
+            procs,
+            network: Network::new(n, default_link),
+            net_rng: derive_rng(seed, stream::NETWORK),
+            exchanges: BTreeMap::new(),
+            cancelled: HashSet::new(),
+            out: Outputs::default(),
+            trace: TraceHash::default(),
+            stats: Stats::default(),
+            records: Vec::new(),
+            record: true,
+        };
+        for i in 0..n as NodeId {
+            e.dispatch(i, Input::Start);
+        }
+        e
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.value()
+    }
+    pub fn node(&self, id: NodeId) -> &N {
+        &self.procs[id as usize].node
+    }
+    pub fn node_mut(&mut self, id: NodeId) -> &mut N {
+        &mut self.procs[id as usize].node
+    }
+    pub fn node_count(&self) -> usize {
+        self.procs.len()
+    }
+    pub fn is_alive(&self, id: NodeId) -> bool {
+        self.procs[id as usize].alive
+    }
+    pub fn local_time(&self, id: NodeId) -> Time {
+        self.procs[id as usize].clock.local(self.now)
+    }
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn schedule_fault(&mut self, at: Time, f: Fault) {
+        self.queue.push(at, Event::Fault(f));
+    }
+    pub fn schedule_command(&mut self, at: Time, node: NodeId, cmd: N::Cmd) {
+        self.queue.push(at, Event::Command { node, cmd });
+    }
+
+    /// Runs every event with time `<= until`; the clock then stands at `until`.
+    pub fn run_until(&mut self, until: Time) {
+        while let Some(t) = self.queue.peek_time() {
+            if t > until {
+                break;
+            }
+            let (t, ev) = self.queue.pop().expect("peeked");
+            self.now = t;
+            self.stats.events += 1;
+            self.step(ev);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs one event; false when the queue is empty.
+    pub fn step_one(&mut self) -> bool {
+        match self.queue.pop() {
+            Some((t, ev)) => {
+                self.now = t;
+                self.stats.events += 1;
+                self.step(ev);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn step(&mut self, ev: Event<N::Msg, N::Timer, N::Cmd>) {
+        match ev {
+            Event::Fault(f) => self.apply_fault(f),
+            Event::Timer { node, inc, id, timer } => {
+                if !self.cancelled.is_empty() && self.cancelled.remove(&id) {
+                    return;
+                }
+                let p = &self.procs[node as usize];
+                if inc != p.inc || !p.alive {
+                    return;
+                }
+                if p.paused {
+                    self.procs[node as usize].backlog.push(Event::Timer { node, inc, id, timer });
+                    return;
+                }
+                self.dispatch(node, Input::Timer { id, timer });
+            }
+            Event::Command { node, cmd } => {
+                let p = &self.procs[node as usize];
+                if !p.alive {
+                    return;
+                }
+                if p.paused {
+                    self.procs[node as usize].backlog.push(Event::Command { node, cmd });
+                    return;
+                }
+                self.dispatch(node, Input::Command(cmd));
+            }
+            Event::Datagram { from, to, msg } => {
+                let p = &self.procs[to as usize];
+                if !p.alive {
+                    self.stats.udp_lost += 1;
+                    return;
+                }
+                if p.paused {
+                    self.procs[to as usize].backlog.push(Event::Datagram { from, to, msg });
+                    return;
+                }
+                self.stats.udp_delivered += 1;
+                self.trace.add(1, self.now.0, to, &(from, &msg));
+                self.dispatch(to, Input::Datagram { from, msg });
+            }
+            Event::RequestArrives { ex, msg } => {
+                let Some(x) = self.exchanges.get_mut(&ex) else { return };
+                let (client, server) = (x.client, x.server);
+                let p = &self.procs[server as usize];
+                if !p.alive || p.inc != x.server_inc {
+                    // The process died while the request was in flight: the host resets.
+                    let back = self.network.config(server as usize, client as usize).delay(&mut self.net_rng);
+                    self.queue.push(self.now + back, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
+                    return;
+                }
+                if p.paused {
+                    self.procs[server as usize].backlog.push(Event::RequestArrives { ex, msg });
+                    return;
+                }
+                x.arrived = true;
+                self.trace.add(2, self.now.0, server, &(client, &msg));
+                self.dispatch(server, Input::Request { from: client, id: ex, msg });
+            }
+            Event::ResponseArrives { ex, msg } => {
+                let Some(x) = self.exchanges.get(&ex) else { return };
+                let client = x.client;
+                let p = &self.procs[client as usize];
+                if p.paused && p.alive && p.inc == x.client_inc {
+                    self.procs[client as usize].backlog.push(Event::ResponseArrives { ex, msg });
+                    return;
+                }
+                let x = self.exchanges.remove(&ex).expect("present");
+                if !p.alive || p.inc != x.client_inc {
+                    return;
+                }
+                self.stats.http_responses += 1;
+                self.trace.add(3, self.now.0, client, &msg);
+                self.dispatch(client, Input::Response { id: ex, result: Ok(msg) });
+            }
+            Event::ExchangeFails { ex, err } => {
+                let Some(x) = self.exchanges.get(&ex) else { return };
+                let client = x.client;
+                let p = &self.procs[client as usize];
+                if !p.alive || p.inc != x.client_inc {
+                    self.exchanges.remove(&ex);
+                    return;
+                }
+                if p.paused {
+                    self.procs[client as usize].backlog.push(Event::ExchangeFails { ex, err });
+                    return;
+                }
+                self.exchanges.remove(&ex);
+                self.stats.http_failed += 1;
+                self.trace.add(4, self.now.0, client, &err);
+                self.dispatch(client, Input::Response { id: ex, result: Err(err) });
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: NodeId, input: Input<N::Msg, N::Timer, N::Cmd>) {
+        let p = &mut self.procs[id as usize];
+        let local = p.clock.local(self.now);
+        p.node.handle(local, input, &mut p.rng, &mut self.out);
+        self.apply_outputs(id);
+    }
+
+    fn apply_outputs(&mut self, from: NodeId) {
+        for obs in self.out.observations.drain(..) {
+            self.stats.observations += 1;
+            self.trace.add(0, self.now.0, from, &obs);
+            if self.record {
+                self.records.push(Record { at: self.now, node: from, obs });
+            }
+        }
+        // Take the buffer so `self` stays borrowable; put it back to keep its capacity.
+        let mut actions = std::mem::take(&mut self.out.actions);
+        for a in actions.drain(..) {
+            match a {
+                Action::Udp { to, msg } => self.send_udp(from, to, msg),
+                Action::Request { to, id, msg, timeouts } => self.send_request(from, to, id, msg, timeouts),
+                Action::Respond { id, msg } => self.send_response(from, id, msg),
+                Action::SetTimer { id, after, timer } => {
+                    let p = &self.procs[from as usize];
+                    let at = p.clock.deadline(self.now, after.max(Dur::ZERO));
+                    self.queue.push(at, Event::Timer { node: from, inc: p.inc, id, timer });
+                }
+                Action::CancelTimer(id) => {
+                    self.cancelled.insert(id);
+                }
+            }
+        }
+        self.out.actions = actions;
+    }
+
+    fn send_udp(&mut self, from: NodeId, to: NodeId, msg: N::Msg) {
+        self.stats.udp_sent += 1;
+        let (f, t) = (from as usize, to as usize);
+        if self.network.is_blocked(f, t) || !self.procs[t].host_up {
+            self.stats.udp_lost += 1;
+            return;
+        }
+        let cfg = self.network.config(f, t);
+        if cfg.udp_loss > 0.0 && self.net_rng.gen_bool(cfg.udp_loss) {
+            self.stats.udp_lost += 1;
+            return;
+        }
+        let dup = cfg.udp_duplicate > 0.0 && self.net_rng.gen_bool(cfg.udp_duplicate);
+        let d = cfg.delay(&mut self.net_rng);
+        if dup {
+            let d2 = self.network.config(f, t).delay(&mut self.net_rng);
+            self.queue.push(self.now + d2, Event::Datagram { from, to, msg: msg.clone() });
+        }
+        self.queue.push(self.now + d, Event::Datagram { from, to, msg });
+    }
+
+    fn send_request(&mut self, from: NodeId, to: NodeId, ex: ExchangeId, msg: N::Msg, tmo: HttpTimeouts) {
+        self.stats.http_requests += 1;
+        let (f, t) = (from as usize, to as usize);
+        let x = Exchange {
+            client: from,
+            client_inc: self.procs[f].inc,
+            server: to,
+            server_inc: self.procs[t].inc,
+            arrived: false,
+        };
+        self.exchanges.insert(ex, x);
+        if self.network.is_blocked(f, t) || self.network.is_blocked(t, f) || !self.procs[t].host_up {
+            // No SYN-ACK comes back: the connect attempt times out.
+            self.queue.push(self.now + tmo.connect, Event::ExchangeFails { ex, err: HttpError::ConnectTimeout });
+            return;
+        }
+        let cfg = self.network.config(f, t);
+        if !self.procs[t].alive {
+            let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
+            self.queue.push(self.now + rtt, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
+            return;
+        }
+        if cfg.http_loss > 0.0 && self.net_rng.gen_bool(cfg.http_loss) {
+            match cfg.http_loss_mode {
+                HttpLossMode::Timeout => {
+                    self.queue.push(self.now + tmo.read, Event::ExchangeFails { ex, err: HttpError::ReadTimeout });
+                }
+                HttpLossMode::FailFast => {
+                    let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
+                    self.queue.push(self.now + rtt, Event::ExchangeFails { ex, err: HttpError::IoError });
+                }
+            }
+            return;
+        }
+        let d = cfg.tcp_delay(&mut self.net_rng);
+        self.queue.push(self.now + d, Event::RequestArrives { ex, msg });
+        // Whichever comes first wins: the response or the read timeout.
+        self.queue.push(self.now + tmo.read, Event::ExchangeFails { ex, err: HttpError::ReadTimeout });
+    }
+
+    fn send_response(&mut self, from: NodeId, ex: ExchangeId, msg: N::Msg) {
+        let Some(x) = self.exchanges.get(&ex) else { return };
+        let (s, c) = (from as usize, x.client as usize);
+        if self.network.is_blocked(s, c) || !self.procs[c].host_up {
+            return; // lost; the caller's read timeout fires
+        }
+        let d = self.network.config(s, c).tcp_delay(&mut self.net_rng);
+        self.queue.push(self.now + d, Event::ResponseArrives { ex, msg });
+    }
+
+    fn apply_fault(&mut self, f: Fault) {
+        match f {
+            Fault::Block { pairs, heal } => {
+                for (a, b) in pairs {
+                    if heal {
+                        self.network.unblock(a as usize, b as usize);
+                    } else {
+                        self.network.block(a as usize, b as usize);
+                    }
+                }
+            }
+            Fault::HealAll => self.network.heal_all(),
+            Fault::SetLink { from, to, config } => self.network.set_config(from as usize, to as usize, config),
+            Fault::Crash { node, host_down } => {
+                let p = &mut self.procs[node as usize];
+                if p.alive {
+                    p.alive = false;
+                    p.paused = false;
+                    p.backlog.clear();
+                    p.inc += 1;
+                    p.node.crash();
+                }
+                p.host_up = !host_down;
+                if !host_down {
+                    self.reset_connections(node);
+                }
+            }
+            Fault::Restart { node } => {
+                let p = &mut self.procs[node as usize];
+                if !p.alive {
+                    p.alive = true;
+                    p.host_up = true;
+                    self.dispatch(node, Input::Start);
+                }
+            }
+            Fault::Pause { node } => {
+                let p = &mut self.procs[node as usize];
+                if p.alive {
+                    p.paused = true;
+                }
+            }
+            Fault::Resume { node } => {
+                let p = &mut self.procs[node as usize];
+                if p.paused {
+                    p.paused = false;
+                    // The backlog runs now, in arrival order, ahead of anything scheduled later.
+                    for ev in std::mem::take(&mut p.backlog) {
+                        self.step(ev);
+                    }
+                }
+            }
+            Fault::ClockJump { node, by } => {
+                let c = &mut self.procs[node as usize].clock;
+                c.offset = c.offset + by;
+            }
+        }
+    }
+
+    /// A process crash with the host up: the kernel resets every connection on which the
+    /// process was serving a request, and the callers see the error one trip later.
+    fn reset_connections(&mut self, node: NodeId) {
+        let victims: Vec<(ExchangeId, NodeId)> = self
+            .exchanges
+            .iter()
+            .filter(|(_, x)| x.server == node && x.arrived)
+            .map(|(id, x)| (*id, x.client))
+            .collect();
+        for (ex, client) in victims {
+            let back = self.network.config(node as usize, client as usize).delay(&mut self.net_rng);
+            self.queue.push(self.now + back, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
+        }
+    }
+}
