@@ -4,4 +4,6 @@
 //! cores in [`naming`] react, and their observations feed checks and reports.
 
 pub mod engine;
+pub mod naming;
+pub mod scenario;
 pub mod time;

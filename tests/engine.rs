@@ -60,7 +60,13 @@ impl Node for Canceller {
     type Timer = &'static str;
     type Cmd = ();
     type Obs = (&'static str, i64);
-    fn handle(&mut self, now: Time, input: Input<(), &'static str, ()>, _: &mut ChaCha8Rng, out: &mut Outputs<Self>) {
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<(), &'static str, ()>,
+        _: &mut ChaCha8Rng,
+        out: &mut Outputs<(), &'static str, (&'static str, i64)>,
+    ) {
         match input {
             Input::Start => {
                 self.first = Some(out.set_timer(Dur::from_millis(10), "first"));

@@ -91,7 +91,7 @@ pub trait Node {
         now: Time,
         input: Input<Self::Msg, Self::Timer, Self::Cmd>,
         rng: &mut ChaCha8Rng,
-        out: &mut Outputs<Self>,
+        out: &mut Outputs<Self::Msg, Self::Timer, Self::Obs>,
     );
     /// The process died: forget everything a real process keeps only in memory.
     fn crash(&mut self);
@@ -107,33 +107,33 @@ enum Action<M, T> {
 
 /// The buffer a node writes its wishes into. Owned by the engine and reused, so handling an
 /// input allocates nothing once the buffers have grown.
-pub struct Outputs<N: Node + ?Sized> {
-    actions: Vec<Action<N::Msg, N::Timer>>,
-    observations: Vec<N::Obs>,
+pub struct Outputs<M, T, O> {
+    actions: Vec<Action<M, T>>,
+    observations: Vec<O>,
     next_id: u64,
 }
 
-impl<N: Node + ?Sized> Default for Outputs<N> {
+impl<M, T, O> Default for Outputs<M, T, O> {
     fn default() -> Self {
         Outputs { actions: Vec::new(), observations: Vec::new(), next_id: 1 }
     }
 }
 
-impl<N: Node + ?Sized> Outputs<N> {
-    pub fn send_udp(&mut self, to: NodeId, msg: N::Msg) {
+impl<M, T, O> Outputs<M, T, O> {
+    pub fn send_udp(&mut self, to: NodeId, msg: M) {
         self.actions.push(Action::Udp { to, msg });
     }
-    pub fn request(&mut self, to: NodeId, msg: N::Msg, timeouts: HttpTimeouts) -> ExchangeId {
+    pub fn request(&mut self, to: NodeId, msg: M, timeouts: HttpTimeouts) -> ExchangeId {
         let id = ExchangeId(self.alloc());
         self.actions.push(Action::Request { to, id, msg, timeouts });
         id
     }
-    pub fn respond(&mut self, id: ExchangeId, msg: N::Msg) {
+    pub fn respond(&mut self, id: ExchangeId, msg: M) {
         self.actions.push(Action::Respond { id, msg });
     }
     /// `after` is measured on the node's monotonic clock (Java's `nanoTime`): clock jumps do not
     /// move it, drift does.
-    pub fn set_timer(&mut self, after: Dur, timer: N::Timer) -> TimerId {
+    pub fn set_timer(&mut self, after: Dur, timer: T) -> TimerId {
         let id = TimerId(self.alloc());
         self.actions.push(Action::SetTimer { id, after, timer });
         id
@@ -141,7 +141,7 @@ impl<N: Node + ?Sized> Outputs<N> {
     pub fn cancel_timer(&mut self, id: TimerId) {
         self.actions.push(Action::CancelTimer(id));
     }
-    pub fn observe(&mut self, obs: N::Obs) {
+    pub fn observe(&mut self, obs: O) {
         self.observations.push(obs);
     }
     fn alloc(&mut self) -> u64 {
@@ -149,7 +149,7 @@ impl<N: Node + ?Sized> Outputs<N> {
         self.next_id
     }
     /// For driving a core directly in tests: drain what it asked for.
-    pub fn take_observations(&mut self) -> Vec<N::Obs> {
+    pub fn take_observations(&mut self) -> Vec<O> {
         std::mem::take(&mut self.observations)
     }
 }
@@ -163,8 +163,8 @@ pub enum Wish<'a, M, T> {
     CancelTimer(TimerId),
 }
 
-impl<N: Node + ?Sized> Outputs<N> {
-    pub fn wishes(&self) -> impl Iterator<Item = Wish<'_, N::Msg, N::Timer>> {
+impl<M, T, O> Outputs<M, T, O> {
+    pub fn wishes(&self) -> impl Iterator<Item = Wish<'_, M, T>> {
         self.actions.iter().map(|a| match a {
             Action::Udp { to, msg } => Wish::Udp { to: *to, msg },
             Action::Request { to, id, msg, .. } => Wish::Request { to: *to, id: *id, msg },
@@ -322,7 +322,7 @@ pub struct Engine<N: Node> {
     net_rng: ChaCha8Rng,
     exchanges: BTreeMap<ExchangeId, Exchange>,
     cancelled: HashSet<TimerId>,
-    out: Outputs<N>,
+    out: Outputs<N::Msg, N::Timer, N::Obs>,
     trace: TraceHash,
     pub stats: Stats,
     /// Every observation, when recording is on (`run` output, `expect` checks, reports).

@@ -63,7 +63,13 @@ impl Node for PingNode {
     type Cmd = ();
     type Obs = PingObs;
 
-    fn handle(&mut self, now: Time, input: Input<PingMsg, (), ()>, _: &mut ChaCha8Rng, out: &mut Outputs<Self>) {
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<PingMsg, (), ()>,
+        _: &mut ChaCha8Rng,
+        out: &mut Outputs<PingMsg, (), PingObs>,
+    ) {
         match input {
             Input::Start => {
                 out.observe(PingObs::Started);

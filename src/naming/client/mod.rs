@@ -1,0 +1,521 @@
+//! The Nacos Java client (`NacosNamingService`) as a sans-IO state machine: `NamingProxy`
+//! (server choice and failover), `BeatReactor`, `HostReactor` (subscription, `UpdateTask`
+//! polling, `processServiceJson`) and `PushReceiver`.
+//!
+//! Every blocking Java call becomes an HTTP exchange plus a continuation ([`Then`]) that runs
+//! when the exchange completes, so a task's next run is scheduled after its call returned, as
+//! Java's `finally { schedule(...) }` does.
+
+use crate::engine::{ExchangeId, HttpError, HttpTimeouts, Input, Node, NodeId, Outputs};
+use crate::naming::server::registry::{metadata_millis, DEFAULT_HEART_BEAT_INTERVAL};
+use crate::naming::wire::*;
+use crate::time::{Dur, Time};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+pub type Out = Outputs<Msg, Timer, Observation>;
+
+/// Client HTTP timeouts (`com.alibaba.nacos.client.naming.ctimeout/rtimeout`, R2.6).
+pub const CLIENT_HTTP_TIMEOUTS: HttpTimeouts =
+    HttpTimeouts { connect: Dur::from_millis(3000), read: Dur::from_millis(50_000) };
+/// `namingRequestDomainMaxRetryCount` for a single configured server (R2.7).
+const DOMAIN_MAX_RETRY: usize = 3;
+/// `UpdateTask` first delay and the unit of its back-off (R4.5).
+const UPDATE_DEFAULT_DELAY_MS: i64 = 1000;
+const UPDATE_MAX_DELAY_MS: i64 = 60_000;
+const MAX_FAIL_COUNT: u32 = 6;
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub id: NodeId,
+    /// This client's IP, sent as `clientIP` so servers can push to it.
+    pub ip: Str,
+    pub udp_port: u16,
+    /// The configured server list, in order, with names for observations.
+    pub servers: Vec<(NodeId, Str)>,
+    pub version: Str,
+    pub namespace: Str,
+    /// `namingPushEmptyProtection` (default false).
+    pub push_empty_protection: bool,
+}
+
+/// What the application does, from the scenario's workload.
+#[derive(Clone, Debug)]
+pub enum ClientCmd {
+    Register {
+        service: Str,
+        group: Str,
+        ip: Str,
+        port: u16,
+        cluster: Str,
+        weight: f64,
+        metadata: Metadata,
+        ephemeral: bool,
+    },
+    Deregister {
+        service: Str,
+        group: Str,
+        ip: Str,
+        port: u16,
+        cluster: Str,
+        ephemeral: bool,
+    },
+    Subscribe {
+        service: Str,
+        group: Str,
+        clusters: Str,
+    },
+}
+
+/// What to do when an exchange completes.
+#[derive(Clone, Debug)]
+enum Then {
+    Beat {
+        key: BeatKey,
+        generation: u64,
+    },
+    Register,
+    Deregister,
+    /// `updateServiceNow` at subscription: the answer is processed, nothing is rescheduled.
+    PullNow,
+    /// An `UpdateTask` run's call: a full pull, or `refreshOnly` (answer ignored).
+    Update {
+        key: Str,
+        refresh_only: bool,
+    },
+}
+
+/// One `reqApi` in progress: the servers to try in order and how far it got.
+struct Call {
+    api: &'static str,
+    msg: Msg,
+    order: Vec<NodeId>,
+    attempt: usize,
+    then: Then,
+}
+
+struct BeatEntry {
+    info: Rc<BeatInfo>,
+    generation: u64,
+}
+
+/// `UpdateTask` state (R4.5).
+struct UpdateTask {
+    last_ref_time: i64,
+    fail_count: u32,
+}
+
+pub struct NamingClient {
+    pub config: ClientConfig,
+    /// Commands the application has issued; they are its code, so they survive a crash and
+    /// are replayed when the process restarts.
+    app: Vec<ClientCmd>,
+    beats: BTreeMap<BeatKey, BeatEntry>,
+    generation: u64,
+    /// Reactor-wide, starts false (R2.5).
+    light_beat_enabled: bool,
+    /// `serviceInfoMap`.
+    pub cache: BTreeMap<Str, Rc<ServiceInfo>>,
+    update_tasks: BTreeMap<Str, UpdateTask>,
+    calls: BTreeMap<ExchangeId, Call>,
+}
+
+impl NamingClient {
+    pub fn new(config: ClientConfig) -> NamingClient {
+        NamingClient {
+            config,
+            app: Vec::new(),
+            beats: BTreeMap::new(),
+            generation: 0,
+            light_beat_enabled: false,
+            cache: BTreeMap::new(),
+            update_tasks: BTreeMap::new(),
+            calls: BTreeMap::new(),
+        }
+    }
+
+    fn agent(&self) -> Agent {
+        Agent::JavaClient(self.config.version.clone())
+    }
+
+    fn service_key(&self, group: &str, service: &str) -> ServiceKey {
+        ServiceKey { namespace: self.config.namespace.clone(), name: format!("{group}@@{service}").into() }
+    }
+
+    fn on_command(&mut self, now: Time, cmd: ClientCmd, out: &mut Out) {
+        match &cmd {
+            ClientCmd::Register { service, group, ip, port, cluster, weight, metadata, ephemeral } => {
+                let svc = self.service_key(group, service);
+                if *ephemeral {
+                    let period =
+                        metadata_millis(metadata, "preserved.heart.beat.interval", DEFAULT_HEART_BEAT_INTERVAL);
+                    let info = BeatInfo {
+                        ip: ip.clone(),
+                        port: *port,
+                        weight: Weight(*weight),
+                        service: svc.name.clone(),
+                        cluster: cluster.clone(),
+                        metadata: metadata.clone(),
+                        period,
+                    };
+                    self.add_beat_info(info, out);
+                }
+                let instance = InstanceData {
+                    ip: ip.clone(),
+                    port: *port,
+                    cluster: cluster.clone(),
+                    weight: Weight(*weight),
+                    healthy: true,
+                    enabled: true,
+                    ephemeral: *ephemeral,
+                    marked: false,
+                    metadata: metadata.clone(),
+                    instance_id: "".into(),
+                    last_beat: 0,
+                };
+                let msg = Msg::Register { service: svc, instance, agent: self.agent() };
+                self.req_api(now, "registerInstance", msg, Then::Register, out);
+            }
+            ClientCmd::Deregister { service, group, ip, port, cluster, ephemeral } => {
+                let svc = self.service_key(group, service);
+                if *ephemeral {
+                    // removeBeatInfo before the DELETE (R2.4).
+                    self.beats.remove(&BeatKey { service: svc.name.clone(), ip: ip.clone(), port: *port });
+                }
+                let msg = Msg::Deregister {
+                    service: svc,
+                    ip: ip.clone(),
+                    port: *port,
+                    cluster: cluster.clone(),
+                    ephemeral: *ephemeral,
+                    agent: self.agent(),
+                };
+                self.req_api(now, "deregisterInstance", msg, Then::Deregister, out);
+            }
+            ClientCmd::Subscribe { service, group, clusters } => {
+                let svc = self.service_key(group, service);
+                let key = service_info_key(&svc.name, clusters);
+                // getServiceInfo (R4.2): a placeholder, a pull now, and the UpdateTask after 1 s.
+                if !self.cache.contains_key(&key) {
+                    self.cache.insert(key.clone(), Rc::new(placeholder(&svc.name, clusters)));
+                    let msg = self.list_msg(&svc, clusters);
+                    self.req_api(now, "queryList", msg, Then::PullNow, out);
+                }
+                if !self.update_tasks.contains_key(&key) {
+                    self.update_tasks.insert(key.clone(), UpdateTask { last_ref_time: i64::MAX, fail_count: 0 });
+                    out.set_timer(Dur::from_millis(UPDATE_DEFAULT_DELAY_MS), Timer::Client(ClientTimer::Update(key)));
+                }
+            }
+        }
+        self.app.push(cmd);
+    }
+
+    fn list_msg(&self, svc: &ServiceKey, clusters: &Str) -> Msg {
+        Msg::List {
+            service: svc.clone(),
+            clusters: clusters.clone(),
+            udp_port: self.config.udp_port,
+            client_ip: self.config.ip.clone(),
+            healthy_only: false,
+            agent: self.agent(),
+        }
+    }
+
+    // ------------------------------------------------------------------ NamingProxy
+
+    /// `reqApi` (R2.7): one server → up to 3 tries of it; several → a start index from
+    /// `new Random(now)` and each server once, in order.
+    fn req_api(&mut self, now: Time, api: &'static str, msg: Msg, then: Then, out: &mut Out) {
+        let servers: Vec<NodeId> = self.config.servers.iter().map(|(n, _)| *n).collect();
+        let order = match servers.len() {
+            0 => Vec::new(),
+            1 => vec![servers[0]; DOMAIN_MAX_RETRY],
+            n => {
+                let start = JavaRandom::new(now.as_millis()).next_int(n as i32) as usize;
+                (0..n).map(|i| servers[(start + i) % n]).collect()
+            }
+        };
+        let call = Call { api, msg, order, attempt: 0, then };
+        self.send_call(now, call, out);
+    }
+
+    fn send_call(&mut self, now: Time, call: Call, out: &mut Out) {
+        match call.order.get(call.attempt) {
+            Some(&server) => {
+                let id = out.request(server, call.msg.clone(), CLIENT_HTTP_TIMEOUTS);
+                self.calls.insert(id, call);
+            }
+            None => {
+                out.observe(Observation::RequestGaveUp { api: call.api });
+                self.complete(now, call.then, Err(()), out);
+            }
+        }
+    }
+
+    fn on_response(&mut self, now: Time, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
+        let Some(mut call) = self.calls.remove(&id) else { return };
+        let failure = match result {
+            Ok(Msg::Error { status, message }) => format!("HTTP {status}: {message}"),
+            Ok(m) => return self.complete(now, call.then, Ok(m), out),
+            Err(e) => format!("{e:?}"),
+        };
+        let server = call.order[call.attempt];
+        let name =
+            self.config.servers.iter().find(|(n, _)| *n == server).map(|(_, s)| s.to_string()).unwrap_or_default();
+        out.observe(Observation::RequestFailed { api: call.api, server: name, error: failure });
+        call.attempt += 1;
+        self.send_call(now, call, out);
+    }
+
+    fn complete(&mut self, now: Time, then: Then, result: Result<Msg, ()>, out: &mut Out) {
+        match then {
+            Then::Beat { key, generation } => self.beat_done(now, key, generation, result, out),
+            Then::Register | Then::Deregister => {}
+            Then::PullNow => {
+                if let Ok(Msg::Service(info)) = result {
+                    self.process_service_json(info, out);
+                }
+            }
+            Then::Update { key, refresh_only } => self.update_done(key, refresh_only, result, out),
+        }
+    }
+
+    // ------------------------------------------------------------------ BeatReactor
+
+    /// `addBeatInfo` (R2.3): replaces (stops) any previous BeatInfo of the key and schedules
+    /// the first beat one period later.
+    fn add_beat_info(&mut self, info: BeatInfo, out: &mut Out) {
+        let key = BeatKey { service: info.service.clone(), ip: info.ip.clone(), port: info.port };
+        self.generation += 1;
+        let period = info.period;
+        self.beats.insert(key.clone(), BeatEntry { info: Rc::new(info), generation: self.generation });
+        out.set_timer(Dur::from_millis(period), Timer::Client(ClientTimer::Beat { key, generation: self.generation }));
+    }
+
+    /// `BeatTask.run` (R2.5 steps 1–3).
+    fn beat_task(&mut self, now: Time, key: BeatKey, generation: u64, out: &mut Out) {
+        let Some(entry) = self.beats.get(&key).filter(|e| e.generation == generation) else {
+            return; // stopped
+        };
+        let svc = ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() };
+        let msg = Msg::Beat {
+            service: svc,
+            cluster: entry.info.cluster.clone(),
+            ip: key.ip.clone(),
+            port: key.port,
+            beat: if self.light_beat_enabled { None } else { Some(entry.info.clone()) },
+            agent: self.agent(),
+        };
+        self.req_api(now, "sendBeat", msg, Then::Beat { key, generation }, out);
+    }
+
+    /// `BeatTask.run` steps 4–7: adopt the server's interval and light-beat flag, re-register
+    /// on 20404, and schedule the next beat after this one returned.
+    fn beat_done(&mut self, now: Time, key: BeatKey, generation: u64, result: Result<Msg, ()>, out: &mut Out) {
+        let Some(entry) = self.beats.get(&key).filter(|e| e.generation == generation) else { return };
+        let info = entry.info.clone();
+        let mut next = info.period;
+        if let Ok(Msg::BeatReply { client_beat_interval, code, light_beat_enabled }) = result {
+            self.light_beat_enabled = light_beat_enabled.unwrap_or(false);
+            if client_beat_interval > 0 {
+                next = client_beat_interval;
+            }
+            if code == 20404 {
+                out.observe(Observation::Reregister {
+                    service: key.service.clone(),
+                    ip: key.ip.clone(),
+                    port: key.port,
+                });
+                let instance = InstanceData {
+                    ip: info.ip.clone(),
+                    port: info.port,
+                    cluster: info.cluster.clone(),
+                    weight: info.weight,
+                    healthy: true,
+                    enabled: true,
+                    ephemeral: true,
+                    marked: false,
+                    metadata: info.metadata.clone(),
+                    instance_id: "".into(),
+                    last_beat: 0,
+                };
+                let svc = ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() };
+                let msg = Msg::Register { service: svc, instance, agent: self.agent() };
+                self.req_api(now, "registerInstance", msg, Then::Register, out);
+            }
+        }
+        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Beat { key, generation }));
+    }
+
+    // ------------------------------------------------------------------ HostReactor
+
+    /// `UpdateTask.run` (R4.5), first half: pull, or only refresh when a push updated the
+    /// cache since the last run.
+    fn update_task(&mut self, now: Time, key: Str, out: &mut Out) {
+        let Some(task) = self.update_tasks.get(&key) else { return };
+        let Some(cached) = self.cache.get(&key) else { return };
+        let refresh_only = cached.last_ref_time > task.last_ref_time;
+        let svc = ServiceKey { namespace: self.config.namespace.clone(), name: cached.name.clone() };
+        let msg = self.list_msg(&svc, &cached.clusters.clone());
+        self.req_api(now, "queryList", msg, Then::Update { key, refresh_only }, out);
+    }
+
+    /// `UpdateTask.run`, second half, and its `finally`: delay `cacheMillis` on success,
+    /// `1000 << failCount` (capped at 60 s) on an empty answer or an error.
+    fn update_done(&mut self, key: Str, refresh_only: bool, result: Result<Msg, ()>, out: &mut Out) {
+        let mut delay = UPDATE_DEFAULT_DELAY_MS;
+        let mut failed = false;
+        match result {
+            Ok(Msg::Service(info)) if !refresh_only => self.process_service_json(info, out),
+            Ok(_) => {}
+            // refreshOnly swallows its exception; updateService lets it reach UpdateTask.
+            Err(()) => failed = !refresh_only,
+        }
+        let Some(task) = self.update_tasks.get_mut(&key) else { return };
+        if failed {
+            task.fail_count = (task.fail_count + 1).min(MAX_FAIL_COUNT);
+        } else if let Some(cached) = self.cache.get(&key) {
+            task.last_ref_time = cached.last_ref_time;
+            if cached.hosts.is_empty() {
+                task.fail_count = (task.fail_count + 1).min(MAX_FAIL_COUNT);
+            } else {
+                delay = cached.cache_millis;
+                task.fail_count = 0;
+            }
+        }
+        let next = (delay << task.fail_count).min(UPDATE_MAX_DELAY_MS);
+        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Update(key)));
+    }
+
+    /// `processServiceJson` (R4.10), shared by pulls and pushes.
+    fn process_service_json(&mut self, info: Rc<ServiceInfo>, out: &mut Out) {
+        if self.config.push_empty_protection && !info.hosts.iter().any(|h| h.healthy && h.weight.0 > 0.0) {
+            return;
+        }
+        let key = service_info_key(&info.name, &info.clusters);
+        // An older lastRefTime is only logged in 1.4.x: the older data still replaces the cache.
+        let old = self.cache.insert(key, info.clone());
+        let changed = match &old {
+            None => true,
+            Some(old) => {
+                let before: BTreeMap<(&str, u16), &HostJson> =
+                    old.hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
+                let after: BTreeMap<(&str, u16), &HostJson> =
+                    info.hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
+                let mut changed = before.len() != after.len() || before.keys().any(|k| !after.contains_key(k));
+                for (k, h) in &after {
+                    match before.get(k) {
+                        Some(o) if !same_api_instance(o, h) => {
+                            changed = true;
+                            self.rebuild_beat_info(h, out);
+                        }
+                        Some(_) => {}
+                        None => changed = true,
+                    }
+                }
+                changed
+            }
+        };
+        if changed {
+            let hosts =
+                info.hosts.iter().map(|h| SeenHost { ip: h.ip.clone(), port: h.port, healthy: h.healthy }).collect();
+            out.observe(Observation::SubscriberViewChanged { service: info.name.clone(), hosts });
+        }
+    }
+
+    /// A modified ephemeral host that this client beats for gets a fresh BeatInfo built from
+    /// the server's view, which restarts its beat timer (R4.10 step 3).
+    fn rebuild_beat_info(&mut self, h: &HostJson, out: &mut Out) {
+        let key = BeatKey { service: h.service.clone(), ip: h.ip.clone(), port: h.port };
+        if !h.ephemeral || !self.beats.contains_key(&key) {
+            return;
+        }
+        let period = metadata_millis(&h.metadata, "preserved.heart.beat.interval", DEFAULT_HEART_BEAT_INTERVAL);
+        let info = BeatInfo {
+            ip: h.ip.clone(),
+            port: h.port,
+            weight: h.weight,
+            service: h.service.clone(),
+            cluster: h.cluster.clone(),
+            metadata: h.metadata.clone(),
+            period,
+        };
+        self.add_beat_info(info, out);
+    }
+
+    /// `PushReceiver` (R4.13): process, then ack to the source.
+    fn on_push(&mut self, from: NodeId, last_ref_time: i64, data: Rc<ServiceInfo>, out: &mut Out) {
+        let service = data.name.clone();
+        self.process_service_json(data, out);
+        out.observe(Observation::PushReceived { service });
+        out.send_udp(from, Msg::PushAck { last_ref_time });
+    }
+}
+
+/// `ServiceInfo.getKey` (R4.1).
+pub fn service_info_key(name: &str, clusters: &str) -> Str {
+    if clusters.is_empty() {
+        name.into()
+    } else {
+        format!("{name}@@{clusters}").into()
+    }
+}
+
+fn placeholder(name: &Str, clusters: &Str) -> ServiceInfo {
+    ServiceInfo {
+        name: name.clone(),
+        clusters: clusters.clone(),
+        cache_millis: 1000,
+        last_ref_time: 0,
+        checksum: "".into(),
+        hosts: Vec::new(),
+    }
+}
+
+/// Equality of the api `Instance.toString()`: every field but `valid` and `marked`.
+fn same_api_instance(a: &HostJson, b: &HostJson) -> bool {
+    a.instance_id == b.instance_id
+        && a.weight == b.weight
+        && a.healthy == b.healthy
+        && a.enabled == b.enabled
+        && a.ephemeral == b.ephemeral
+        && a.cluster == b.cluster
+        && a.service == b.service
+        && a.metadata == b.metadata
+}
+
+impl Node for NamingClient {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Cmd = ClientCmd;
+    type Obs = Observation;
+
+    fn handle(&mut self, now: Time, input: Input<Msg, Timer, ClientCmd>, _: &mut ChaCha8Rng, out: &mut Out) {
+        match input {
+            Input::Start => {
+                // A restarted application runs its code again: same registrations and subscriptions.
+                for cmd in std::mem::take(&mut self.app) {
+                    self.on_command(now, cmd, out);
+                }
+            }
+            Input::Command(cmd) => self.on_command(now, cmd, out),
+            Input::Response { id, result } => self.on_response(now, id, result, out),
+            Input::Datagram { from, msg: Msg::Push { last_ref_time, data, .. } } => {
+                self.on_push(from, last_ref_time, data, out)
+            }
+            Input::Datagram { .. } | Input::Request { .. } => {}
+            Input::Timer { timer: Timer::Client(ClientTimer::Beat { key, generation }), .. } => {
+                self.beat_task(now, key, generation, out)
+            }
+            Input::Timer { timer: Timer::Client(ClientTimer::Update(key)), .. } => self.update_task(now, key, out),
+            Input::Timer { .. } => {}
+        }
+    }
+
+    fn crash(&mut self) {
+        let app = std::mem::take(&mut self.app);
+        *self = NamingClient::new(self.config.clone());
+        self.app = app;
+    }
+}

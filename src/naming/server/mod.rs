@@ -1,0 +1,795 @@
+//! The Nacos naming server as a sans-IO state machine: `InstanceController` (register,
+//! deregister, beat, list), `DistroFilter` forwarding, `ServiceManager`, `ClientBeatProcessor`,
+//! `ClientBeatCheckTask`, `PushService` and `EmptyServiceAutoClean`.
+//!
+//! Java executors become timers: "schedule now" is a zero-delay timer, so the ordering Nacos gets
+//! from hand-offs between threads (a beat reply before its processor runs, a datum before its
+//! Service) is kept.
+
+pub mod distro;
+pub mod push;
+pub mod registry;
+
+use crate::engine::{ExchangeId, HttpError, HttpTimeouts, Input, Node, NodeId, Outputs};
+use crate::naming::wire::*;
+use crate::time::{Dur, Time};
+use distro::{DataStore, Datum, DistroMapper, Notifier, NotifyAction};
+use push::{can_enable_push, AckEntry, PushClient, PushService};
+use rand_chacha::ChaCha8Rng;
+use registry::{instance_list_key, metadata_millis, simple_instance_id, update_ip_addresses, Instance, Service};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+pub type Out = Outputs<Msg, Timer, Observation>;
+
+/// `SwitchDomain` and `GlobalConfig` values the naming cores read (Appendix A).
+#[derive(Clone, Debug)]
+pub struct Switches {
+    pub health_check_enabled: bool,
+    pub expire_instance: bool,
+    pub light_beat_enabled: bool,
+    pub push_enabled: bool,
+    pub distro_enabled: bool,
+    pub client_beat_interval: i64,
+    pub default_cache_millis: i64,
+    pub push_cache_millis: i64,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Switches {
+            health_check_enabled: true,
+            expire_instance: true,
+            light_beat_enabled: true,
+            push_enabled: true,
+            distro_enabled: true,
+            client_beat_interval: 5000,
+            default_cache_millis: 3000,
+            push_cache_millis: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub id: NodeId,
+    /// `ip:port` of this member.
+    pub address: Str,
+    /// Every member (`cluster.conf`), self included.
+    pub members: Vec<(Str, NodeId)>,
+    /// Routes UDP pushes: a subscriber's reported `clientIP` → the node that owns that IP.
+    pub address_book: Rc<BTreeMap<Str, NodeId>>,
+    pub switches: Switches,
+    /// `EmptyServiceAutoClean` (initial delay, period) in ms, or off (R1.33).
+    pub empty_service_clean: Option<(i64, i64)>,
+}
+
+/// `ClientBeatCheckTask` period (R2.13).
+pub const CLIENT_BEAT_CHECK_MS: i64 = 5000;
+/// `DistroFilter` proxy timeouts (R5.6).
+const DISTRO_FILTER_TIMEOUTS: HttpTimeouts =
+    HttpTimeouts { connect: Dur::from_millis(2000), read: Dur::from_millis(2000) };
+/// Server-to-server naming HTTP client (Appendix A).
+const SERVER_HTTP_TIMEOUTS: HttpTimeouts =
+    HttpTimeouts { connect: Dur::from_millis(5000), read: Dur::from_millis(10_000) };
+
+/// Why this server is waiting on an exchange it started.
+enum Call {
+    /// A write forwarded by `DistroFilter`; answer the original caller with the outcome.
+    Forward { original: ExchangeId, service: Str, target: NodeId },
+    /// `deleteIp` to itself (R2.15); failures are only logged.
+    SelfDelete,
+}
+
+pub struct NamingServer {
+    pub config: ServerConfig,
+    pub services: BTreeMap<ServiceKey, Service>,
+    pub store: DataStore,
+    notifier: Notifier,
+    pub mapper: DistroMapper,
+    pub push: PushService,
+    calls: BTreeMap<ExchangeId, Call>,
+}
+
+impl NamingServer {
+    pub fn new(config: ServerConfig) -> NamingServer {
+        let mut healthy: Vec<Str> = config.members.iter().map(|(a, _)| a.clone()).collect();
+        healthy.sort();
+        let mapper = DistroMapper {
+            healthy,
+            local: config.address.clone(),
+            standalone: config.members.len() <= 1,
+            distro_enabled: config.switches.distro_enabled,
+        };
+        NamingServer {
+            config,
+            services: BTreeMap::new(),
+            store: DataStore::default(),
+            notifier: Notifier::default(),
+            mapper,
+            push: PushService::default(),
+            calls: BTreeMap::new(),
+        }
+    }
+
+    fn member_node(&self, address: &str) -> Option<NodeId> {
+        self.config.members.iter().find(|(a, _)| &**a == address).map(|(_, n)| *n)
+    }
+
+    // ------------------------------------------------------------------ requests
+
+    fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
+        let now_ms = now.as_millis();
+        // DistroFilter (R5.6): @CanDistro writes go to the responsible server first.
+        if let Some((svc, agent)) = can_distro(&msg) {
+            if !self.mapper.responsible(&svc.name) {
+                if *agent == Agent::Server {
+                    out.respond(id, error(400, "receive invalid redirect request from peer"));
+                    return;
+                }
+                let target_addr = self.mapper.map_srv(&svc.name);
+                match self.member_node(&target_addr) {
+                    Some(target) => {
+                        let service = svc.name.clone();
+                        let fwd = forwarded(msg);
+                        let x = out.request(target, fwd, DISTRO_FILTER_TIMEOUTS);
+                        self.calls.insert(x, Call::Forward { original: id, service, target });
+                    }
+                    None => out.respond(id, error(500, "distro target is not a member")),
+                }
+                return;
+            }
+        }
+        let _ = from;
+        let reply = match msg {
+            Msg::Register { service, instance, .. } => self.register(now_ms, service, instance, out),
+            Msg::Deregister { service, ip, port, cluster, ephemeral, .. } => {
+                self.deregister(now_ms, &service, ip, port, cluster, ephemeral, out)
+            }
+            Msg::Beat { service, cluster, ip, port, beat, .. } => {
+                self.beat(now_ms, service, cluster, ip, port, beat, out)
+            }
+            Msg::List { service, clusters, udp_port, client_ip, healthy_only, agent } => {
+                self.list(now_ms, service, clusters, udp_port, client_ip, healthy_only, agent, out)
+            }
+            _ => error(400, "unsupported request"),
+        };
+        out.respond(id, reply);
+    }
+
+    fn on_response(&mut self, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
+        match self.calls.remove(&id) {
+            Some(Call::Forward { original, service, target }) => {
+                let reply = match result {
+                    Ok(m) => m,
+                    Err(e) => {
+                        out.observe(Observation::ForwardFailed {
+                            service,
+                            target: self.member_address(target),
+                            error: format!("{e:?}"),
+                        });
+                        error(500, &format!("{e:?}"))
+                    }
+                };
+                out.respond(original, reply);
+            }
+            Some(Call::SelfDelete) | None => {}
+        }
+    }
+
+    fn member_address(&self, node: NodeId) -> String {
+        self.config.members.iter().find(|(_, n)| *n == node).map(|(a, _)| a.to_string()).unwrap_or_default()
+    }
+
+    /// POST `/instance` (R1.21): validate and `registerInstance`.
+    fn register(&mut self, now_ms: i64, service: ServiceKey, d: InstanceData, out: &mut Out) -> Msg {
+        if d.weight.0 > 10000.0 || d.weight.0 < 0.0 {
+            return error(400, "instance format invalid: weight");
+        }
+        let mut inst = Instance::from_data(&d);
+        inst.last_beat = Cell::new(now_ms);
+        match self.register_instance(now_ms, &service, inst, out) {
+            Ok(()) => Msg::Ok,
+            Err(r) => r.into(),
+        }
+    }
+
+    /// `ServiceManager.registerInstance` (R1.18): create the service if absent, then add.
+    fn register_instance(
+        &mut self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        inst: Instance,
+        out: &mut Out,
+    ) -> Result<(), Rejected> {
+        self.create_service_if_absent(now_ms, svc, out);
+        let (ip, port) = (inst.ip.clone(), inst.port);
+        self.update_instances(svc, false, inst.ephemeral, vec![inst], out)?;
+        out.observe(Observation::InstanceRegistered { service: svc.name.clone(), ip, port });
+        Ok(())
+    }
+
+    fn create_service_if_absent(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
+        if self.services.contains_key(svc) {
+            return;
+        }
+        self.services.insert(svc.clone(), Service::new(svc.clone(), now_ms));
+        out.observe(Observation::ServiceCreated { service: svc.name.clone() });
+        // Service.init(): the ClientBeatCheckTask, fixed-delay 5 s from creation (R2.13).
+        out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(svc.clone())));
+    }
+
+    /// `addInstance`/`removeInstance` (R1.19): read-modify-write of the datum, then put.
+    fn update_instances(
+        &mut self,
+        svc: &ServiceKey,
+        remove: bool,
+        ephemeral: bool,
+        mut ips: Vec<Instance>,
+        out: &mut Out,
+    ) -> Result<(), Rejected> {
+        let key = instance_list_key(svc, ephemeral);
+        let service = self.services.get(svc).ok_or_else(|| Rejected(500, "service not found".into()))?;
+        if !remove {
+            for ip in ips.iter_mut() {
+                ip.instance_id = self.generate_instance_id(service, ip, ephemeral);
+            }
+        }
+        let datum = self.store.data.get(&key).map(|d| d.instances.clone());
+        let list = update_ip_addresses(datum.as_deref().map(|v| v.as_slice()), service, remove, ephemeral, ips)
+            .ok_or_else(|| Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))?;
+        self.put(key, list, out);
+        Ok(())
+    }
+
+    /// R1.10: `simple` ids, or the smallest free integer with the `snowflake` generator.
+    fn generate_instance_id(&self, service: &Service, ip: &Instance, ephemeral: bool) -> Str {
+        let gen = ip.metadata.get("preserved.instance.id.generator").map(|s| s.to_ascii_lowercase());
+        if gen.as_deref() == Some("snowflake") {
+            let used: std::collections::BTreeSet<&str> = service.all_ips(ephemeral).map(|i| &*i.instance_id).collect();
+            let free = (0u64..).find(|n| !used.contains(n.to_string().as_str())).unwrap_or(0);
+            return free.to_string().into();
+        }
+        simple_instance_id(&ip.ip, ip.port, &ip.cluster, &service.key.name)
+    }
+
+    /// Distro `put` (R1.24/R5.8): a new local datum now, the Service later via the notifier.
+    fn put(&mut self, key: Str, list: Vec<registry::InstanceRef>, out: &mut Out) {
+        self.store.data.insert(key.clone(), Datum { instances: Rc::new(list), timestamp: 1 });
+        if self.notifier.add(key, NotifyAction::Change) {
+            out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::Notifier));
+        }
+    }
+
+    /// DELETE `/instance` (R1.22).
+    #[allow(clippy::too_many_arguments)]
+    fn deregister(
+        &mut self,
+        _now_ms: i64,
+        svc: &ServiceKey,
+        ip: Str,
+        port: u16,
+        cluster: Str,
+        ephemeral: bool,
+        out: &mut Out,
+    ) -> Msg {
+        if !self.services.contains_key(svc) {
+            return Msg::Ok;
+        }
+        let probe = Instance {
+            ip,
+            port,
+            cluster,
+            weight: Cell::new(1.0),
+            healthy: Cell::new(true),
+            enabled: true,
+            ephemeral,
+            marked: false,
+            metadata: Rc::default(),
+            instance_id: "".into(),
+            last_beat: Cell::new(0),
+        };
+        match self.update_instances(svc, true, ephemeral, vec![probe], out) {
+            Ok(()) => Msg::Ok,
+            Err(r) => r.into(),
+        }
+    }
+
+    /// PUT `/instance/beat` on the responsible server (R2.8).
+    #[allow(clippy::too_many_arguments)]
+    fn beat(
+        &mut self,
+        now_ms: i64,
+        svc: ServiceKey,
+        cluster: Str,
+        ip: Str,
+        port: u16,
+        beat: Option<Rc<BeatInfo>>,
+        out: &mut Out,
+    ) -> Msg {
+        let sw = &self.config.switches;
+        let mut interval = sw.client_beat_interval;
+        let light_enabled = sw.light_beat_enabled;
+        // With a body, the beat's own cluster/ip/port win (R2.8.2).
+        let (cluster, ip, port) = match &beat {
+            Some(b) if !b.cluster.is_empty() => (b.cluster.clone(), b.ip.clone(), b.port),
+            Some(b) => (cluster, b.ip.clone(), b.port),
+            None => (cluster, ip, port),
+        };
+        let existing = self.services.get(&svc).and_then(|s| s.find(&cluster, &ip, port)).map(|i| i.metadata.clone());
+        let metadata = match existing {
+            Some(md) => md,
+            None => {
+                out.observe(Observation::BeatForUnknownInstance {
+                    service: svc.name.clone(),
+                    ip: ip.clone(),
+                    port,
+                    light: beat.is_none(),
+                });
+                let Some(b) = beat else {
+                    return Msg::BeatReply { client_beat_interval: interval, code: 20404, light_beat_enabled: None };
+                };
+                let inst = Instance {
+                    ip: ip.clone(),
+                    port,
+                    cluster: cluster.clone(),
+                    weight: Cell::new(b.weight.0),
+                    healthy: Cell::new(true),
+                    enabled: true,
+                    ephemeral: true,
+                    marked: false,
+                    metadata: b.metadata.clone(),
+                    instance_id: "".into(),
+                    last_beat: Cell::new(now_ms),
+                };
+                if let Err(r) = self.register_instance(now_ms, &svc, inst, out) {
+                    return r.into();
+                }
+                b.metadata.clone()
+            }
+        };
+        if !self.services.contains_key(&svc) {
+            return error(500, "service not found");
+        }
+        // ClientBeatProcessor runs "now" on the health executor, after this reply (R2.8.6).
+        out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ClientBeatProcess { service: svc, cluster, ip, port }));
+        if md_has(&metadata, "preserved.heart.beat.interval") {
+            interval = metadata_millis(&metadata, "preserved.heart.beat.interval", interval);
+        }
+        Msg::BeatReply { client_beat_interval: interval, code: 10200, light_beat_enabled: Some(light_enabled) }
+    }
+
+    /// GET `/instance/list` (`doSrvIpxt`, R4.7–R4.9).
+    #[allow(clippy::too_many_arguments)]
+    fn list(
+        &mut self,
+        now_ms: i64,
+        svc: ServiceKey,
+        clusters: Str,
+        udp_port: u16,
+        client_ip: Str,
+        healthy_only: bool,
+        agent: Agent,
+        out: &mut Out,
+    ) -> Msg {
+        let mut cache_millis = self.config.switches.default_cache_millis;
+        if udp_port > 0 && can_enable_push(&agent, self.config.switches.push_enabled) {
+            if let Some(&node) = self.config.address_book.get(&client_ip) {
+                let client =
+                    PushClient { clusters: clusters.clone(), agent, client_ip, udp_port, node, last_ref_time: now_ms };
+                let label = client.label();
+                if self.push.add_client(&svc, client) {
+                    out.observe(Observation::PushClientAdded { service: svc.name.clone(), client: label });
+                }
+                cache_millis = self.config.switches.push_cache_millis;
+            }
+        }
+        Msg::Service(Rc::new(self.service_info(now_ms, &svc, &clusters, healthy_only, cache_millis)))
+    }
+
+    /// The service JSON (R4.8/R4.9) with protect threshold (R1.32), disabled hosts skipped.
+    pub fn service_info(
+        &self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        clusters: &Str,
+        healthy_only: bool,
+        cache_millis: i64,
+    ) -> ServiceInfo {
+        let Some(service) = self.services.get(svc) else {
+            return ServiceInfo {
+                name: svc.name.clone(),
+                clusters: clusters.clone(),
+                cache_millis,
+                last_ref_time: 0,
+                checksum: "".into(),
+                hosts: Vec::new(),
+            };
+        };
+        let wanted: Vec<&str> = clusters.split(',').filter(|c| !c.is_empty()).collect();
+        let served: Vec<&registry::InstanceRef> = service
+            .clusters
+            .iter()
+            .filter(|(name, _)| wanted.is_empty() || wanted.contains(&&***name))
+            .flat_map(|(_, c)| c.ephemeral.iter().chain(c.persistent.iter()))
+            .collect();
+        let healthy_count = served.iter().filter(|i| i.healthy.get()).count();
+        let protect = !served.is_empty() && (healthy_count as f32 / served.len() as f32) <= service.protect_threshold;
+        let mut hosts = Vec::with_capacity(served.len());
+        for pass_healthy in [true, false] {
+            if !pass_healthy && (healthy_only || protect) {
+                break;
+            }
+            for i in &served {
+                let in_group = protect || i.healthy.get() == pass_healthy;
+                if !in_group || !i.enabled {
+                    continue;
+                }
+                let valid = pass_healthy;
+                hosts.push(HostJson {
+                    ip: i.ip.clone(),
+                    port: i.port,
+                    valid,
+                    healthy: valid,
+                    marked: i.marked,
+                    instance_id: i.instance_id.clone(),
+                    metadata: i.metadata.clone(),
+                    enabled: i.enabled,
+                    weight: Weight(i.weight.get()),
+                    cluster: i.cluster.clone(),
+                    service: svc.name.clone(),
+                    ephemeral: i.ephemeral,
+                });
+            }
+        }
+        ServiceInfo {
+            name: svc.name.clone(),
+            clusters: clusters.clone(),
+            cache_millis,
+            last_ref_time: now_ms,
+            checksum: service.checksum.clone(),
+            hosts,
+        }
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    fn on_timer(&mut self, now: Time, t: ServerTimer, out: &mut Out) {
+        let now_ms = now.as_millis();
+        match t {
+            ServerTimer::Notifier => self.run_notifier(now_ms, out),
+            ServerTimer::ClientBeatProcess { service, cluster, ip, port } => {
+                self.client_beat_process(now_ms, &service, &cluster, &ip, port, out)
+            }
+            ServerTimer::ClientBeatCheck(svc) => {
+                if !self.services.contains_key(&svc) {
+                    return; // Service.destroy() cancelled the task
+                }
+                self.client_beat_check(now_ms, &svc, out);
+                out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(svc)));
+            }
+            ServerTimer::PushRound(svc) => self.push_round(now, &svc, out),
+            ServerTimer::Retransmit(key) => {
+                if self.push.acks.contains_key(&key) {
+                    self.udp_push(key, out);
+                }
+            }
+            ServerTimer::ZombieSweep => {
+                for (service, client) in self.push.remove_zombies(now_ms, self.config.switches.push_cache_millis) {
+                    out.observe(Observation::PushZombieRemoved { service, client });
+                }
+                out.set_timer(Dur::from_millis(push::ZOMBIE_SWEEP_MS), Timer::Server(ServerTimer::ZombieSweep));
+            }
+            ServerTimer::EmptyServiceClean => {
+                self.empty_service_clean(out);
+                if let Some((_, period)) = self.config.empty_service_clean {
+                    out.set_timer(Dur::from_millis(period), Timer::Server(ServerTimer::EmptyServiceClean));
+                }
+            }
+        }
+    }
+
+    /// The notifier thread drains its queue, applying each datum to its Service (R5.23, R1.25).
+    fn run_notifier(&mut self, now_ms: i64, out: &mut Out) {
+        self.notifier.scheduled = false;
+        while let Some((key, action)) = self.notifier.pop() {
+            if action == NotifyAction::Delete {
+                continue; // @1.4.1 Service.onDelete ignores it (R1.28)
+            }
+            let Some(datum) = self.store.data.get(&key) else { continue };
+            let ephemeral = key.starts_with(registry::EPHEMERAL_PREFIX);
+            let Some(svc) = service_key_of(&key) else { continue };
+            let list = datum.instances.clone();
+            let Some(service) = self.services.get_mut(&svc) else { continue };
+            let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
+            service.checksum = service_checksum(service);
+            for i in added {
+                out.observe(Observation::InstanceAdded {
+                    service: svc.name.clone(),
+                    ip: i.ip.clone(),
+                    port: i.port,
+                    healthy: i.healthy.get(),
+                });
+            }
+            for i in removed {
+                out.observe(Observation::InstanceRemoved { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
+            }
+            self.service_changed(&svc, out);
+        }
+    }
+
+    /// `ClientBeatProcessor.run` (R2.10).
+    fn client_beat_process(
+        &mut self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        cluster: &str,
+        ip: &str,
+        port: u16,
+        out: &mut Out,
+    ) {
+        let Some(service) = self.services.get(svc) else { return };
+        let Some(c) = service.clusters.get(cluster) else { return };
+        let mut changed = false;
+        for i in c.ephemeral.iter().filter(|i| &*i.ip == ip && i.port == port) {
+            i.last_beat.set(now_ms);
+            if !i.marked && !i.healthy.get() {
+                i.healthy.set(true);
+                changed = true;
+                out.observe(Observation::InstanceHealthy { service: svc.name.clone(), ip: i.ip.clone(), port });
+            }
+        }
+        if changed {
+            self.service_changed(svc, out);
+        }
+    }
+
+    /// `ClientBeatCheckTask.run` (R2.14): unhealthy past the beat timeout, delete past the
+    /// delete timeout, both with strict `>` on this server's clock.
+    fn client_beat_check(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
+        if !self.mapper.responsible(&svc.name) || !self.config.switches.health_check_enabled {
+            return;
+        }
+        let service = &self.services[svc];
+        let instances: Vec<registry::InstanceRef> = service.all_ips(true).cloned().collect();
+        let mut changed = false;
+        for i in &instances {
+            if now_ms - i.last_beat.get() > i.heart_beat_timeout() && !i.marked && i.healthy.get() {
+                i.healthy.set(false);
+                changed = true;
+                out.observe(Observation::InstanceUnhealthy {
+                    service: svc.name.clone(),
+                    ip: i.ip.clone(),
+                    port: i.port,
+                    last_beat_ms: i.last_beat.get(),
+                });
+            }
+        }
+        if changed {
+            self.service_changed(svc, out);
+        }
+        if !self.config.switches.expire_instance {
+            return;
+        }
+        for i in instances.iter().filter(|i| !i.marked) {
+            if now_ms - i.last_beat.get() > i.ip_delete_timeout() {
+                out.observe(Observation::DeleteRequested { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
+                // deleteIp: an HTTP DELETE to itself, through the filters (R2.15).
+                let msg = Msg::Deregister {
+                    service: svc.clone(),
+                    ip: i.ip.clone(),
+                    port: i.port,
+                    cluster: i.cluster.clone(),
+                    ephemeral: true,
+                    agent: Agent::Server,
+                };
+                let x = out.request(self.config.id, msg, SERVER_HTTP_TIMEOUTS);
+                self.calls.insert(x, Call::SelfDelete);
+            }
+        }
+    }
+
+    /// `EmptyServiceAutoClean` (R1.34): removal on the 5th consecutive empty sighting.
+    fn empty_service_clean(&mut self, out: &mut Out) {
+        let mut doomed = Vec::new();
+        for (key, s) in self.services.iter_mut() {
+            if !self.mapper.responsible(&key.name) {
+                continue;
+            }
+            if s.is_empty() {
+                if s.finalize_count > 3 {
+                    doomed.push(key.clone());
+                }
+                s.finalize_count += 1;
+            } else {
+                s.finalize_count = 0;
+            }
+        }
+        for key in doomed {
+            // easyRemoveService goes through the CP store; with no CP store modelled the
+            // removal applies locally at once (ServiceManager.onDelete).
+            self.services.remove(&key);
+            self.store.data.remove(&instance_list_key(&key, true));
+            self.store.data.remove(&instance_list_key(&key, false));
+            self.push.pending_rounds.remove(&key);
+            out.observe(Observation::ServiceRemoved { service: key.name.clone() });
+        }
+    }
+
+    // ------------------------------------------------------------------ push
+
+    /// `serviceChanged` (R3.4): a round 1 s after the first change; later changes are absorbed.
+    fn service_changed(&mut self, svc: &ServiceKey, out: &mut Out) {
+        if self.push.pending_rounds.insert(svc.clone()) {
+            out.set_timer(Dur::from_millis(push::PUSH_DELAY_MS), Timer::Server(ServerTimer::PushRound(svc.clone())));
+        }
+    }
+
+    /// One push round (R3.5): every non-zombie subscriber of the service gets the current data.
+    fn push_round(&mut self, now: Time, svc: &ServiceKey, out: &mut Out) {
+        let now_ms = now.as_millis();
+        // System.nanoTime(): the node's monotonic nanos; one value for the whole round.
+        let last_ref_time = now.0;
+        let clients: Vec<(String, PushClient)> = match self.push.clients.get(svc) {
+            Some(m) if !m.is_empty() => m.iter().map(|(l, c)| (l.clone(), c.clone())).collect(),
+            _ => {
+                self.push.pending_rounds.remove(svc);
+                return;
+            }
+        };
+        out.observe(Observation::PushRoundStarted { service: svc.name.clone(), clients: clients.len() as u32 });
+        let push_cache_millis = self.config.switches.push_cache_millis;
+        for (label, c) in clients {
+            if c.is_zombie(now_ms, push_cache_millis) {
+                if let Some(m) = self.push.clients.get_mut(svc) {
+                    m.remove(&label);
+                }
+                out.observe(Observation::PushZombieRemoved { service: svc.name.clone(), client: label });
+                continue;
+            }
+            let mut data = self.service_info(now_ms, svc, &c.clusters, false, push_cache_millis);
+            data.cache_millis = push_cache_millis;
+            let size = 40 + data.json_size();
+            let gzipped = size >= 1024;
+            // Size accounting only: JSON of this shape compresses about 5:1.
+            let bytes = if gzipped { (size / 5) as u32 } else { size as u32 };
+            let msg = Msg::Push { last_ref_time, data: Rc::new(data), bytes, gzipped };
+            let key = AckKey { client: c.node, port: c.udp_port, last_ref_time };
+            self.push.acks.insert(key.clone(), AckEntry { service: svc.name.clone(), label, msg, retry_times: 0 });
+            self.push.total_push += 1;
+            self.udp_push(key, out);
+        }
+        self.push.pending_rounds.remove(svc);
+    }
+
+    /// `udpPush` (R3.9): send (again) or give up after the second send.
+    fn udp_push(&mut self, key: AckKey, out: &mut Out) {
+        let Some(entry) = self.push.acks.get_mut(&key) else { return };
+        if PushService::exhausted(entry) {
+            let entry = self.push.acks.remove(&key).expect("present");
+            self.push.failed_push += 1;
+            out.observe(Observation::PushGivenUp { service: entry.service, client: entry.label });
+            return;
+        }
+        entry.retry_times += 1;
+        let (bytes, gzipped) = match &entry.msg {
+            Msg::Push { bytes, gzipped, .. } => (*bytes, *gzipped),
+            _ => (0, false),
+        };
+        out.observe(Observation::PushSent {
+            service: entry.service.clone(),
+            client: entry.label.clone(),
+            attempt: entry.retry_times,
+            bytes,
+            gzipped,
+        });
+        out.send_udp(key.client, entry.msg.clone());
+        out.set_timer(Dur::from_millis(push::ACK_TIMEOUT_MS), Timer::Server(ServerTimer::Retransmit(key)));
+    }
+
+    /// The ack receiver (R3.11): matched by source address and `lastRefTime`.
+    fn on_ack(&mut self, from: NodeId, last_ref_time: i64, out: &mut Out) {
+        let matching = self.push.acks.range(
+            AckKey { client: from, port: 0, last_ref_time }..=AckKey { client: from, port: u16::MAX, last_ref_time },
+        );
+        let keys: Vec<AckKey> =
+            matching.filter(|(k, _)| k.last_ref_time == last_ref_time).map(|(k, _)| k.clone()).collect();
+        for k in keys {
+            if let Some(e) = self.push.acks.remove(&k) {
+                out.observe(Observation::PushAcked { service: e.service, client: e.label });
+            }
+        }
+    }
+}
+
+impl Node for NamingServer {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Cmd = ();
+    type Obs = Observation;
+
+    fn handle(&mut self, now: Time, input: Input<Msg, Timer, ()>, _: &mut ChaCha8Rng, out: &mut Out) {
+        match input {
+            Input::Start => {
+                out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ZombieSweep));
+                if let Some((initial, _)) = self.config.empty_service_clean {
+                    out.set_timer(Dur::from_millis(initial), Timer::Server(ServerTimer::EmptyServiceClean));
+                }
+            }
+            Input::Request { from, id, msg } => self.on_request(now, from, id, msg, out),
+            Input::Response { id, result } => self.on_response(id, result, out),
+            Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
+            Input::Datagram { .. } => {}
+            Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, out),
+            Input::Timer { .. } | Input::Command(()) => {}
+        }
+    }
+
+    fn crash(&mut self) {
+        *self = NamingServer::new(self.config.clone());
+    }
+}
+
+/// A request refused with an HTTP status and message (Java: an exception mapped to a status).
+struct Rejected(u16, String);
+
+impl From<Rejected> for Msg {
+    fn from(r: Rejected) -> Msg {
+        Msg::Error { status: r.0, message: r.1.into() }
+    }
+}
+
+fn error(status: u16, message: &str) -> Msg {
+    Msg::Error { status, message: message.into() }
+}
+
+fn md_has(md: &Metadata, key: &str) -> bool {
+    md.contains_key(key)
+}
+
+/// The `@CanDistro` writes and who sent them.
+fn can_distro(msg: &Msg) -> Option<(&ServiceKey, &Agent)> {
+    match msg {
+        Msg::Register { service, agent, .. }
+        | Msg::Deregister { service, agent, .. }
+        | Msg::Beat { service, agent, .. } => Some((service, agent)),
+        _ => None,
+    }
+}
+
+/// The forwarded copy of a request: same everything, User-Agent `Nacos-Server`.
+fn forwarded(msg: Msg) -> Msg {
+    match msg {
+        Msg::Register { service, instance, .. } => Msg::Register { service, instance, agent: Agent::Server },
+        Msg::Deregister { service, ip, port, cluster, ephemeral, .. } => {
+            Msg::Deregister { service, ip, port, cluster, ephemeral, agent: Agent::Server }
+        }
+        Msg::Beat { service, cluster, ip, port, beat, .. } => {
+            Msg::Beat { service, cluster, ip, port, beat, agent: Agent::Server }
+        }
+        other => other,
+    }
+}
+
+/// `KeyBuilder.getNamespace/getServiceName` of an instance-list key (R1.4).
+fn service_key_of(key: &str) -> Option<ServiceKey> {
+    let rest =
+        key.strip_prefix(registry::EPHEMERAL_PREFIX).or_else(|| key.strip_prefix(registry::PERSISTENT_PREFIX))?;
+    let (ns, name) = rest.split_once("##")?;
+    Some(ServiceKey { namespace: ns.into(), name: name.into() })
+}
+
+/// A deterministic stand-in for `Service.recalculateChecksum` (R1.29/R1.30): it hashes what
+/// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
+fn service_checksum(s: &Service) -> Str {
+    let mut parts: Vec<String> = s
+        .all_ips(true)
+        .chain(s.all_ips(false))
+        .map(|i| {
+            format!("{}:{}_{}_{}_{}", i.ip, i.port, Weight(i.weight.get()).java_string(), i.healthy.get(), i.cluster)
+        })
+        .collect();
+    parts.sort();
+    format!("{:016x}", crate::engine::trace::StableHasher::digest(&(&*s.key.name, parts))).into()
+}

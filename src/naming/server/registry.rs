@@ -1,0 +1,333 @@
+//! The server registry (spec §1): `ServiceManager`'s services, their clusters and instances,
+//! and the read-modify-write of instance lists.
+//!
+//! Instances are shared (`Rc`) between a Service's cluster sets and the Distro datum that was
+//! applied to it, exactly as the Java objects are: a heartbeat's in-place `lastBeat`/`healthy`
+//! update is visible through both (R1.27), which is what makes the datum-vs-Service lag and the
+//! local-health-wins rule behave as in Nacos.
+
+use crate::naming::wire::{InstanceData, Metadata, ServiceKey, Str, Weight};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+pub const EPHEMERAL_PREFIX: &str = "com.alibaba.nacos.naming.iplist.ephemeral.";
+pub const PERSISTENT_PREFIX: &str = "com.alibaba.nacos.naming.iplist.";
+
+/// Defaults of the preserved metadata keys (R1.11).
+pub const DEFAULT_HEART_BEAT_INTERVAL: i64 = 5000;
+pub const DEFAULT_HEART_BEAT_TIMEOUT: i64 = 15000;
+pub const DEFAULT_IP_DELETE_TIMEOUT: i64 = 30000;
+
+/// The naming core `Instance` (R1.6). Mutable fields are `Cell`s because Nacos mutates the
+/// shared object in place.
+#[derive(Debug)]
+pub struct Instance {
+    pub ip: Str,
+    pub port: u16,
+    pub cluster: Str,
+    pub weight: Cell<f64>,
+    pub healthy: Cell<bool>,
+    pub enabled: bool,
+    pub ephemeral: bool,
+    pub marked: bool,
+    pub metadata: Metadata,
+    pub instance_id: Str,
+    pub last_beat: Cell<i64>,
+}
+
+/// Reads a numeric preserved metadata key: only a value that parses as a number counts (R1.11).
+pub fn metadata_millis(md: &Metadata, key: &str, default: i64) -> i64 {
+    md.get(key).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(default)
+}
+
+impl Instance {
+    pub fn from_data(d: &InstanceData) -> Instance {
+        Instance {
+            ip: d.ip.clone(),
+            port: d.port,
+            cluster: d.cluster.clone(),
+            weight: Cell::new(d.weight.0),
+            healthy: Cell::new(d.healthy),
+            enabled: d.enabled,
+            ephemeral: d.ephemeral,
+            marked: d.marked,
+            metadata: d.metadata.clone(),
+            instance_id: d.instance_id.clone(),
+            last_beat: Cell::new(d.last_beat),
+        }
+    }
+
+    pub fn to_data(&self) -> InstanceData {
+        InstanceData {
+            ip: self.ip.clone(),
+            port: self.port,
+            cluster: self.cluster.clone(),
+            weight: Weight(self.weight.get()),
+            healthy: self.healthy.get(),
+            enabled: self.enabled,
+            ephemeral: self.ephemeral,
+            marked: self.marked,
+            metadata: self.metadata.clone(),
+            instance_id: self.instance_id.clone(),
+            last_beat: self.last_beat.get(),
+        }
+    }
+
+    pub fn heart_beat_timeout(&self) -> i64 {
+        metadata_millis(&self.metadata, "preserved.heart.beat.timeout", DEFAULT_HEART_BEAT_TIMEOUT)
+    }
+    pub fn ip_delete_timeout(&self) -> i64 {
+        metadata_millis(&self.metadata, "preserved.ip.delete.timeout", DEFAULT_IP_DELETE_TIMEOUT)
+    }
+
+    /// `Instance.toString()` (R1.9): what `Cluster.updateIps` compares to detect an update.
+    pub fn java_string(&self) -> String {
+        format!(
+            "{}:{}:unknown:{}_{}_{}_{}_{}",
+            self.ip,
+            self.port,
+            self.cluster,
+            Weight(self.weight.get()).java_string(),
+            self.healthy.get(),
+            self.marked,
+            self.cluster
+        )
+    }
+}
+
+/// The default `simple` instance id generator (R1.10).
+pub fn simple_instance_id(ip: &str, port: u16, cluster: &str, service: &str) -> Str {
+    format!("{ip}#{port}#{cluster}#{service}").into()
+}
+
+pub type InstanceRef = Rc<Instance>;
+
+/// A `Cluster` (R1.16). The Java sets are `HashSet`s; here they are vectors sorted by
+/// `(ip, port)` so iteration order is deterministic and look-ups are binary searches.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    pub ephemeral: Vec<InstanceRef>,
+    pub persistent: Vec<InstanceRef>,
+}
+
+impl Cluster {
+    pub fn set(&self, ephemeral: bool) -> &Vec<InstanceRef> {
+        if ephemeral {
+            &self.ephemeral
+        } else {
+            &self.persistent
+        }
+    }
+
+    pub fn find(&self, ip: &str, port: u16) -> impl Iterator<Item = &InstanceRef> {
+        let a = find_sorted(&self.ephemeral, ip, port);
+        let b = find_sorted(&self.persistent, ip, port);
+        a.into_iter().chain(b)
+    }
+
+    /// `Cluster.updateIps(ips, ephemeral)` (R1.27): the new list replaces the set, but an
+    /// instance that already existed locally and whose `toString()` changed keeps its LOCAL
+    /// health. Returns (added, removed) addresses for observations.
+    pub fn update_ips(&mut self, mut ips: Vec<InstanceRef>, ephemeral: bool) -> (Vec<InstanceRef>, Vec<InstanceRef>) {
+        ips.sort_by(|a, b| (&a.ip, a.port).cmp(&(&b.ip, b.port)));
+        ips.dedup_by(|a, b| a.ip == b.ip && a.port == b.port);
+        let old = if ephemeral { &mut self.ephemeral } else { &mut self.persistent };
+        let mut added = Vec::new();
+        for ip in &ips {
+            match find_sorted(old, &ip.ip, ip.port) {
+                Some(o) => {
+                    if !Rc::ptr_eq(o, ip) && !ip.marked && o.java_string() != ip.java_string() {
+                        ip.healthy.set(o.healthy.get());
+                    }
+                }
+                None => added.push(ip.clone()),
+            }
+        }
+        let removed = old.iter().filter(|o| find_sorted(&ips, &o.ip, o.port).is_none()).cloned().collect();
+        *old = ips;
+        (added, removed)
+    }
+}
+
+fn find_sorted<'a>(v: &'a [InstanceRef], ip: &str, port: u16) -> Option<&'a InstanceRef> {
+    v.binary_search_by(|x| (&*x.ip, x.port).cmp(&(ip, port))).ok().map(|i| &v[i])
+}
+
+/// A `Service` (R1.15).
+#[derive(Debug)]
+pub struct Service {
+    pub key: ServiceKey,
+    pub protect_threshold: f32,
+    pub clusters: BTreeMap<Str, Cluster>,
+    pub finalize_count: u32,
+    pub last_modified: i64,
+    /// Cached `checksum` (R1.30): recomputed when a datum is applied, not on health flips.
+    pub checksum: Str,
+}
+
+impl Service {
+    pub fn new(key: ServiceKey, now_ms: i64) -> Service {
+        Service {
+            key,
+            protect_threshold: 0.0,
+            clusters: BTreeMap::new(),
+            finalize_count: 0,
+            last_modified: now_ms,
+            checksum: "".into(),
+        }
+    }
+
+    /// `Service.allIPs(ephemeral)`: every instance of that flag across clusters.
+    pub fn all_ips(&self, ephemeral: bool) -> impl Iterator<Item = &InstanceRef> {
+        self.clusters.values().flat_map(move |c| c.set(ephemeral).iter())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clusters.values().all(|c| c.ephemeral.is_empty() && c.persistent.is_empty())
+    }
+
+    /// `Service.getInstance`-style look-up of one instance of a cluster (either flag).
+    pub fn find(&self, cluster: &str, ip: &str, port: u16) -> Option<&InstanceRef> {
+        self.clusters.get(cluster).and_then(|c| c.find(ip, port).next())
+    }
+
+    /// `Service.onChange` + `updateIPs` (R1.25/R1.26): clamp weights, group by cluster (every
+    /// existing cluster gets its list, possibly empty), and apply per cluster. Returns the
+    /// addresses added and removed.
+    pub fn update_ips(
+        &mut self,
+        list: &[InstanceRef],
+        ephemeral: bool,
+        now_ms: i64,
+    ) -> (Vec<InstanceRef>, Vec<InstanceRef>) {
+        let mut by_cluster: BTreeMap<Str, Vec<InstanceRef>> = BTreeMap::new();
+        for ip in list {
+            let w = ip.weight.get();
+            if w > 10000.0 {
+                ip.weight.set(10000.0);
+            } else if w > 0.0 && w < 0.01 {
+                ip.weight.set(0.01);
+            }
+            let name: Str = if ip.cluster.is_empty() { "DEFAULT".into() } else { ip.cluster.clone() };
+            by_cluster.entry(name).or_default().push(ip.clone());
+        }
+        for name in by_cluster.keys() {
+            self.clusters.entry(name.clone()).or_default();
+        }
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        for (name, cluster) in self.clusters.iter_mut() {
+            let ips = by_cluster.remove(name).unwrap_or_default();
+            let (a, r) = cluster.update_ips(ips, ephemeral);
+            added.extend(a);
+            removed.extend(r);
+        }
+        self.last_modified = now_ms;
+        (added, removed)
+    }
+}
+
+/// Consistency keys (R1.4).
+pub fn instance_list_key(svc: &ServiceKey, ephemeral: bool) -> Str {
+    let prefix = if ephemeral { EPHEMERAL_PREFIX } else { PERSISTENT_PREFIX };
+    format!("{prefix}{}##{}", svc.namespace, svc.name).into()
+}
+
+/// `updateIpAddresses(service, action, ephemeral, ips)` (R1.20): builds the next instance list
+/// from the local datum, with health and lastBeat copied in place from the Service (setValid).
+/// Returns `None` for an `add` that would leave the list empty (the Java IllegalArgumentException).
+pub fn update_ip_addresses(
+    datum: Option<&[InstanceRef]>,
+    service: &Service,
+    remove: bool,
+    ephemeral: bool,
+    ips: Vec<Instance>,
+) -> Option<Vec<InstanceRef>> {
+    let mut map: BTreeMap<(Str, u16, Str), InstanceRef> = BTreeMap::new();
+    if let Some(datum) = datum {
+        for d in datum {
+            let cur = service.clusters.values().find_map(|c| find_sorted(c.set(ephemeral), &d.ip, d.port));
+            if let Some(cur) = cur {
+                d.healthy.set(cur.healthy.get());
+                d.last_beat.set(cur.last_beat.get());
+            }
+            map.insert((d.ip.clone(), d.port, d.cluster.clone()), d.clone());
+        }
+    }
+    for mut ip in ips {
+        let k = (ip.ip.clone(), ip.port, ip.cluster.clone());
+        if remove {
+            map.remove(&k);
+        } else {
+            if let Some(old) = map.get(&k) {
+                ip.instance_id = old.instance_id.clone();
+            }
+            map.insert(k, Rc::new(ip));
+        }
+    }
+    if map.is_empty() && !remove {
+        return None;
+    }
+    Some(map.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(ip: &str, port: u16, healthy: bool) -> Instance {
+        Instance {
+            ip: ip.into(),
+            port,
+            cluster: "DEFAULT".into(),
+            weight: Cell::new(1.0),
+            healthy: Cell::new(healthy),
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Rc::default(),
+            instance_id: simple_instance_id(ip, port, "DEFAULT", "DEFAULT_GROUP@@a"),
+            last_beat: Cell::new(0),
+        }
+    }
+
+    #[test]
+    fn to_string_matches_java() {
+        assert_eq!(inst("10.0.0.1", 8080, true).java_string(), "10.0.0.1:8080:unknown:DEFAULT_1.0_true_false_DEFAULT");
+    }
+
+    /// R1.27: an incoming list cannot change the health of an instance that exists locally.
+    #[test]
+    fn local_health_wins_on_update() {
+        let mut c = Cluster::default();
+        c.update_ips(vec![Rc::new(inst("10.0.0.1", 1, false))], true);
+        let incoming = Rc::new(inst("10.0.0.1", 1, true));
+        let (added, removed) = c.update_ips(vec![incoming.clone()], true);
+        assert!(added.is_empty() && removed.is_empty());
+        assert!(!incoming.healthy.get(), "local unhealthy wins over incoming healthy");
+    }
+
+    #[test]
+    fn weights_are_clamped_when_applied() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let mut s = Service::new(key, 0);
+        let big = Rc::new(inst("a", 1, true));
+        big.weight.set(20000.0);
+        let tiny = Rc::new(inst("b", 1, true));
+        tiny.weight.set(0.001);
+        let neg = Rc::new(inst("c", 1, true));
+        neg.weight.set(-1.0);
+        s.update_ips(&[big.clone(), tiny.clone(), neg.clone()], true, 0);
+        assert_eq!((big.weight.get(), tiny.weight.get(), neg.weight.get()), (10000.0, 0.01, -1.0));
+    }
+
+    #[test]
+    fn empty_add_is_rejected_and_remove_may_empty() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let s = Service::new(key, 0);
+        let list = update_ip_addresses(None, &s, false, true, vec![inst("a", 1, true)]).unwrap();
+        assert_eq!(list.len(), 1);
+        let after = update_ip_addresses(Some(&list), &s, true, true, vec![inst("a", 1, true)]).unwrap();
+        assert!(after.is_empty());
+    }
+}

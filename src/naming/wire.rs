@@ -1,0 +1,421 @@
+//! The Nacos 1.x naming surface as typed values: HTTP requests and responses, UDP push and ack
+//! (spec Appendix B), plus the timers and observations shared by the server and client cores.
+//!
+//! Payloads that real Nacos serializes to JSON travel here as plain values (`Rc` for the large,
+//! immutable ones so a push to many clients does not copy host lists).
+
+use crate::engine::{ExchangeId, NodeId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+pub type Str = Rc<str>;
+pub type Metadata = Rc<BTreeMap<String, String>>;
+
+/// A Java `double` weight. Hashed by bits so it can live in traced values.
+#[derive(Copy, Clone, Debug, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Weight(pub f64);
+
+impl Hash for Weight {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.to_bits().hash(h)
+    }
+}
+
+impl Weight {
+    /// Java `Double.toString` for the values Nacos uses (`1.0`, `0.01`, `10000.0`).
+    pub fn java_string(self) -> String {
+        let v = self.0;
+        if v.fract() == 0.0 && v.abs() < 1e7 {
+            format!("{v:.1}")
+        } else {
+            format!("{v}")
+        }
+    }
+}
+
+/// Who sent an HTTP request, as the User-Agent header says. `DistroFilter` refuses a second hop
+/// for `Server`; `canEnablePush` accepts Java clients from 0.1.0.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agent {
+    /// `Nacos-Java-Client:v<version>`
+    JavaClient(Str),
+    /// `Nacos-Server:<version>`
+    Server,
+    /// Any other User-Agent (e.g. `Nacos-SDK-Java`, curl): push is never enabled for it.
+    Other(Str),
+}
+
+/// An instance as it travels in requests, beat bodies and Distro data.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+pub struct InstanceData {
+    pub ip: Str,
+    pub port: u16,
+    pub cluster: Str,
+    pub weight: Weight,
+    pub healthy: bool,
+    pub enabled: bool,
+    pub ephemeral: bool,
+    pub marked: bool,
+    pub metadata: Metadata,
+    pub instance_id: Str,
+    pub last_beat: i64,
+}
+
+/// `BeatInfo` (client BeatReactor): the body of a full beat.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+pub struct BeatInfo {
+    pub ip: Str,
+    pub port: u16,
+    pub weight: Weight,
+    /// Grouped service name.
+    pub service: Str,
+    pub cluster: Str,
+    pub metadata: Metadata,
+    /// `period` in ms: metadata `preserved.heart.beat.interval` or 5000.
+    pub period: i64,
+}
+
+/// One host of a `/instance/list` answer or push (spec R4.9).
+#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+pub struct HostJson {
+    pub ip: Str,
+    pub port: u16,
+    pub valid: bool,
+    pub healthy: bool,
+    pub marked: bool,
+    pub instance_id: Str,
+    pub metadata: Metadata,
+    pub enabled: bool,
+    pub weight: Weight,
+    pub cluster: Str,
+    pub service: Str,
+    pub ephemeral: bool,
+}
+
+/// The service JSON of `/instance/list` and of pushes (spec R4.8/R4.9). `last_ref_time` is the
+/// server's `currentTimeMillis`, or 0 when the service does not exist on that server.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+pub struct ServiceInfo {
+    pub name: Str,
+    pub clusters: Str,
+    pub cache_millis: i64,
+    pub last_ref_time: i64,
+    pub checksum: Str,
+    pub hosts: Vec<HostJson>,
+}
+
+impl ServiceInfo {
+    /// Approximate size of the JSON in bytes, for the UDP gzip threshold (R3.7).
+    pub fn json_size(&self) -> usize {
+        let mut n = 120 + self.name.len() + self.clusters.len() + self.checksum.len();
+        for h in &self.hosts {
+            n += 190 + 2 * h.ip.len() + h.instance_id.len() + h.cluster.len() + h.service.len();
+            n += h.metadata.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+        }
+        n
+    }
+}
+
+/// Service identity on the wire: namespace and grouped name (`group@@service`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceKey {
+    pub namespace: Str,
+    pub name: Str,
+}
+
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub enum Msg {
+    /// POST `/instance`.
+    Register { service: ServiceKey, instance: InstanceData, agent: Agent },
+    /// DELETE `/instance` (client deregistration, or a server's own auto-delete, R2.15).
+    Deregister { service: ServiceKey, ip: Str, port: u16, cluster: Str, ephemeral: bool, agent: Agent },
+    /// PUT `/instance/beat`; `beat` is absent for a light beat.
+    Beat { service: ServiceKey, cluster: Str, ip: Str, port: u16, beat: Option<Rc<BeatInfo>>, agent: Agent },
+    /// GET `/instance/list`.
+    List { service: ServiceKey, clusters: Str, udp_port: u16, client_ip: Str, healthy_only: bool, agent: Agent },
+    /// HTTP 200 with body `ok`.
+    Ok,
+    /// HTTP 200 beat reply (R2.9); `light_beat_enabled` absent on 20404.
+    BeatReply { client_beat_interval: i64, code: i32, light_beat_enabled: Option<bool> },
+    /// HTTP 200 with a service JSON.
+    Service(Rc<ServiceInfo>),
+    /// Any non-200 answer.
+    Error { status: u16, message: Str },
+    /// UDP push (R3.6). `bytes` is the datagram size after the gzip decision (R3.7).
+    Push { last_ref_time: i64, data: Rc<ServiceInfo>, bytes: u32, gzipped: bool },
+    /// UDP push ack (R4.13).
+    PushAck { last_ref_time: i64 },
+}
+
+/// A server-side task, as a timer: Java executors and "schedule now" hand-offs.
+#[derive(Clone, Debug)]
+pub enum ServerTimer {
+    /// `ClientBeatCheckTask` of one service (fixed-delay 5 s).
+    ClientBeatCheck(ServiceKey),
+    /// `ClientBeatProcessor`, scheduled "now" on the health executor (R2.8.6).
+    ClientBeatProcess { service: ServiceKey, cluster: Str, ip: Str, port: u16 },
+    /// The Distro notifier thread has work (R5.23).
+    Notifier,
+    /// The debounced push round of a service (R3.4).
+    PushRound(ServiceKey),
+    /// `Retransmitter` for one ack key (R3.10).
+    Retransmit(AckKey),
+    /// `removeClientIfZombie`, fixed-delay 0 / 20 s (R3.3).
+    ZombieSweep,
+    /// `EmptyServiceAutoClean`, fixed-rate (R1.33).
+    EmptyServiceClean,
+}
+
+/// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AckKey {
+    pub client: NodeId,
+    pub port: u16,
+    pub last_ref_time: i64,
+}
+
+#[derive(Clone, Debug)]
+pub enum ClientTimer {
+    /// `BeatTask` of one BeatInfo; `generation` identifies the BeatInfo it was scheduled for.
+    Beat { key: BeatKey, generation: u64 },
+    /// `UpdateTask` of one subscribed service key (`name@@clusters`).
+    Update(Str),
+}
+
+/// `serviceName#ip#port`, the BeatReactor map key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BeatKey {
+    pub service: Str,
+    pub ip: Str,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug)]
+pub enum Timer {
+    Server(ServerTimer),
+    Client(ClientTimer),
+}
+
+/// A host as a subscriber sees it, in observations.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct SeenHost {
+    pub ip: Str,
+    pub port: u16,
+    pub healthy: bool,
+}
+
+/// Everything a user can ask about, as data. Serialized with a `kind` tag into the trace.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    // ---- server ----
+    ServiceCreated {
+        service: Str,
+    },
+    ServiceRemoved {
+        service: Str,
+    },
+    /// A register request was applied to the datum (the Service view follows via the notifier).
+    InstanceRegistered {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// The Service view gained an instance (after the notifier applied the datum).
+    InstanceAdded {
+        service: Str,
+        ip: Str,
+        port: u16,
+        healthy: bool,
+    },
+    /// The Service view lost an instance: it is deleted from this server.
+    InstanceRemoved {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// `ClientBeatCheckTask` marked it unhealthy; `last_beat_ms` is the server-local last beat.
+    InstanceUnhealthy {
+        service: Str,
+        ip: Str,
+        port: u16,
+        last_beat_ms: i64,
+    },
+    /// A beat made an unhealthy instance healthy again (`ClientBeatProcessor`).
+    InstanceHealthy {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// `ClientBeatCheckTask` asked to delete it (R2.15); re-requested every run until gone.
+    DeleteRequested {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// A beat for an unknown instance: light → 20404, full → re-created from the body.
+    BeatForUnknownInstance {
+        service: Str,
+        ip: Str,
+        port: u16,
+        light: bool,
+    },
+    PushClientAdded {
+        service: Str,
+        client: String,
+    },
+    PushZombieRemoved {
+        service: Str,
+        client: String,
+    },
+    PushRoundStarted {
+        service: Str,
+        clients: u32,
+    },
+    PushSent {
+        service: Str,
+        client: String,
+        attempt: u32,
+        bytes: u32,
+        gzipped: bool,
+    },
+    PushAcked {
+        service: Str,
+        client: String,
+    },
+    PushGivenUp {
+        service: Str,
+        client: String,
+    },
+    // ---- client ----
+    /// The subscriber's cached view changed (an `InstancesChangeEvent`): the hosts it now sees.
+    SubscriberViewChanged {
+        service: Str,
+        hosts: Vec<SeenHost>,
+    },
+    /// A push datagram was processed and acked.
+    PushReceived {
+        service: Str,
+    },
+    /// A beat reply said 20404: the client re-registers the instance.
+    Reregister {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// An HTTP call to one server failed (the client then tries the next server).
+    RequestFailed {
+        api: &'static str,
+        server: String,
+        error: String,
+    },
+    /// Every server failed: the call throws `NacosException`.
+    RequestGaveUp {
+        api: &'static str,
+    },
+    /// Distro/forwarding failures (for the multi-server cores).
+    ForwardFailed {
+        service: Str,
+        target: String,
+        error: String,
+    },
+    /// A reply that real Nacos would only log, kept for diagnosis: an exchange finished for a
+    /// request this node no longer tracks.
+    Note {
+        text: String,
+    },
+}
+
+impl Observation {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Observation::ServiceCreated { .. } => "service_created",
+            Observation::ServiceRemoved { .. } => "service_removed",
+            Observation::InstanceRegistered { .. } => "instance_registered",
+            Observation::InstanceAdded { .. } => "instance_added",
+            Observation::InstanceRemoved { .. } => "instance_removed",
+            Observation::InstanceUnhealthy { .. } => "instance_unhealthy",
+            Observation::InstanceHealthy { .. } => "instance_healthy",
+            Observation::DeleteRequested { .. } => "delete_requested",
+            Observation::BeatForUnknownInstance { .. } => "beat_for_unknown_instance",
+            Observation::PushClientAdded { .. } => "push_client_added",
+            Observation::PushZombieRemoved { .. } => "push_zombie_removed",
+            Observation::PushRoundStarted { .. } => "push_round_started",
+            Observation::PushSent { .. } => "push_sent",
+            Observation::PushAcked { .. } => "push_acked",
+            Observation::PushGivenUp { .. } => "push_given_up",
+            Observation::SubscriberViewChanged { .. } => "subscriber_view_changed",
+            Observation::PushReceived { .. } => "push_received",
+            Observation::Reregister { .. } => "reregister",
+            Observation::RequestFailed { .. } => "request_failed",
+            Observation::RequestGaveUp { .. } => "request_gave_up",
+            Observation::ForwardFailed { .. } => "forward_failed",
+            Observation::Note { .. } => "note",
+        }
+    }
+}
+
+/// Pending HTTP exchanges of a core, keyed by the engine's exchange id.
+pub type Pending<T> = BTreeMap<ExchangeId, T>;
+
+/// Java `java.util.Random`, bit for bit: the client picks its first server with
+/// `new Random(System.currentTimeMillis()).nextInt(n)` (R2.7), so the choice is a function of the
+/// client's clock, exactly as in Nacos.
+pub struct JavaRandom {
+    seed: i64,
+}
+
+impl JavaRandom {
+    const MULT: i64 = 0x5DEE_CE66D;
+    const MASK: i64 = (1 << 48) - 1;
+
+    pub fn new(seed: i64) -> JavaRandom {
+        JavaRandom { seed: (seed ^ Self::MULT) & Self::MASK }
+    }
+
+    fn next(&mut self, bits: u32) -> i32 {
+        self.seed = (self.seed.wrapping_mul(Self::MULT).wrapping_add(0xB)) & Self::MASK;
+        (self.seed >> (48 - bits)) as i32
+    }
+
+    pub fn next_int(&mut self, bound: i32) -> i32 {
+        assert!(bound > 0, "bound must be positive");
+        if bound & (-bound) == bound {
+            return ((bound as i64 * self.next(31) as i64) >> 31) as i32;
+        }
+        loop {
+            let bits = self.next(31);
+            let val = bits % bound;
+            if bits.wrapping_sub(val).wrapping_add(bound - 1) >= 0 {
+                return val;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_random_matches_the_jdk() {
+        // Pinned against a JDK 17 run of the same calls.
+        let mut r = JavaRandom::new(42);
+        let v: Vec<i32> = (0..5).map(|_| r.next_int(10)).collect();
+        assert_eq!(v, vec![0, 3, 8, 4, 0]);
+        let mut r = JavaRandom::new(1_600_000_000_123);
+        let v: Vec<i32> = (0..5).map(|_| r.next_int(3)).collect();
+        assert_eq!(v, vec![2, 1, 2, 2, 2]);
+    }
+
+    #[test]
+    fn weights_print_like_java() {
+        assert_eq!(Weight(1.0).java_string(), "1.0");
+        assert_eq!(Weight(0.01).java_string(), "0.01");
+        assert_eq!(Weight(10000.0).java_string(), "10000.0");
+    }
+}

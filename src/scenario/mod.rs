@@ -1,0 +1,720 @@
+//! Scenario files: the JSON schema (serde, unknown fields rejected), parsing with field paths,
+//! and semantic validation. A scenario describes the cluster, the workload, the network, the
+//! faults and what to expect.
+
+pub mod world;
+
+use crate::engine::network::{HttpLossMode, Latency, LinkConfig};
+use crate::time::Dur;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random draw (network, nodes, workload).
+    pub seed: u64,
+    /// How long to simulate.
+    pub duration: Dur,
+    pub servers: Vec<ServerSpec>,
+    #[serde(default)]
+    pub clients: Vec<ClientSpec>,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub switches: SwitchSpec,
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    #[serde(default)]
+    pub expect: Vec<Expect>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    /// Local clock = global time + offset (+ drift).
+    #[serde(default)]
+    pub offset: Dur,
+    /// Clock rate error in parts per million (positive = fast).
+    #[serde(default)]
+    pub drift_ppm: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    pub id: String,
+    /// Defaults to 10.0.0.<n>.
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default = "default_server_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub clock: ClockSpec,
+}
+
+fn default_server_port() -> u16 {
+    8848
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub id: String,
+    /// Defaults to 10.1.0.<n>.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Server ids this client is configured with (default: all servers, in scenario order).
+    #[serde(default)]
+    pub servers: Option<Vec<String>>,
+    #[serde(default = "default_client_version")]
+    pub version: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    #[serde(default = "default_udp_port")]
+    pub udp_port: u16,
+    #[serde(default)]
+    pub push_empty_protection: bool,
+    #[serde(default)]
+    pub clock: ClockSpec,
+    #[serde(default)]
+    pub register: Vec<RegisterSpec>,
+    /// Many instances at once, for load: `services` × `per_service` instances.
+    #[serde(default)]
+    pub register_many: Option<RegisterManySpec>,
+    #[serde(default)]
+    pub deregister: Vec<DeregisterSpec>,
+    #[serde(default)]
+    pub subscribe: Vec<SubscribeSpec>,
+}
+
+fn default_client_version() -> String {
+    "1.4.1".into()
+}
+fn default_namespace() -> String {
+    "public".into()
+}
+fn default_udp_port() -> u16 {
+    54321
+}
+fn default_group() -> String {
+    "DEFAULT_GROUP".into()
+}
+fn default_cluster() -> String {
+    "DEFAULT".into()
+}
+fn default_weight() -> f64 {
+    1.0
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A time: fixed, or drawn uniformly from a window by the workload random stream.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, expecting = "a duration like \"30s\" or {\"uniform\": [\"30s\", \"35s\"]}")]
+pub enum At {
+    Fixed(Dur),
+    Uniform { uniform: (Dur, Dur) },
+}
+
+impl Default for At {
+    fn default() -> Self {
+        At::Fixed(Dur::ZERO)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterSpec {
+    #[serde(default)]
+    pub at: At,
+    pub service: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Defaults to the client's IP.
+    #[serde(default)]
+    pub ip: Option<String>,
+    pub port: u16,
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default = "default_true")]
+    pub ephemeral: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterManySpec {
+    /// Registrations are spread evenly over `[at, at + spread)`.
+    #[serde(default)]
+    pub at: Dur,
+    #[serde(default)]
+    pub spread: Dur,
+    pub services: u32,
+    pub per_service: u32,
+    #[serde(default = "default_prefix")]
+    pub service_prefix: String,
+    #[serde(default = "default_port_base")]
+    pub port_base: u16,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn default_prefix() -> String {
+    "service-".into()
+}
+fn default_port_base() -> u16 {
+    10000
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeregisterSpec {
+    pub at: At,
+    pub service: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    #[serde(default)]
+    pub ip: Option<String>,
+    pub port: u16,
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeSpec {
+    #[serde(default)]
+    pub at: At,
+    pub service: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    #[serde(default)]
+    pub clusters: Vec<String>,
+}
+
+/// Link settings; every field optional so a per-link override changes only what it names.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    #[serde(default)]
+    pub jitter: Option<Dur>,
+    #[serde(default)]
+    pub udp_loss: Option<f64>,
+    #[serde(default)]
+    pub udp_duplicate: Option<f64>,
+    #[serde(default)]
+    pub tcp_loss: Option<f64>,
+    /// Opt-in abstract loss of whole HTTP exchanges.
+    #[serde(default)]
+    pub http_loss: Option<f64>,
+    #[serde(default)]
+    pub http_loss_mode: Option<HttpLossMode>,
+}
+
+impl LinkSpec {
+    pub fn apply(&self, base: &LinkConfig) -> LinkConfig {
+        LinkConfig {
+            latency: self.latency.clone().unwrap_or_else(|| base.latency.clone()),
+            jitter: self.jitter.unwrap_or(base.jitter),
+            udp_loss: self.udp_loss.unwrap_or(base.udp_loss),
+            udp_duplicate: self.udp_duplicate.unwrap_or(base.udp_duplicate),
+            tcp_loss: self.tcp_loss.unwrap_or(base.tcp_loss),
+            http_loss: self.http_loss.unwrap_or(base.http_loss),
+            http_loss_mode: self.http_loss_mode.unwrap_or(base.http_loss_mode),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Settings of every directed link (latency defaults to 1 ms fixed).
+    #[serde(default)]
+    pub defaults: LinkSpec,
+    /// Per-link overrides, applied in order.
+    #[serde(default)]
+    pub links: Vec<LinkOverride>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkOverride {
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    /// Also apply to the reverse direction.
+    #[serde(default)]
+    pub both_ways: bool,
+    pub set: LinkSpec,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyServiceClean {
+    /// Code default: off.
+    #[default]
+    Off,
+    /// Shipped `application.properties` of 1.4.1: on, first run at 50 s, then every 30 s.
+    Shipped,
+    /// On with the code's timing: first run at 60 s, then every 20 s.
+    CodeTiming,
+}
+
+/// Server switches (`SwitchDomain` / `GlobalConfig`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchSpec {
+    #[serde(default = "default_true")]
+    pub health_check_enabled: bool,
+    #[serde(default = "default_true")]
+    pub expire_instance: bool,
+    #[serde(default = "default_true")]
+    pub light_beat_enabled: bool,
+    #[serde(default = "default_true")]
+    pub push_enabled: bool,
+    #[serde(default)]
+    pub empty_service_clean: EmptyServiceClean,
+}
+
+impl Default for SwitchSpec {
+    fn default() -> Self {
+        SwitchSpec {
+            health_check_enabled: true,
+            expire_instance: true,
+            light_beat_enabled: true,
+            push_enabled: true,
+            empty_service_clean: EmptyServiceClean::Off,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// Cut links. With `groups`, every pair across different groups both ways (nodes not
+    /// listed form one more group); with `from`/`to`, only from → to (asymmetric).
+    Partition {
+        at: At,
+        #[serde(default)]
+        until: Option<At>,
+        #[serde(default)]
+        groups: Vec<Vec<String>>,
+        #[serde(default)]
+        from: Vec<String>,
+        #[serde(default)]
+        to: Vec<String>,
+    },
+    /// Heal every partition.
+    Heal {
+        at: At,
+    },
+    /// Change link settings from → to.
+    Link {
+        at: At,
+        from: Vec<String>,
+        to: Vec<String>,
+        #[serde(default)]
+        both_ways: bool,
+        set: LinkSpec,
+    },
+    /// The process dies and loses its memory; `until` restarts it. `host_down`: the machine is
+    /// gone too (peers see connect timeouts instead of "connection refused").
+    Crash {
+        at: At,
+        node: String,
+        #[serde(default)]
+        until: Option<At>,
+        #[serde(default)]
+        host_down: bool,
+    },
+    Restart {
+        at: At,
+        node: String,
+    },
+    /// A stop-the-world pause (GC): inputs queue until `until`.
+    Pause {
+        at: At,
+        node: String,
+        until: At,
+    },
+    /// The node's wall clock jumps by `by` (may be negative); timers are unaffected.
+    ClockJump {
+        at: At,
+        node: String,
+        by: Dur,
+    },
+}
+
+/// An assertion checked at the end of a run. Times are in `(from, to]`: absolute, or relative
+/// to the actual time of fault number `after_fault` (useful when the fault time is random).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Observation kind, e.g. `instance_unhealthy`.
+    pub observation: String,
+    /// Node id; any node if absent.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Fields the observation must have, compared as JSON (e.g. `{"ip": "10.1.0.1"}`).
+    #[serde(default, rename = "where")]
+    pub where_: BTreeMap<String, serde_json::Value>,
+    /// For `subscriber_view_changed`: a host the view must contain (`ip`, `port`, optional `healthy`).
+    #[serde(default)]
+    pub view_has: Option<BTreeMap<String, serde_json::Value>>,
+    /// For `subscriber_view_changed`: a host (`ip`, `port`) the view must not contain.
+    #[serde(default)]
+    pub view_lacks: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
+    pub within: Option<(Dur, Dur)>,
+    #[serde(default)]
+    pub after_fault: Option<usize>,
+    /// The FIRST matching observation (after the reference time) must be inside the window.
+    #[serde(default)]
+    pub first: bool,
+    /// No matching observation may occur (inside the window, if given).
+    #[serde(default)]
+    pub never: bool,
+    /// Free text shown when the expectation fails.
+    #[serde(default)]
+    pub why: String,
+}
+
+/// A rejected scenario: which file, which field, what was expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: at `{}`: {}", self.file, self.path, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.into(),
+        path: "$".into(),
+        message: format!("cannot read file: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("invalid JSON: {inner}")
+        } else {
+            // serde_json appends " at line L column C"; keep it, it helps find the spot.
+            inner.to_string()
+        };
+        ScenarioError { file: file.into(), path: if path == "." { "$".into() } else { path }, message }
+    })?;
+    validate(&sc).map_err(|(path, message)| ScenarioError { file: file.into(), path, message })?;
+    Ok(sc)
+}
+
+type Invalid = (String, String);
+
+fn check_prob(path: String, p: Option<f64>) -> Result<(), Invalid> {
+    match p {
+        Some(v) if !(0.0..=1.0).contains(&v) => Err((path, format!("expected a probability in [0, 1], found {v}"))),
+        _ => Ok(()),
+    }
+}
+
+fn check_link(path: &str, l: &LinkSpec) -> Result<(), Invalid> {
+    check_prob(format!("{path}.udp_loss"), l.udp_loss)?;
+    check_prob(format!("{path}.udp_duplicate"), l.udp_duplicate)?;
+    check_prob(format!("{path}.tcp_loss"), l.tcp_loss)?;
+    check_prob(format!("{path}.http_loss"), l.http_loss)?;
+    if let Some(lat) = &l.latency {
+        lat.params_valid().map_err(|m| (format!("{path}.latency"), m))?;
+    }
+    if let Some(j) = l.jitter {
+        if j.is_negative() {
+            return Err((format!("{path}.jitter"), "expected a non-negative duration".into()));
+        }
+    }
+    Ok(())
+}
+
+fn check_at(path: String, at: &At) -> Result<(), Invalid> {
+    match at {
+        At::Fixed(d) if d.is_negative() => Err((path, "expected a non-negative time".into())),
+        At::Uniform { uniform: (a, b) } if a.is_negative() || b < a => {
+            Err((path, "expected {\"uniform\": [from, to]} with 0 <= from <= to".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The latest time an `At` can resolve to (for "until before at" checks).
+fn at_bounds(at: &At) -> (Dur, Dur) {
+    match at {
+        At::Fixed(d) => (*d, *d),
+        At::Uniform { uniform: (a, b) } => (*a, *b),
+    }
+}
+
+fn validate(sc: &Scenario) -> Result<(), Invalid> {
+    if sc.duration.0 <= 0 {
+        return Err(("duration".into(), "expected a positive duration".into()));
+    }
+    if sc.servers.is_empty() {
+        return Err(("servers".into(), "expected at least one server".into()));
+    }
+    let mut ids = BTreeSet::new();
+    let mut ips = BTreeSet::new();
+    for (i, s) in sc.servers.iter().enumerate() {
+        if !ids.insert(s.id.as_str()) {
+            return Err((format!("servers[{i}].id"), format!("duplicate node id \"{}\"", s.id)));
+        }
+        if let Some(ip) = &s.ip {
+            if !ips.insert(ip.clone()) {
+                return Err((format!("servers[{i}].ip"), format!("duplicate ip \"{ip}\"")));
+            }
+        }
+        check_clock(&format!("servers[{i}].clock"), &s.clock)?;
+    }
+    let server_ids: BTreeSet<&str> = sc.servers.iter().map(|s| s.id.as_str()).collect();
+    for (i, c) in sc.clients.iter().enumerate() {
+        let p = format!("clients[{i}]");
+        if !ids.insert(c.id.as_str()) {
+            return Err((format!("{p}.id"), format!("duplicate node id \"{}\"", c.id)));
+        }
+        if let Some(ip) = &c.ip {
+            if !ips.insert(ip.clone()) {
+                return Err((format!("{p}.ip"), format!("duplicate ip \"{ip}\"")));
+            }
+        }
+        check_clock(&format!("{p}.clock"), &c.clock)?;
+        if let Some(list) = &c.servers {
+            if list.is_empty() {
+                return Err((format!("{p}.servers"), "expected at least one server id".into()));
+            }
+            for (j, s) in list.iter().enumerate() {
+                if !server_ids.contains(s.as_str()) {
+                    return Err((
+                        format!("{p}.servers[{j}]"),
+                        format!("unknown server \"{s}\"; servers are {server_ids:?}"),
+                    ));
+                }
+            }
+        }
+        for (j, r) in c.register.iter().enumerate() {
+            let rp = format!("{p}.register[{j}]");
+            check_at(format!("{rp}.at"), &r.at)?;
+            check_service_name(&format!("{rp}.service"), &r.service)?;
+            check_cluster_name(&format!("{rp}.cluster"), &r.cluster)?;
+            if !(0.0..=10000.0).contains(&r.weight) {
+                return Err((format!("{rp}.weight"), format!("expected a weight in [0, 10000], found {}", r.weight)));
+            }
+            check_beat_metadata(&format!("{rp}.metadata"), &r.metadata)?;
+        }
+        if let Some(m) = &c.register_many {
+            let mp = format!("{p}.register_many");
+            if m.services == 0 || m.per_service == 0 {
+                return Err((mp, "expected services >= 1 and per_service >= 1".into()));
+            }
+            if m.services as u64 * m.per_service as u64 + m.port_base as u64 > 65535 {
+                return Err((mp, "port_base + services * per_service must stay below 65536".into()));
+            }
+            if m.at.is_negative() || m.spread.is_negative() {
+                return Err((format!("{mp}.at"), "expected non-negative durations".into()));
+            }
+            check_beat_metadata(&format!("{mp}.metadata"), &m.metadata)?;
+        }
+        for (j, d) in c.deregister.iter().enumerate() {
+            check_at(format!("{p}.deregister[{j}].at"), &d.at)?;
+        }
+        for (j, s) in c.subscribe.iter().enumerate() {
+            check_at(format!("{p}.subscribe[{j}].at"), &s.at)?;
+            check_service_name(&format!("{p}.subscribe[{j}].service"), &s.service)?;
+        }
+    }
+    check_link("network.defaults", &sc.network.defaults)?;
+    for (i, l) in sc.network.links.iter().enumerate() {
+        let p = format!("network.links[{i}]");
+        check_nodes(&format!("{p}.from"), &l.from, &ids)?;
+        check_nodes(&format!("{p}.to"), &l.to, &ids)?;
+        check_link(&format!("{p}.set"), &l.set)?;
+    }
+    for (i, f) in sc.faults.iter().enumerate() {
+        let p = format!("faults[{i}]");
+        validate_fault(&p, f, &ids)?;
+    }
+    for (i, e) in sc.expect.iter().enumerate() {
+        let p = format!("expect[{i}]");
+        if let Some(n) = &e.node {
+            if !ids.contains(n.as_str()) {
+                return Err((format!("{p}.node"), format!("unknown node \"{n}\"")));
+            }
+        }
+        if !crate::scenario::world::OBSERVATION_KINDS.contains(&e.observation.as_str()) {
+            return Err((
+                format!("{p}.observation"),
+                format!(
+                    "unknown observation kind \"{}\"; expected one of {:?}",
+                    e.observation,
+                    world::OBSERVATION_KINDS
+                ),
+            ));
+        }
+        if let Some((a, b)) = e.within {
+            if b < a || a.is_negative() {
+                return Err((format!("{p}.within"), "expected [from, to] with 0 <= from <= to".into()));
+            }
+        }
+        if let Some(k) = e.after_fault {
+            if k >= sc.faults.len() {
+                return Err((format!("{p}.after_fault"), format!("there is no fault number {k}")));
+            }
+        }
+        if e.first && e.never {
+            return Err((format!("{p}.first"), "`first` and `never` exclude each other".into()));
+        }
+    }
+    Ok(())
+}
+
+fn check_clock(p: &str, c: &ClockSpec) -> Result<(), Invalid> {
+    if !c.drift_ppm.is_finite() || c.drift_ppm.abs() >= 100_000.0 {
+        return Err((format!("{p}.drift_ppm"), "expected a drift in (-100000, 100000) ppm".into()));
+    }
+    Ok(())
+}
+
+fn check_nodes(p: &str, nodes: &[String], ids: &BTreeSet<&str>) -> Result<(), Invalid> {
+    if nodes.is_empty() {
+        return Err((p.into(), "expected at least one node id".into()));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if !ids.contains(n.as_str()) {
+            return Err((format!("{p}[{i}]"), format!("unknown node \"{n}\"; nodes are {ids:?}")));
+        }
+    }
+    Ok(())
+}
+
+fn check_service_name(p: &str, name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "@.:_-".contains(c));
+    if !ok {
+        return Err((p.into(), format!("service name \"{name}\" must match [0-9a-zA-Z@.:_-]+ (Service.validate)")));
+    }
+    Ok(())
+}
+
+fn check_cluster_name(p: &str, name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !ok {
+        return Err((p.into(), format!("cluster name \"{name}\" must match [0-9a-zA-Z-]+ (Cluster.validate)")));
+    }
+    Ok(())
+}
+
+/// The client refuses `timeout < interval` or `deleteTimeout < interval` (R1.11).
+fn check_beat_metadata(p: &str, md: &BTreeMap<String, String>) -> Result<(), Invalid> {
+    let num = |k: &str, d: i64| md.get(k).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(d);
+    let interval = num("preserved.heart.beat.interval", 5000);
+    let timeout = num("preserved.heart.beat.timeout", 15000);
+    let delete = num("preserved.ip.delete.timeout", 30000);
+    if interval <= 0 {
+        return Err((format!("{p}.preserved.heart.beat.interval"), "expected a positive number of ms".into()));
+    }
+    if timeout < interval || delete < interval {
+        return Err((
+            p.into(),
+            format!("INVALID_PARAM: heart beat timeout ({timeout}) and ip delete timeout ({delete}) must be >= interval ({interval})"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), Invalid> {
+    let node_ok = |n: &str| -> Result<(), Invalid> {
+        if ids.contains(n) {
+            Ok(())
+        } else {
+            Err((format!("{p}.node"), format!("unknown node \"{n}\"; nodes are {ids:?}")))
+        }
+    };
+    let until_after = |at: &At, until: &At, field: &str| -> Result<(), Invalid> {
+        check_at(format!("{p}.{field}"), until)?;
+        if at_bounds(until).0 <= at_bounds(at).1 {
+            return Err((format!("{p}.{field}"), format!("`{field}` must be after `at` (a heal before it starts?)")));
+        }
+        Ok(())
+    };
+    match f {
+        FaultSpec::Partition { at, until, groups, from, to } => {
+            check_at(format!("{p}.at"), at)?;
+            if let Some(u) = until {
+                until_after(at, u, "until")?;
+            }
+            match (groups.is_empty(), from.is_empty() && to.is_empty()) {
+                (false, true) => {
+                    for (i, g) in groups.iter().enumerate() {
+                        check_nodes(&format!("{p}.groups[{i}]"), g, ids)?;
+                    }
+                }
+                (true, false) => {
+                    check_nodes(&format!("{p}.from"), from, ids)?;
+                    check_nodes(&format!("{p}.to"), to, ids)?;
+                }
+                _ => return Err((p.into(), "expected either `groups` or both `from` and `to`".into())),
+            }
+        }
+        FaultSpec::Heal { at } => check_at(format!("{p}.at"), at)?,
+        FaultSpec::Link { at, from, to, set, .. } => {
+            check_at(format!("{p}.at"), at)?;
+            check_nodes(&format!("{p}.from"), from, ids)?;
+            check_nodes(&format!("{p}.to"), to, ids)?;
+            check_link(&format!("{p}.set"), set)?;
+        }
+        FaultSpec::Crash { at, node, until, .. } => {
+            check_at(format!("{p}.at"), at)?;
+            node_ok(node)?;
+            if let Some(u) = until {
+                until_after(at, u, "until")?;
+            }
+        }
+        FaultSpec::Restart { at, node } => {
+            check_at(format!("{p}.at"), at)?;
+            node_ok(node)?;
+        }
+        FaultSpec::Pause { at, node, until } => {
+            check_at(format!("{p}.at"), at)?;
+            node_ok(node)?;
+            until_after(at, until, "until")?;
+        }
+        FaultSpec::ClockJump { at, node, .. } => {
+            check_at(format!("{p}.at"), at)?;
+            node_ok(node)?;
+        }
+    }
+    Ok(())
+}
+
+/// JSON Schema of scenario files (`nacos-sim schema`).
+pub fn json_schema() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(Scenario)).expect("schema serializes")
+}

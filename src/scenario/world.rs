@@ -1,0 +1,436 @@
+//! From a validated scenario to a running world: node ids, the network, the workload and the
+//! faults scheduled on the engine; then the `expect` checks and the trace lines of a run.
+
+use super::{At, ClientSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scenario};
+use crate::engine::network::LinkConfig;
+use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
+use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
+use crate::naming::server::{NamingServer, ServerConfig, Switches};
+use crate::naming::wire::{Observation, Str};
+use crate::naming::Process;
+use crate::time::{Dur, Time};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Every observation kind, for validating `expect` blocks.
+pub const OBSERVATION_KINDS: &[&str] = &[
+    "service_created",
+    "service_removed",
+    "instance_registered",
+    "instance_added",
+    "instance_removed",
+    "instance_unhealthy",
+    "instance_healthy",
+    "delete_requested",
+    "beat_for_unknown_instance",
+    "push_client_added",
+    "push_zombie_removed",
+    "push_round_started",
+    "push_sent",
+    "push_acked",
+    "push_given_up",
+    "subscriber_view_changed",
+    "push_received",
+    "reregister",
+    "request_failed",
+    "request_gave_up",
+    "forward_failed",
+    "note",
+];
+
+pub struct World {
+    pub engine: Engine<Process>,
+    /// Node names by id.
+    pub names: Vec<String>,
+    /// The resolved time of each fault in the scenario (random `at` drawn once per run).
+    pub fault_times: Vec<Time>,
+    pub duration: Time,
+}
+
+fn resolve(at: &At, rng: &mut ChaCha8Rng) -> Time {
+    match at {
+        At::Fixed(d) => Time(d.0),
+        At::Uniform { uniform: (a, b) } => Time(if b.0 > a.0 { rng.gen_range(a.0..=b.0) } else { a.0 }),
+    }
+}
+
+fn clock(c: &super::ClockSpec) -> Clock {
+    Clock { offset: c.offset, drift_ppm: c.drift_ppm }
+}
+
+fn server_ip(i: usize, s: &super::ServerSpec) -> String {
+    s.ip.clone().unwrap_or_else(|| format!("10.0.0.{}", i + 1))
+}
+
+fn client_ip(i: usize, c: &ClientSpec) -> String {
+    c.ip.clone().unwrap_or_else(|| format!("10.1.{}.{}", (i + 1) / 250, (i + 1) % 250 + 1))
+}
+
+/// Builds the world. `seed` overrides the scenario's seed (for `--seed`).
+pub fn build(sc: &Scenario, seed: u64) -> World {
+    let mut names: Vec<String> = sc.servers.iter().map(|s| s.id.clone()).collect();
+    names.extend(sc.clients.iter().map(|c| c.id.clone()));
+    let id_of: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
+    let nsrv = sc.servers.len();
+
+    let mut book: BTreeMap<Str, NodeId> = BTreeMap::new();
+    for (i, s) in sc.servers.iter().enumerate() {
+        book.insert(server_ip(i, s).into(), i as NodeId);
+    }
+    for (i, c) in sc.clients.iter().enumerate() {
+        book.insert(client_ip(i, c).into(), (nsrv + i) as NodeId);
+    }
+    let book = Rc::new(book);
+    let members: Vec<(Str, NodeId)> = sc
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("{}:{}", server_ip(i, s), s.port).into(), i as NodeId))
+        .collect();
+    let sw = &sc.switches;
+    let switches = Switches {
+        health_check_enabled: sw.health_check_enabled,
+        expire_instance: sw.expire_instance,
+        light_beat_enabled: sw.light_beat_enabled,
+        push_enabled: sw.push_enabled,
+        ..Switches::default()
+    };
+    let empty_service_clean = match sw.empty_service_clean {
+        EmptyServiceClean::Off => None,
+        EmptyServiceClean::Shipped => Some((50_000, 30_000)),
+        EmptyServiceClean::CodeTiming => Some((60_000, 20_000)),
+    };
+
+    let mut nodes: Vec<(Process, Clock)> = Vec::new();
+    for (i, s) in sc.servers.iter().enumerate() {
+        let config = ServerConfig {
+            id: i as NodeId,
+            address: members[i].0.clone(),
+            members: members.clone(),
+            address_book: book.clone(),
+            switches: switches.clone(),
+            empty_service_clean,
+        };
+        nodes.push((Process::Server(Box::new(NamingServer::new(config))), clock(&s.clock)));
+    }
+    for (i, c) in sc.clients.iter().enumerate() {
+        let servers = match &c.servers {
+            Some(list) => list.iter().map(|s| (id_of[s.as_str()], Str::from(s.as_str()))).collect(),
+            None => sc.servers.iter().enumerate().map(|(j, s)| (j as NodeId, Str::from(s.id.as_str()))).collect(),
+        };
+        let config = ClientConfig {
+            id: (nsrv + i) as NodeId,
+            ip: client_ip(i, c).into(),
+            udp_port: c.udp_port,
+            servers,
+            version: c.version.as_str().into(),
+            namespace: c.namespace.as_str().into(),
+            push_empty_protection: c.push_empty_protection,
+        };
+        nodes.push((Process::Client(Box::new(NamingClient::new(config))), clock(&c.clock)));
+    }
+
+    let base = LinkSpec::default().apply(&LinkConfig::default());
+    let base = sc.network.defaults.apply(&base);
+    let mut engine = Engine::new(seed, nodes, base.clone());
+    let n = names.len();
+    for l in &sc.network.links {
+        for (f, t) in pairs(&l.from, &l.to, l.both_ways, &id_of) {
+            let cfg = l.set.apply(engine.network.config(f as usize, t as usize));
+            engine.network.set_config(f as usize, t as usize, cfg);
+        }
+    }
+
+    let mut rng = derive_rng(seed, stream::WORKLOAD);
+    let fault_times = schedule_faults(sc, &mut engine, &id_of, n, &mut rng);
+    for (i, c) in sc.clients.iter().enumerate() {
+        schedule_workload(c, client_ip(i, c), (nsrv + i) as NodeId, &mut engine, &mut rng);
+    }
+    World { engine, names, fault_times, duration: Time(sc.duration.0) }
+}
+
+fn pairs(from: &[String], to: &[String], both: bool, id_of: &BTreeMap<&str, NodeId>) -> Vec<(NodeId, NodeId)> {
+    let mut v = Vec::new();
+    for f in from {
+        for t in to {
+            let (a, b) = (id_of[f.as_str()], id_of[t.as_str()]);
+            if a != b {
+                v.push((a, b));
+                if both {
+                    v.push((b, a));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn schedule_faults(
+    sc: &Scenario,
+    engine: &mut Engine<Process>,
+    id_of: &BTreeMap<&str, NodeId>,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Time> {
+    let mut times = Vec::new();
+    // Link changes patch the settings in force at their time, so apply them in time order.
+    let mut link_changes: Vec<(Time, usize, &FaultSpec)> = Vec::new();
+    for (i, f) in sc.faults.iter().enumerate() {
+        let node = |name: &str| id_of[name];
+        match f {
+            FaultSpec::Partition { at, until, groups, from, to } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                let blocked = if groups.is_empty() {
+                    pairs(from, to, false, id_of)
+                } else {
+                    let mut group_of = vec![usize::MAX; n];
+                    for (g, members) in groups.iter().enumerate() {
+                        for m in members {
+                            group_of[id_of[m.as_str()] as usize] = g;
+                        }
+                    }
+                    let mut v = Vec::new();
+                    for a in 0..n {
+                        for b in 0..n {
+                            if a != b && group_of[a] != group_of[b] {
+                                v.push((a as NodeId, b as NodeId));
+                            }
+                        }
+                    }
+                    v
+                };
+                engine.schedule_fault(t, Fault::Block { pairs: blocked.clone(), heal: false });
+                if let Some(u) = until {
+                    engine.schedule_fault(resolve(u, rng), Fault::Block { pairs: blocked, heal: true });
+                }
+            }
+            FaultSpec::Heal { at } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                engine.schedule_fault(t, Fault::HealAll);
+            }
+            FaultSpec::Link { at, .. } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                link_changes.push((t, i, f));
+            }
+            FaultSpec::Crash { at, node: name, until, host_down } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                engine.schedule_fault(t, Fault::Crash { node: node(name), host_down: *host_down });
+                if let Some(u) = until {
+                    engine.schedule_fault(resolve(u, rng), Fault::Restart { node: node(name) });
+                }
+            }
+            FaultSpec::Restart { at, node: name } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                engine.schedule_fault(t, Fault::Restart { node: node(name) });
+            }
+            FaultSpec::Pause { at, node: name, until } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                engine.schedule_fault(t, Fault::Pause { node: node(name) });
+                engine.schedule_fault(resolve(until, rng), Fault::Resume { node: node(name) });
+            }
+            FaultSpec::ClockJump { at, node: name, by } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                engine.schedule_fault(t, Fault::ClockJump { node: node(name), by: *by });
+            }
+        }
+    }
+    link_changes.sort_by_key(|(t, i, _)| (*t, *i));
+    let mut table: BTreeMap<(NodeId, NodeId), LinkConfig> = BTreeMap::new();
+    for (t, _, f) in link_changes {
+        if let FaultSpec::Link { from, to, both_ways, set, .. } = f {
+            for (a, b) in pairs(from, to, *both_ways, id_of) {
+                let cur = table
+                    .get(&(a, b))
+                    .cloned()
+                    .unwrap_or_else(|| engine.network.config(a as usize, b as usize).clone());
+                let next = set.apply(&cur);
+                table.insert((a, b), next.clone());
+                engine.schedule_fault(t, Fault::SetLink { from: a, to: b, config: next });
+            }
+        }
+    }
+    times
+}
+
+fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engine<Process>, rng: &mut ChaCha8Rng) {
+    for r in &c.register {
+        let cmd = ClientCmd::Register {
+            service: r.service.as_str().into(),
+            group: r.group.as_str().into(),
+            ip: r.ip.clone().unwrap_or_else(|| ip.clone()).into(),
+            port: r.port,
+            cluster: r.cluster.as_str().into(),
+            weight: r.weight,
+            metadata: Rc::new(r.metadata.clone()),
+            ephemeral: r.ephemeral,
+        };
+        engine.schedule_command(resolve(&r.at, rng), node, cmd);
+    }
+    if let Some(m) = &c.register_many {
+        let total = (m.services * m.per_service) as i64;
+        let metadata = Rc::new(m.metadata.clone());
+        for s in 0..m.services {
+            let service: Str = format!("{}{s}", m.service_prefix).into();
+            for k in 0..m.per_service {
+                let idx = (s * m.per_service + k) as i64;
+                let at = Time(m.at.0) + Dur(m.spread.0 / total.max(1) * idx);
+                let cmd = ClientCmd::Register {
+                    service: service.clone(),
+                    group: "DEFAULT_GROUP".into(),
+                    ip: ip.as_str().into(),
+                    port: m.port_base + idx as u16,
+                    cluster: "DEFAULT".into(),
+                    weight: 1.0,
+                    metadata: metadata.clone(),
+                    ephemeral: true,
+                };
+                engine.schedule_command(at, node, cmd);
+            }
+        }
+    }
+    for s in &c.subscribe {
+        let cmd = ClientCmd::Subscribe {
+            service: s.service.as_str().into(),
+            group: s.group.as_str().into(),
+            clusters: s.clusters.join(",").into(),
+        };
+        engine.schedule_command(resolve(&s.at, rng), node, cmd);
+    }
+    for d in &c.deregister {
+        let cmd = ClientCmd::Deregister {
+            service: d.service.as_str().into(),
+            group: d.group.as_str().into(),
+            ip: d.ip.clone().unwrap_or_else(|| ip.clone()).into(),
+            port: d.port,
+            cluster: d.cluster.as_str().into(),
+            ephemeral: true,
+        };
+        engine.schedule_command(resolve(&d.at, rng), node, cmd);
+    }
+}
+
+/// One observation as a JSON Lines record: `{"t_ms": 20003.000, "node": "s1", "kind": …}`.
+pub fn trace_line(r: &Record<Observation>, names: &[String]) -> String {
+    let body = serde_json::to_string(&r.obs).expect("observations serialize");
+    let node = serde_json::to_string(&names[r.node as usize]).expect("string serializes");
+    format!("{{\"t_ms\":{:.3},\"node\":{node},{}", r.at.as_millis_f64(), &body[1..])
+}
+
+/// The outcome of one `expect` entry.
+#[derive(Debug, Clone)]
+pub struct ExpectOutcome {
+    pub index: usize,
+    pub ok: bool,
+    pub message: String,
+}
+
+fn matches(e: &Expect, r: &Record<Observation>, names: &[String]) -> bool {
+    if r.obs.kind() != e.observation {
+        return false;
+    }
+    if let Some(n) = &e.node {
+        if names[r.node as usize] != *n {
+            return false;
+        }
+    }
+    if e.where_.is_empty() && e.view_has.is_none() && e.view_lacks.is_none() {
+        return true;
+    }
+    let v = serde_json::to_value(&r.obs).expect("observations serialize");
+    if !e.where_.iter().all(|(k, want)| v.get(k) == Some(want)) {
+        return false;
+    }
+    let hosts = v.get("hosts").and_then(|h| h.as_array()).cloned().unwrap_or_default();
+    let host_matches = |spec: &BTreeMap<String, serde_json::Value>, h: &serde_json::Value| {
+        spec.iter().all(|(k, want)| h.get(k) == Some(want))
+    };
+    if let Some(spec) = &e.view_has {
+        if !hosts.iter().any(|h| host_matches(spec, h)) {
+            return false;
+        }
+    }
+    if let Some(spec) = &e.view_lacks {
+        if hosts.iter().any(|h| host_matches(spec, h)) {
+            return false;
+        }
+    }
+    true
+}
+
+pub fn check_expectations(expect: &[Expect], world: &World) -> Vec<ExpectOutcome> {
+    let records = &world.engine.records;
+    expect
+        .iter()
+        .enumerate()
+        .map(|(index, e)| {
+            let reference = e.after_fault.map(|k| world.fault_times[k]).unwrap_or(Time::ZERO);
+            let window = e.within.map(|(a, b)| (reference + a, reference + b));
+            let in_window = |t: Time| window.is_none_or(|(a, b)| t > a && t <= b);
+            let candidates: Vec<&Record<Observation>> = records
+                .iter()
+                .filter(|r| e.after_fault.is_none() || r.at >= reference)
+                .filter(|r| matches(e, r, &world.names))
+                .collect();
+            let describe = || {
+                let mut s = e.observation.clone();
+                if let Some(n) = &e.node {
+                    s += &format!(" on {n}");
+                }
+                if !e.where_.is_empty() {
+                    s += &format!(" where {}", serde_json::to_string(&e.where_).unwrap_or_default());
+                }
+                if let Some(h) = &e.view_has {
+                    s += &format!(" with host {}", serde_json::to_string(h).unwrap_or_default());
+                }
+                if let Some(h) = &e.view_lacks {
+                    s += &format!(" without host {}", serde_json::to_string(h).unwrap_or_default());
+                }
+                if let Some((a, b)) = window {
+                    s += &format!(" in ({a}, {b}]");
+                }
+                if let Some(k) = e.after_fault {
+                    s += &format!(" (fault {k} at {})", world.fault_times[k]);
+                }
+                s
+            };
+            let (ok, detail) = if e.never {
+                match candidates.iter().find(|r| in_window(r.at)) {
+                    Some(r) => (false, format!("expected never {}, but seen at {}", describe(), r.at)),
+                    None => (true, format!("never {}", describe())),
+                }
+            } else if e.first {
+                match candidates.first() {
+                    Some(r) if in_window(r.at) => (true, format!("first {} at {}", describe(), r.at)),
+                    Some(r) => (false, format!("expected first {}, but it came at {}", describe(), r.at)),
+                    None => (false, format!("expected first {}, but it never came", describe())),
+                }
+            } else {
+                match candidates.iter().find(|r| in_window(r.at)) {
+                    Some(r) => (true, format!("{} at {}", describe(), r.at)),
+                    None => (
+                        false,
+                        format!(
+                            "expected {}, but {}",
+                            describe(),
+                            match candidates.first() {
+                                Some(r) => format!("the matching ones came at {} and later", r.at),
+                                None => "none came".into(),
+                            }
+                        ),
+                    ),
+                }
+            };
+            let message = if e.why.is_empty() || ok { detail } else { format!("{detail} ({})", e.why) };
+            ExpectOutcome { index, ok, message }
+        })
+        .collect()
+}
