@@ -1,0 +1,328 @@
+//! Rule tests: drive the naming cores directly (no engine) or through tiny scenarios, and check
+//! exact times and comparisons from the spec.
+
+use nacos_sim::engine::{ExchangeId, Input, Node, Outputs, TimerId, Wish};
+use nacos_sim::naming::client::{ClientCmd, ClientConfig, NamingClient};
+use nacos_sim::naming::server::{NamingServer, ServerConfig, Switches};
+use nacos_sim::naming::wire::*;
+use nacos_sim::scenario::{self, world};
+use nacos_sim::time::{Dur, Time};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+type Out = Outputs<Msg, Timer, Observation>;
+
+fn ms(v: i64) -> Time {
+    Time::from_millis(v)
+}
+
+fn standalone() -> NamingServer {
+    NamingServer::new(ServerConfig {
+        id: 0,
+        address: "10.0.0.1:8848".into(),
+        members: vec![("10.0.0.1:8848".into(), 0)],
+        address_book: Rc::new(BTreeMap::from([(Str::from("10.1.0.2"), 1)])),
+        switches: Switches::default(),
+        empty_service_clean: None,
+    })
+}
+
+fn svc() -> ServiceKey {
+    ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@demo".into() }
+}
+
+fn instance(ip: &str, port: u16) -> InstanceData {
+    InstanceData {
+        ip: ip.into(),
+        port,
+        cluster: "DEFAULT".into(),
+        weight: Weight(1.0),
+        healthy: true,
+        enabled: true,
+        ephemeral: true,
+        marked: false,
+        metadata: Rc::default(),
+        instance_id: "".into(),
+        last_beat: 0,
+    }
+}
+
+struct Harness {
+    s: NamingServer,
+    out: Out,
+    rng: ChaCha8Rng,
+    next: u64,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness { s: standalone(), out: Out::default(), rng: ChaCha8Rng::seed_from_u64(0), next: 1000 }
+    }
+    /// Delivers a request and returns the reply; runs zero-delay timers (notifier, processor).
+    fn request(&mut self, at: Time, msg: Msg) -> Msg {
+        self.out.clear();
+        self.next += 1;
+        let id = ExchangeId(self.next);
+        self.s.handle(at, Input::Request { from: 1, id, msg }, &mut self.rng, &mut self.out);
+        let reply = self
+            .out
+            .wishes()
+            .find_map(|w| match w {
+                Wish::Respond { msg, .. } => Some(msg.clone()),
+                _ => None,
+            })
+            .expect("a reply");
+        self.run_immediate(at);
+        reply
+    }
+    fn run_immediate(&mut self, at: Time) {
+        let now: Vec<Timer> = self
+            .out
+            .wishes()
+            .filter_map(|w| match w {
+                Wish::SetTimer { after, timer, .. } if after == Dur::ZERO => Some(timer.clone()),
+                _ => None,
+            })
+            .collect();
+        for t in now {
+            self.fire(at, t);
+        }
+    }
+    fn fire(&mut self, at: Time, timer: Timer) -> Vec<Observation> {
+        let mut out = Out::default();
+        self.s.handle(at, Input::Timer { id: TimerId(0), timer }, &mut self.rng, &mut out);
+        out.take_observations()
+    }
+    fn check(&mut self, at: Time) -> Vec<&'static str> {
+        let obs = self.fire(at, Timer::Server(ServerTimer::ClientBeatCheck(svc())));
+        obs.iter().map(|o| o.kind()).collect()
+    }
+    fn list(&mut self, at: Time) -> Rc<ServiceInfo> {
+        let msg = Msg::List {
+            service: svc(),
+            clusters: "".into(),
+            udp_port: 0,
+            client_ip: "10.1.0.2".into(),
+            healthy_only: false,
+            agent: Agent::JavaClient("1.4.1".into()),
+        };
+        match self.request(at, msg) {
+            Msg::Service(info) => info,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn register(ip: &str, port: u16) -> Msg {
+    Msg::Register { service: svc(), instance: instance(ip, port), agent: Agent::JavaClient("1.4.1".into()) }
+}
+
+fn beat(ip: &str, port: u16, full: bool) -> Msg {
+    let body = BeatInfo {
+        ip: ip.into(),
+        port,
+        weight: Weight(1.0),
+        service: svc().name,
+        cluster: "DEFAULT".into(),
+        metadata: Rc::default(),
+        period: 5000,
+    };
+    Msg::Beat {
+        service: svc(),
+        cluster: "DEFAULT".into(),
+        ip: ip.into(),
+        port,
+        beat: full.then(|| Rc::new(body)),
+        agent: Agent::JavaClient("1.4.1".into()),
+    }
+}
+
+/// R2.14: unhealthy at the first check with `now - lastBeat > 15000`, strict; deleted past 30000.
+#[test]
+fn expiry_uses_strict_greater_than_on_the_last_beat() {
+    let mut h = Harness::new();
+    assert_eq!(h.request(ms(0), register("10.1.0.2", 8080)), Msg::Ok);
+    h.request(ms(2_003), beat("10.1.0.2", 8080, true));
+    assert!(h.check(ms(17_003)).is_empty(), "exactly 15000 ms is not > 15000");
+    assert_eq!(h.check(ms(17_004)), vec!["instance_unhealthy"]);
+    assert!(h.check(ms(17_005)).is_empty(), "already unhealthy: no second mark");
+    assert!(!h.check(ms(32_003)).contains(&"delete_requested"), "exactly 30000 ms is not > 30000");
+    assert!(h.check(ms(32_004)).contains(&"delete_requested"));
+    assert!(h.check(ms(37_004)).contains(&"delete_requested"), "re-requested every run until gone");
+}
+
+/// R2.10: a beat heals an unhealthy instance and refreshes lastBeat, after the reply.
+#[test]
+fn beat_heals_and_resets_the_timeout() {
+    let mut h = Harness::new();
+    h.request(ms(0), register("10.1.0.2", 8080));
+    assert_eq!(h.check(ms(15_001)), vec!["instance_unhealthy"]);
+    let reply = h.request(ms(16_000), beat("10.1.0.2", 8080, false));
+    assert_eq!(reply, Msg::BeatReply { client_beat_interval: 5000, code: 10200, light_beat_enabled: Some(true) });
+    assert!(h.check(ms(31_000)).is_empty(), "15000 ms after the healing beat: still healthy");
+    assert_eq!(h.check(ms(31_001)), vec!["instance_unhealthy"]);
+}
+
+/// R2.8.4: a light beat for a missing instance gets 20404 without lightBeatEnabled; a full beat
+/// re-creates the instance with lastBeat = now.
+#[test]
+fn light_beat_to_missing_instance_is_20404_full_beat_recreates() {
+    let mut h = Harness::new();
+    let reply = h.request(ms(1000), beat("10.1.0.2", 8080, false));
+    assert_eq!(reply, Msg::BeatReply { client_beat_interval: 5000, code: 20404, light_beat_enabled: None });
+    assert!(h.s.services.is_empty());
+    let reply = h.request(ms(2000), beat("10.1.0.2", 8080, true));
+    assert_eq!(reply, Msg::BeatReply { client_beat_interval: 5000, code: 10200, light_beat_enabled: Some(true) });
+    let info = h.list(ms(2001));
+    assert_eq!(info.hosts.len(), 1);
+    assert!(h.check(ms(17_000)).is_empty());
+    assert_eq!(h.check(ms(17_001)), vec!["instance_unhealthy"]);
+}
+
+/// R1.32: with protect threshold 0, an all-unhealthy service is served all-healthy; one healthy
+/// instance turns protection off.
+#[test]
+fn protect_threshold_zero_serves_all_unhealthy_as_healthy() {
+    let mut h = Harness::new();
+    h.request(ms(0), register("10.1.0.2", 8080));
+    h.request(ms(0), register("10.1.0.3", 8080));
+    h.check(ms(15_001));
+    let info = h.list(ms(15_002));
+    assert_eq!(info.hosts.iter().map(|x| (x.healthy, x.valid)).collect::<Vec<_>>(), vec![(true, true); 2]);
+    h.request(ms(16_000), beat("10.1.0.2", 8080, false));
+    let info = h.list(ms(16_001));
+    let seen: Vec<(&str, bool)> = info.hosts.iter().map(|x| (&*x.ip, x.healthy)).collect();
+    assert_eq!(seen, vec![("10.1.0.2", true), ("10.1.0.3", false)], "healthy group first");
+}
+
+/// R1.20/R1.24: the datum is updated at once, the Service by the notifier afterwards.
+#[test]
+fn service_lags_the_datum_until_the_notifier_runs() {
+    let mut h = Harness::new();
+    h.out.clear();
+    h.s.handle(
+        ms(0),
+        Input::Request { from: 1, id: ExchangeId(1), msg: register("10.1.0.2", 1) },
+        &mut h.rng,
+        &mut h.out,
+    );
+    let datum_len = h.s.store.data.values().next().map(|d| d.instances.len());
+    assert_eq!(datum_len, Some(1));
+    assert_eq!(h.s.services[&svc()].all_ips(true).count(), 0, "notifier not run yet");
+    h.run_immediate(ms(0));
+    assert_eq!(h.s.services[&svc()].all_ips(true).count(), 1);
+}
+
+fn client() -> NamingClient {
+    NamingClient::new(ClientConfig {
+        id: 1,
+        ip: "10.1.0.2".into(),
+        udp_port: 54321,
+        servers: vec![(0, "s1".into())],
+        version: "1.4.1".into(),
+        namespace: "public".into(),
+        push_empty_protection: false,
+    })
+}
+
+/// R4.5/R4.6: an empty service is polled with back-off 2, 4, 8, 16, 32, then 60 s.
+#[test]
+fn poll_back_off_for_an_empty_service() {
+    let mut c = client();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut out = Out::default();
+    let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
+    c.handle(ms(0), Input::Command(sub), &mut rng, &mut out);
+    let mut delays = Vec::new();
+    let mut now = 0;
+    for _ in 0..8 {
+        out.clear();
+        c.handle(
+            ms(now),
+            Input::Timer { id: TimerId(0), timer: Timer::Client(ClientTimer::Update("DEFAULT_GROUP@@demo".into())) },
+            &mut rng,
+            &mut out,
+        );
+        let id = out
+            .wishes()
+            .find_map(|w| match w {
+                Wish::Request { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("a poll");
+        let empty = ServiceInfo {
+            name: "DEFAULT_GROUP@@demo".into(),
+            clusters: "".into(),
+            cache_millis: 10_000,
+            last_ref_time: 0,
+            checksum: "".into(),
+            hosts: vec![],
+        };
+        out.clear();
+        c.handle(ms(now + 2), Input::Response { id, result: Ok(Msg::Service(Rc::new(empty))) }, &mut rng, &mut out);
+        let d = out
+            .wishes()
+            .find_map(|w| match w {
+                Wish::SetTimer { after, .. } => Some(after.as_millis()),
+                _ => None,
+            })
+            .unwrap();
+        delays.push(d);
+        now += 2 + d;
+    }
+    assert_eq!(delays, vec![2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]);
+}
+
+fn run_scenario(json: &str) -> (world::World, Vec<world::ExpectOutcome>) {
+    let sc = scenario::parse("inline.json", json).expect("valid scenario");
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    let outcomes = world::check_expectations(&sc.expect, &w);
+    (w, outcomes)
+}
+
+fn times_of(w: &world::World, kind: &str) -> Vec<i64> {
+    w.engine.records.iter().filter(|r| r.obs.kind() == kind).map(|r| r.at.as_millis()).collect()
+}
+
+/// R3.9/R3.10: a push to a client that never acks is sent at t and t + 10 s, given up at t + 20 s.
+#[test]
+fn push_to_silent_client_sends_twice_then_gives_up() {
+    let (w, _) = run_scenario(
+        r#"{
+        "name": "silent", "seed": 1, "duration": "60s",
+        "servers": [{"id": "s1"}],
+        "clients": [
+          {"id": "p1", "register": [{"at": "1s", "service": "demo", "port": 1}]},
+          {"id": "p2", "register": [{"at": "10s", "service": "demo", "port": 2}]},
+          {"id": "c", "subscribe": [{"at": "2s", "service": "demo"}]}
+        ],
+        "faults": [{"kind": "link", "at": "5s", "from": ["s1"], "to": ["c"], "set": {"udp_loss": 1.0}}]
+    }"#,
+    );
+    // p2 registers at 10 s, its datum reaches the Service at 10.001 s, the round runs 1 s later.
+    assert_eq!(times_of(&w, "push_sent"), vec![11_001, 21_001]);
+    assert_eq!(times_of(&w, "push_given_up"), vec![31_001]);
+    assert!(times_of(&w, "push_acked").is_empty());
+}
+
+/// R2.5/R2.12: after a server restart, a light beat gets 20404 and the client re-registers.
+#[test]
+fn light_beat_after_server_restart_reregisters() {
+    let (w, _) = run_scenario(
+        r#"{
+        "name": "restart", "seed": 1, "duration": "30s",
+        "servers": [{"id": "s1"}],
+        "clients": [{"id": "p1", "register": [{"at": "1s", "service": "demo", "port": 1}]}],
+        "faults": [{"kind": "crash", "node": "s1", "at": "12s", "until": "13s"}]
+    }"#,
+    );
+    // The BeatInfo is added before the register call (R2.1), so beats go out at 6.000 s (full),
+    // 11.002 s and 16.004 s (light: one period after each 2 ms round trip returned). The last
+    // reaches the restarted server at 16.005 s, the 20404 reaches the client at 16.006 s.
+    assert_eq!(times_of(&w, "beat_for_unknown_instance"), vec![16_005]);
+    assert_eq!(times_of(&w, "reregister"), vec![16_006]);
+    assert_eq!(times_of(&w, "instance_added"), vec![1_001, 16_007]);
+}
