@@ -45,6 +45,10 @@ enum Cmd {
         /// The expected trace hash (as printed by `run`, hex).
         #[arg(long)]
         expect_hash: String,
+        /// The original run's `--trace` file: on a mismatch, print the first diverging
+        /// observation with the lines before it.
+        #[arg(long)]
+        against: Option<String>,
     },
     /// Validate scenario files without running them.
     Check {
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { file, seed, until, trace } => run(&file, seed, until, trace.as_deref()),
-        Cmd::Replay { file, seed, expect_hash } => replay(&file, seed, &expect_hash),
+        Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
         Cmd::Check { files } => {
             let mut bad = false;
             for f in files {
@@ -138,7 +142,7 @@ fn write_trace(path: &str, w: &world::World) -> std::io::Result<()> {
     f.flush()
 }
 
-fn replay(file: &str, seed: Option<u64>, expect_hash: &str) -> ExitCode {
+fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str>) -> ExitCode {
     let sc = match load_or_exit(file) {
         Ok(s) => s,
         Err(c) => return c,
@@ -146,6 +150,13 @@ fn replay(file: &str, seed: Option<u64>, expect_hash: &str) -> ExitCode {
     let Ok(want) = u64::from_str_radix(expect_hash.trim_start_matches("0x"), 16) else {
         eprintln!("error: --expect-hash: expected a hex hash as printed by `run`, found \"{expect_hash}\"");
         return ExitCode::from(2);
+    };
+    let original = match against.map(std::fs::read_to_string).transpose() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: --against: cannot read the original trace: {e}");
+            return ExitCode::from(2);
+        }
     };
     let seed = seed.unwrap_or(sc.seed);
     let mut w = world::build(&sc, seed);
@@ -155,13 +166,31 @@ fn replay(file: &str, seed: Option<u64>, expect_hash: &str) -> ExitCode {
         println!("trace hash {got:016x} matches");
         return ExitCode::SUCCESS;
     }
-    // Find the first observation after which the running hash could differ: rerun and report
-    // the first observation's prefix hash; without the original trace we can only show where the
-    // runs stand. Print the first observations for comparison.
     println!("trace hash {got:016x} differs from expected {want:016x}");
-    println!("first observations of this run (compare with the original --trace):");
-    for r in w.engine.records.iter().take(10) {
-        println!("  {}", world::trace_line(r, &w.names));
+    let now: Vec<String> = w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect();
+    match original {
+        Some(text) => {
+            let before: Vec<&str> = text.lines().collect();
+            let first =
+                (0..before.len().max(now.len())).find(|&i| before.get(i).copied() != now.get(i).map(|s| s.as_str()));
+            match first {
+                Some(i) => {
+                    println!("first divergence at observation {i}:");
+                    for line in &now[i.saturating_sub(5)..i.min(now.len())] {
+                        println!("    {line}");
+                    }
+                    println!("  - {}", before.get(i).copied().unwrap_or("(original trace ends here)"));
+                    println!("  + {}", now.get(i).map(|s| s.as_str()).unwrap_or("(this run ends here)"));
+                }
+                None => println!("observations are identical: the difference is in message deliveries"),
+            }
+        }
+        None => {
+            println!("pass the original run's trace with --against PATH to see the first divergence; first observations now:");
+            for line in now.iter().take(10) {
+                println!("    {line}");
+            }
+        }
     }
     ExitCode::from(1)
 }

@@ -152,3 +152,11 @@ fn syntax_errors_name_the_file() {
     assert_eq!(err.file, "oops.json");
     assert!(err.message.contains("invalid JSON"), "{}", err.message);
 }
+
+/// The same hash in every build profile and on every machine: pinned, so `cargo test` (debug)
+/// and `cargo test --release` both check it. A deliberate behaviour change updates this value.
+#[test]
+fn client_crash_hash_is_pinned_across_builds() {
+    let (h, _) = run("scenarios/client-crash.json", None);
+    assert_eq!(format!("{h:016x}"), "02b07a4606cacca3");
+}
