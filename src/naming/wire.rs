@@ -4,7 +4,7 @@
 //! Payloads that real Nacos serializes to JSON travel here as plain values (`Rc` for the large,
 //! immutable ones so a push to many clients does not copy host lists).
 
-use crate::engine::{ExchangeId, NodeId};
+use crate::engine::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -323,11 +323,6 @@ pub enum Observation {
         target: String,
         error: String,
     },
-    /// A reply that real Nacos would only log, kept for diagnosis: an exchange finished for a
-    /// request this node no longer tracks.
-    Note {
-        text: String,
-    },
 }
 
 impl Observation {
@@ -354,13 +349,9 @@ impl Observation {
             Observation::RequestFailed { .. } => "request_failed",
             Observation::RequestGaveUp { .. } => "request_gave_up",
             Observation::ForwardFailed { .. } => "forward_failed",
-            Observation::Note { .. } => "note",
         }
     }
 }
-
-/// Pending HTTP exchanges of a core, keyed by the engine's exchange id.
-pub type Pending<T> = BTreeMap<ExchangeId, T>;
 
 /// Java `java.util.Random`, bit for bit: the client picks its first server with
 /// `new Random(System.currentTimeMillis()).nextInt(n)` (R2.7), so the choice is a function of the

@@ -37,7 +37,6 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "request_failed",
     "request_gave_up",
     "forward_failed",
-    "note",
 ];
 
 pub struct World {

@@ -119,7 +119,7 @@ impl NamingServer {
 
     // ------------------------------------------------------------------ requests
 
-    fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
+    fn on_request(&mut self, now: Time, id: ExchangeId, msg: Msg, out: &mut Out) {
         let now_ms = now.as_millis();
         // DistroFilter (R5.6): @CanDistro writes go to the responsible server first.
         if let Some((svc, agent)) = can_distro(&msg) {
@@ -141,11 +141,10 @@ impl NamingServer {
                 return;
             }
         }
-        let _ = from;
         let reply = match msg {
             Msg::Register { service, instance, .. } => self.register(now_ms, service, instance, out),
             Msg::Deregister { service, ip, port, cluster, ephemeral, .. } => {
-                self.deregister(now_ms, &service, ip, port, cluster, ephemeral, out)
+                self.deregister(&service, ip, port, cluster, ephemeral, out)
             }
             Msg::Beat { service, cluster, ip, port, beat, .. } => {
                 self.beat(now_ms, service, cluster, ip, port, beat, out)
@@ -266,7 +265,6 @@ impl NamingServer {
     #[allow(clippy::too_many_arguments)]
     fn deregister(
         &mut self,
-        _now_ms: i64,
         svc: &ServiceKey,
         ip: Str,
         port: u16,
@@ -354,7 +352,7 @@ impl NamingServer {
         }
         // ClientBeatProcessor runs "now" on the health executor, after this reply (R2.8.6).
         out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ClientBeatProcess { service: svc, cluster, ip, port }));
-        if md_has(&metadata, "preserved.heart.beat.interval") {
+        if metadata.contains_key("preserved.heart.beat.interval") {
             interval = metadata_millis(&metadata, "preserved.heart.beat.interval", interval);
         }
         Msg::BeatReply { client_beat_interval: interval, code: 10200, light_beat_enabled: Some(light_enabled) }
@@ -717,7 +715,7 @@ impl Node for NamingServer {
                     out.set_timer(Dur::from_millis(initial), Timer::Server(ServerTimer::EmptyServiceClean));
                 }
             }
-            Input::Request { from, id, msg } => self.on_request(now, from, id, msg, out),
+            Input::Request { id, msg, .. } => self.on_request(now, id, msg, out),
             Input::Response { id, result } => self.on_response(id, result, out),
             Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
             Input::Datagram { .. } => {}
@@ -742,10 +740,6 @@ impl From<Rejected> for Msg {
 
 fn error(status: u16, message: &str) -> Msg {
     Msg::Error { status, message: message.into() }
-}
-
-fn md_has(md: &Metadata, key: &str) -> bool {
-    md.contains_key(key)
 }
 
 /// The `@CanDistro` writes and who sent them.
