@@ -3,7 +3,7 @@
 
 use nacos_sim::engine::{ExchangeId, Input, Node, Outputs, TimerId, Wish};
 use nacos_sim::naming::client::{ClientCmd, ClientConfig, NamingClient};
-use nacos_sim::naming::server::{NamingServer, ServerConfig, Switches};
+use nacos_sim::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
 use nacos_sim::naming::wire::*;
 use nacos_sim::scenario::{self, world};
 use nacos_sim::time::{Dur, Time};
@@ -23,7 +23,10 @@ fn standalone() -> NamingServer {
         id: 0,
         address: "10.0.0.1:8848".into(),
         members: vec![("10.0.0.1:8848".into(), 0)],
-        address_book: Rc::new(BTreeMap::from([(Str::from("10.1.0.2"), 1)])),
+        address_book: Rc::new(AddressBook {
+            by_ip: BTreeMap::from([(Str::from("10.1.0.2"), 1)]),
+            source: vec!["10.0.0.1".into(), "10.1.0.2".into()],
+        }),
         switches: Switches::default(),
         empty_service_clean: None,
     })
@@ -100,14 +103,14 @@ impl Harness {
         obs.iter().map(|o| o.kind()).collect()
     }
     fn list(&mut self, at: Time) -> Rc<ServiceInfo> {
-        let msg = Msg::List {
+        let msg = Msg::List(Rc::new(ListReq {
             service: svc(),
             clusters: "".into(),
             udp_port: 0,
             client_ip: "10.1.0.2".into(),
             healthy_only: false,
             agent: Agent::JavaClient("1.4.1".into()),
-        };
+        }));
         match self.request(at, msg) {
             Msg::Service(info) => info,
             other => panic!("unexpected {other:?}"),
@@ -116,7 +119,11 @@ impl Harness {
 }
 
 fn register(ip: &str, port: u16) -> Msg {
-    Msg::Register { service: svc(), instance: instance(ip, port), agent: Agent::JavaClient("1.4.1".into()) }
+    Msg::Register(Rc::new(RegisterReq {
+        service: svc(),
+        instance: instance(ip, port),
+        agent: Agent::JavaClient("1.4.1".into()),
+    }))
 }
 
 fn beat(ip: &str, port: u16, full: bool) -> Msg {
@@ -129,14 +136,14 @@ fn beat(ip: &str, port: u16, full: bool) -> Msg {
         metadata: Rc::default(),
         period: 5000,
     };
-    Msg::Beat {
+    Msg::Beat(Rc::new(BeatReq {
         service: svc(),
         cluster: "DEFAULT".into(),
         ip: ip.into(),
         port,
         beat: full.then(|| Rc::new(body)),
         agent: Agent::JavaClient("1.4.1".into()),
-    }
+    }))
 }
 
 /// R2.14: unhealthy at the first check with `now - lastBeat > 15000`, strict; deleted past 30000.
@@ -219,6 +226,7 @@ fn client() -> NamingClient {
     NamingClient::new(ClientConfig {
         id: 1,
         ip: "10.1.0.2".into(),
+        reported_ip: None,
         udp_port: 54321,
         servers: vec![(0, "s1".into())],
         version: "1.4.1".into(),
@@ -325,4 +333,87 @@ fn light_beat_after_server_restart_reregisters() {
     assert_eq!(times_of(&w, "beat_for_unknown_instance"), vec![16_005]);
     assert_eq!(times_of(&w, "reregister"), vec![16_006]);
     assert_eq!(times_of(&w, "instance_added"), vec![1_001, 16_007]);
+}
+
+fn garbled_beat_replies(version: &str) -> world::World {
+    let json = r#"{
+        "name": "garble", "seed": 1, "duration": "45s",
+        "servers": [{"id": "s1"}],
+        "clients": [{"id": "p1", "version": "VERSION", "register": [{"at": "1s", "service": "demo", "port": 1}]}],
+        "faults": [{"kind": "link", "at": "5s", "from": ["s1"], "to": ["p1"], "set": {"http_garble": 1.0}}]
+    }"#;
+    run_scenario(&json.replace("VERSION", version)).0
+}
+
+/// R2.5 @1.4.1: a reply that does not parse throws outside `NacosException`, the BeatTask is
+/// not rescheduled and the instance expires although the process is alive. @1.4.2 beats on.
+#[test]
+fn unparseable_beat_reply_kills_the_beat_loop_only_up_to_1_4_1() {
+    let w = garbled_beat_replies("1.4.1");
+    // The 6.000 s beat is processed at 6.001 s; its reply arrives garbled at 6.002 s.
+    assert_eq!(times_of(&w, "beat_task_died"), vec![6_002]);
+    // Checks run at 6.001 + 5k s: 21.001 − 6.001 = 15 s is not > 15 s; 26.001 is.
+    assert_eq!(times_of(&w, "instance_unhealthy"), vec![26_001]);
+    assert_eq!(times_of(&w, "delete_requested"), vec![41_001]);
+
+    let w = garbled_beat_replies("1.4.2");
+    assert!(times_of(&w, "beat_task_died").is_empty());
+    assert!(times_of(&w, "instance_unhealthy").is_empty(), "the server still receives every beat");
+}
+
+/// R3.11: a subscriber that reports a `clientIP` other than the address its acks come from
+/// receives every push twice and the server counts each round as failed.
+#[test]
+fn acks_from_another_address_never_match() {
+    let (w, _) = run_scenario(
+        r#"{
+        "name": "nic", "seed": 1, "duration": "60s",
+        "servers": [{"id": "s1"}],
+        "clients": [
+          {"id": "p1", "register": [{"at": "1s", "service": "demo", "port": 1}]},
+          {"id": "p2", "register": [{"at": "10s", "service": "demo", "port": 2}]},
+          {"id": "c", "reported_ip": "192.168.7.7", "subscribe": [{"at": "2s", "service": "demo"}]}
+        ]
+    }"#,
+    );
+    assert_eq!(times_of(&w, "push_sent"), vec![11_001, 21_001]);
+    assert_eq!(times_of(&w, "push_received"), vec![11_002, 21_002]);
+    assert!(times_of(&w, "push_acked").is_empty());
+    assert_eq!(times_of(&w, "push_given_up"), vec![31_001]);
+}
+
+/// R4.14/R4.2: the switch is read every 5 s; failover copies are those written at +10 s; a
+/// subscription made in failover mode never polls.
+#[test]
+fn failover_switch_is_noticed_at_the_next_refresh_and_blocks_new_subscriptions() {
+    let (w, _) = run_scenario(
+        r#"{
+        "name": "failover", "seed": 1, "duration": "60s",
+        "servers": [{"id": "s1"}],
+        "clients": [
+          {"id": "p1", "register": [{"at": "1s", "service": "demo", "port": 1},
+                                    {"at": "1s", "service": "late", "port": 2}]},
+          {"id": "c", "subscribe": [{"at": "2s", "service": "demo"}, {"at": "25s", "service": "late"}],
+           "failover": [{"at": "16s", "on": true}, {"at": "31s", "on": false}]}
+        ]
+    }"#,
+    );
+    let switched: Vec<(i64, String)> = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| r.obs.kind() == "failover_switched")
+        .map(|r| (r.at.as_millis(), serde_json::to_string(&r.obs).unwrap()))
+        .collect();
+    assert_eq!(switched.len(), 2);
+    assert_eq!(switched[0].0, 20_000);
+    assert!(switched[0].1.contains(r#""on":true,"services":1"#), "{}", switched[0].1);
+    assert_eq!(switched[1].0, 35_000);
+    let late_views = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| matches!(&r.obs, Observation::SubscriberViewChanged { service, .. } if service.contains("late")))
+        .count();
+    assert_eq!(late_views, 0, "subscribed in failover mode: never polled, even after the switch is off");
 }

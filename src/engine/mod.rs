@@ -95,6 +95,11 @@ pub trait Node {
     );
     /// The process died: forget everything a real process keeps only in memory.
     fn crash(&mut self);
+    /// What a response body the caller cannot parse looks like, if the protocol has such a
+    /// thing (used by the `http_garble` link fault).
+    fn garbled() -> Option<Self::Msg> {
+        None
+    }
 }
 
 enum Action<M, T> {
@@ -625,6 +630,11 @@ impl<N: Node> Engine<N> {
         if self.network.is_blocked(s, c) || !self.procs[c].host_up {
             return; // lost; the caller's read timeout fires
         }
+        let cfg = self.network.config(s, c);
+        let msg = match N::garbled() {
+            Some(garbage) if cfg.http_garble > 0.0 && self.net_rng.gen_bool(cfg.http_garble) => garbage,
+            _ => msg,
+        };
         let d = self.network.config(s, c).tcp_delay(&mut self.net_rng);
         self.queue.push(self.now + d, Event::ResponseArrives { ex, msg });
     }

@@ -96,6 +96,9 @@ pub struct LinkConfig {
     /// Opt-in abstract loss of whole HTTP exchanges (for failure-detector studies).
     pub http_loss: f64,
     pub http_loss_mode: HttpLossMode,
+    /// Probability that an HTTP response arrives with a body the caller cannot parse (a proxy's
+    /// error page, a truncated body): the exchange succeeds, its content is garbage.
+    pub http_garble: f64,
 }
 
 impl Default for LinkConfig {
@@ -108,6 +111,7 @@ impl Default for LinkConfig {
             tcp_loss: 0.0,
             http_loss: 0.0,
             http_loss_mode: HttpLossMode::Timeout,
+            http_garble: 0.0,
         }
     }
 }

@@ -1,12 +1,22 @@
-//! The event queue: a binary heap of small `(time, seq, slot)` keys over a slab of payloads.
+//! The event queue: a binary heap of small `(time, seq, slot)` keys over a slab of payloads,
+//! plus FIFO lanes for events scheduled a fixed delay ahead.
 //!
 //! Ordering is by time, then by insertion sequence, so simultaneous events run in the order they
 //! were scheduled on every machine. Payloads stay put in the slab (slots are recycled), so the heap
 //! only moves 24-byte keys and the hot loop allocates nothing once the slab has grown.
+//!
+//! Most events in a registry are "now + a constant": 5 s beat timers, 50 s read timeouts, 1 ms
+//! network hops. Pushed while time only moves forward, events with the same delay arrive in
+//! (time, seq) order, so a FIFO per delay keeps them sorted for free and the heap holds only the
+//! rest. Popping takes the least (time, seq) over the heap top and the lane heads: the order is
+//! exactly that of a single heap.
 
 use crate::time::Time;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Lanes kept at most; a lane that empties is reused for the next new delay.
+const MAX_LANES: usize = 8;
 
 #[derive(Copy, Clone, PartialEq, Eq)]
 struct Key {
@@ -27,16 +37,33 @@ impl PartialOrd for Key {
     }
 }
 
+struct Lane {
+    delay: i64,
+    keys: VecDeque<Key>,
+}
+
 pub struct EventQueue<E> {
     heap: BinaryHeap<Key>,
+    lanes: Vec<Lane>,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
+    /// Time of the last pop: delays are measured from it.
+    now: i64,
+    len: usize,
 }
 
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
-        EventQueue { heap: BinaryHeap::new(), slab: Vec::new(), free: Vec::new(), seq: 0 }
+        EventQueue {
+            heap: BinaryHeap::new(),
+            lanes: Vec::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            seq: 0,
+            now: i64::MIN,
+            len: 0,
+        }
     }
 }
 
@@ -53,26 +80,64 @@ impl<E> EventQueue<E> {
             }
         };
         self.seq += 1;
-        self.heap.push(Key { at: at.0, seq: self.seq, slot });
+        self.len += 1;
+        let key = Key { at: at.0, seq: self.seq, slot };
+        if self.now == i64::MIN || at.0 < self.now {
+            return self.heap.push(key);
+        }
+        let delay = at.0 - self.now;
+        if let Some(lane) = self.lanes.iter_mut().find(|l| l.delay == delay) {
+            return lane.keys.push_back(key);
+        }
+        if let Some(lane) = self.lanes.iter_mut().find(|l| l.keys.is_empty()) {
+            lane.delay = delay;
+            return lane.keys.push_back(key);
+        }
+        if self.lanes.len() < MAX_LANES {
+            return self.lanes.push(Lane { delay, keys: VecDeque::from([key]) });
+        }
+        self.heap.push(key);
+    }
+
+    /// The lane whose head comes first, if it comes before the heap top.
+    fn first_lane(&self) -> Option<usize> {
+        let mut best: Option<(usize, Key)> = self.heap.peek().map(|k| (usize::MAX, *k));
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(k) = lane.keys.front() {
+                // `Key::cmp` is reversed: greater means earlier.
+                if best.is_none_or(|(_, b)| *k > b) {
+                    best = Some((i, *k));
+                }
+            }
+        }
+        best.and_then(|(i, _)| (i != usize::MAX).then_some(i))
     }
 
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        let k = self.heap.pop()?;
+        let k = match self.first_lane() {
+            Some(i) => self.lanes[i].keys.pop_front().expect("non-empty lane"),
+            None => self.heap.pop()?,
+        };
+        self.len -= 1;
+        self.now = k.at;
         let ev = self.slab[k.slot as usize].take().expect("queued slot holds an event");
         self.free.push(k.slot);
         Some((Time(k.at), ev))
     }
 
     pub fn peek_time(&self) -> Option<Time> {
-        self.heap.peek().map(|k| Time(k.at))
+        match self.first_lane() {
+            Some(i) => self.lanes[i].keys.front().map(|k| Time(k.at)),
+            None => self.heap.peek().map(|k| Time(k.at)),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 }
 
@@ -90,6 +155,39 @@ mod tests {
         q.push(Time(3), "m");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, ["a", "m", "b1", "b2", "b3"]);
+    }
+
+    /// Lanes and heap together pop in exactly the order one heap would.
+    #[test]
+    fn lanes_keep_the_single_heap_order() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut q = EventQueue::default();
+        let mut reference = BinaryHeap::new();
+        let mut seq = 0u64;
+        let mut popped = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..20_000 {
+            if rng.gen_bool(0.55) {
+                let now = if q.now == i64::MIN { 0 } else { q.now };
+                // A few fixed delays (lanes) mixed with random ones (heap), ties included.
+                let d = match rng.gen_range(0..4) {
+                    0 => 5000,
+                    1 => 1,
+                    2 => 0,
+                    _ => rng.gen_range(0..10_000),
+                };
+                seq += 1;
+                q.push(Time(now + d), seq);
+                reference.push(Key { at: now + d, seq, slot: seq as u32 });
+            } else if let Some((t, e)) = q.pop() {
+                let k = reference.pop().unwrap();
+                popped.push((t.0, e));
+                expected.push((k.at, k.seq));
+            }
+        }
+        assert_eq!(popped, expected);
+        assert_eq!(q.len(), reference.len());
     }
 
     #[test]

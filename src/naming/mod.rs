@@ -47,6 +47,10 @@ impl Node for Process {
         }
     }
 
+    fn garbled() -> Option<Msg> {
+        Some(Msg::Garbled)
+    }
+
     fn crash(&mut self) {
         match self {
             Process::Server(s) => s.crash(),

@@ -4,7 +4,6 @@
 //! Payloads that real Nacos serializes to JSON travel here as plain values (`Rc` for the large,
 //! immutable ones so a push to many clients does not copy host lists).
 
-use crate::engine::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -127,28 +126,83 @@ pub struct ServiceKey {
     pub name: Str,
 }
 
+/// POST `/instance`.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct RegisterReq {
+    pub service: ServiceKey,
+    pub instance: InstanceData,
+    pub agent: Agent,
+}
+
+/// DELETE `/instance` (client deregistration, or a server's own auto-delete, R2.15).
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct DeregisterReq {
+    pub service: ServiceKey,
+    pub ip: Str,
+    pub port: u16,
+    pub cluster: Str,
+    pub ephemeral: bool,
+    pub agent: Agent,
+}
+
+/// PUT `/instance/beat`; `beat` is absent for a light beat.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct BeatReq {
+    pub service: ServiceKey,
+    pub cluster: Str,
+    pub ip: Str,
+    pub port: u16,
+    pub beat: Option<Rc<BeatInfo>>,
+    pub agent: Agent,
+}
+
+/// GET `/instance/list`.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct ListReq {
+    pub service: ServiceKey,
+    pub clusters: Str,
+    pub udp_port: u16,
+    pub client_ip: Str,
+    pub healthy_only: bool,
+    pub agent: Agent,
+}
+
+/// Requests ride behind `Rc`s so a message is a few words: events move it by value, and a
+/// client re-sends the same beat request every period without rebuilding it.
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub enum Msg {
-    /// POST `/instance`.
-    Register { service: ServiceKey, instance: InstanceData, agent: Agent },
-    /// DELETE `/instance` (client deregistration, or a server's own auto-delete, R2.15).
-    Deregister { service: ServiceKey, ip: Str, port: u16, cluster: Str, ephemeral: bool, agent: Agent },
-    /// PUT `/instance/beat`; `beat` is absent for a light beat.
-    Beat { service: ServiceKey, cluster: Str, ip: Str, port: u16, beat: Option<Rc<BeatInfo>>, agent: Agent },
-    /// GET `/instance/list`.
-    List { service: ServiceKey, clusters: Str, udp_port: u16, client_ip: Str, healthy_only: bool, agent: Agent },
+    Register(Rc<RegisterReq>),
+    Deregister(Rc<DeregisterReq>),
+    Beat(Rc<BeatReq>),
+    List(Rc<ListReq>),
     /// HTTP 200 with body `ok`.
     Ok,
     /// HTTP 200 beat reply (R2.9); `light_beat_enabled` absent on 20404.
-    BeatReply { client_beat_interval: i64, code: i32, light_beat_enabled: Option<bool> },
+    BeatReply {
+        client_beat_interval: i64,
+        code: i32,
+        light_beat_enabled: Option<bool>,
+    },
     /// HTTP 200 with a service JSON.
     Service(Rc<ServiceInfo>),
     /// Any non-200 answer.
-    Error { status: u16, message: Str },
+    Error {
+        status: u16,
+        message: Str,
+    },
     /// UDP push (R3.6). `bytes` is the datagram size after the gzip decision (R3.7).
-    Push { last_ref_time: i64, data: Rc<ServiceInfo>, bytes: u32, gzipped: bool },
+    Push {
+        last_ref_time: i64,
+        data: Rc<ServiceInfo>,
+        bytes: u32,
+        gzipped: bool,
+    },
     /// UDP push ack (R4.13).
-    PushAck { last_ref_time: i64 },
+    PushAck {
+        last_ref_time: i64,
+    },
+    /// An HTTP 200 whose body the caller cannot parse (the `http_garble` link fault).
+    Garbled,
 }
 
 /// A server-side task, as a timer: Java executors and "schedule now" hand-offs.
@@ -156,8 +210,9 @@ pub enum Msg {
 pub enum ServerTimer {
     /// `ClientBeatCheckTask` of one service (fixed-delay 5 s).
     ClientBeatCheck(ServiceKey),
-    /// `ClientBeatProcessor`, scheduled "now" on the health executor (R2.8.6).
-    ClientBeatProcess { service: ServiceKey, cluster: Str, ip: Str, port: u16 },
+    /// `ClientBeatProcessor`, scheduled "now" on the health executor (R2.8.6), for the
+    /// cluster/ip/port of this beat.
+    ClientBeatProcess(Rc<BeatReq>),
     /// The Distro notifier thread has work (R5.23).
     Notifier,
     /// The debounced push round of a service (R3.4).
@@ -173,7 +228,8 @@ pub enum ServerTimer {
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AckKey {
-    pub client: NodeId,
+    /// The subscriber's reported `clientIP`; the ack must come from this address (R3.11).
+    pub ip: Str,
     pub port: u16,
     pub last_ref_time: i64,
 }
@@ -181,9 +237,14 @@ pub struct AckKey {
 #[derive(Clone, Debug)]
 pub enum ClientTimer {
     /// `BeatTask` of one BeatInfo; `generation` identifies the BeatInfo it was scheduled for.
-    Beat { key: BeatKey, generation: u64 },
+    Beat { generation: u64 },
     /// `UpdateTask` of one subscribed service key (`name@@clusters`).
     Update(Str),
+    /// `FailoverReactor.SwitchRefresher`, fixed-delay 0 / 5 s (R4.14).
+    SwitchRefresh,
+    /// `FailoverReactor.DiskFileWriter`: once at +10 s if the failover dir is empty, then
+    /// fixed-delay 30 min / 24 h (R4.14).
+    DiskWrite { only_if_empty: bool },
 }
 
 /// `serviceName#ip#port`, the BeatReactor map key.
@@ -317,6 +378,19 @@ pub enum Observation {
     RequestGaveUp {
         api: &'static str,
     },
+    /// A non-Nacos exception escaped `BeatTask.run` (@1.4.1 and older): this instance's
+    /// heartbeats stop for good, until something calls `addBeatInfo` again (R2.5).
+    BeatTaskDied {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// `SwitchRefresher` saw the failover switch file change; `services` are the failover
+    /// copies now served by `getServiceInfo`.
+    FailoverSwitched {
+        on: bool,
+        services: u32,
+    },
     /// Distro/forwarding failures (for the multi-server cores).
     ForwardFailed {
         service: Str,
@@ -348,6 +422,8 @@ impl Observation {
             Observation::Reregister { .. } => "reregister",
             Observation::RequestFailed { .. } => "request_failed",
             Observation::RequestGaveUp { .. } => "request_gave_up",
+            Observation::BeatTaskDied { .. } => "beat_task_died",
+            Observation::FailoverSwitched { .. } => "failover_switched",
             Observation::ForwardFailed { .. } => "forward_failed",
         }
     }

@@ -69,6 +69,11 @@ pub struct ClientSpec {
     /// Defaults to 10.1.0.<n>.
     #[serde(default)]
     pub ip: Option<String>,
+    /// The `clientIP` it reports when subscribing, if not `ip`: on a multi-homed host
+    /// `NetUtils.localIP()` may pick another NIC. Pushes sent there still reach this client, but
+    /// its acks leave from `ip`, so no ack ever matches (R3.11).
+    #[serde(default)]
+    pub reported_ip: Option<String>,
     /// Server ids this client is configured with (default: all servers, in scenario order).
     #[serde(default)]
     pub servers: Option<Vec<String>>,
@@ -91,6 +96,9 @@ pub struct ClientSpec {
     pub deregister: Vec<DeregisterSpec>,
     #[serde(default)]
     pub subscribe: Vec<SubscribeSpec>,
+    /// Operator writes to the failover switch file (R4.14).
+    #[serde(default)]
+    pub failover: Vec<FailoverSpec>,
 }
 
 fn default_client_version() -> String {
@@ -202,6 +210,14 @@ pub struct SubscribeSpec {
     pub clusters: Vec<String>,
 }
 
+/// The failover switch file set to `1` (`on: true`) or `0` at `at`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverSpec {
+    pub at: At,
+    pub on: bool,
+}
+
 /// Link settings; every field optional so a per-link override changes only what it names.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -221,6 +237,9 @@ pub struct LinkSpec {
     pub http_loss: Option<f64>,
     #[serde(default)]
     pub http_loss_mode: Option<HttpLossMode>,
+    /// Probability that an HTTP response body is unparseable (proxy error page, truncation).
+    #[serde(default)]
+    pub http_garble: Option<f64>,
 }
 
 impl LinkSpec {
@@ -233,6 +252,7 @@ impl LinkSpec {
             tcp_loss: self.tcp_loss.unwrap_or(base.tcp_loss),
             http_loss: self.http_loss.unwrap_or(base.http_loss),
             http_loss_mode: self.http_loss_mode.unwrap_or(base.http_loss_mode),
+            http_garble: self.http_garble.unwrap_or(base.http_garble),
         }
     }
 }
@@ -446,6 +466,7 @@ fn check_link(path: &str, l: &LinkSpec) -> Result<(), Invalid> {
     check_prob(format!("{path}.udp_duplicate"), l.udp_duplicate)?;
     check_prob(format!("{path}.tcp_loss"), l.tcp_loss)?;
     check_prob(format!("{path}.http_loss"), l.http_loss)?;
+    check_prob(format!("{path}.http_garble"), l.http_garble)?;
     if let Some(lat) = &l.latency {
         lat.params_valid().map_err(|m| (format!("{path}.latency"), m))?;
     }
@@ -506,6 +527,11 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
                 return Err((format!("{p}.ip"), format!("duplicate ip \"{ip}\"")));
             }
         }
+        if let Some(ip) = &c.reported_ip {
+            if !ips.insert(ip.clone()) {
+                return Err((format!("{p}.reported_ip"), format!("duplicate ip \"{ip}\"")));
+            }
+        }
         check_clock(&format!("{p}.clock"), &c.clock)?;
         if let Some(list) = &c.servers {
             if list.is_empty() {
@@ -545,6 +571,9 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         }
         for (j, d) in c.deregister.iter().enumerate() {
             check_at(format!("{p}.deregister[{j}].at"), &d.at)?;
+        }
+        for (j, f) in c.failover.iter().enumerate() {
+            check_at(format!("{p}.failover[{j}].at"), &f.at)?;
         }
         for (j, s) in c.subscribe.iter().enumerate() {
             check_at(format!("{p}.subscribe[{j}].at"), &s.at)?;

@@ -5,7 +5,7 @@ use super::{At, ClientSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scen
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
-use crate::naming::server::{NamingServer, ServerConfig, Switches};
+use crate::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
 use crate::naming::wire::{Observation, Str};
 use crate::naming::Process;
 use crate::time::{Dur, Time};
@@ -36,6 +36,8 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "reregister",
     "request_failed",
     "request_gave_up",
+    "beat_task_died",
+    "failover_switched",
     "forward_failed",
 ];
 
@@ -74,12 +76,19 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
     let id_of: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
     let nsrv = sc.servers.len();
 
-    let mut book: BTreeMap<Str, NodeId> = BTreeMap::new();
+    let mut book = AddressBook::default();
     for (i, s) in sc.servers.iter().enumerate() {
-        book.insert(server_ip(i, s).into(), i as NodeId);
+        let ip: Str = server_ip(i, s).into();
+        book.by_ip.insert(ip.clone(), i as NodeId);
+        book.source.push(ip);
     }
     for (i, c) in sc.clients.iter().enumerate() {
-        book.insert(client_ip(i, c).into(), (nsrv + i) as NodeId);
+        let ip: Str = client_ip(i, c).into();
+        book.by_ip.insert(ip.clone(), (nsrv + i) as NodeId);
+        if let Some(r) = &c.reported_ip {
+            book.by_ip.insert(r.as_str().into(), (nsrv + i) as NodeId);
+        }
+        book.source.push(ip);
     }
     let book = Rc::new(book);
     let members: Vec<(Str, NodeId)> = sc
@@ -122,6 +131,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         let config = ClientConfig {
             id: (nsrv + i) as NodeId,
             ip: client_ip(i, c).into(),
+            reported_ip: c.reported_ip.as_deref().map(Str::from),
             udp_port: c.udp_port,
             servers,
             version: c.version.as_str().into(),
@@ -314,6 +324,9 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
             ephemeral: true,
         };
         engine.schedule_command(resolve(&d.at, rng), node, cmd);
+    }
+    for f in &c.failover {
+        engine.schedule_command(resolve(&f.at, rng), node, ClientCmd::FailoverSwitch { on: f.on });
     }
 }
 

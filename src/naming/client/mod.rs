@@ -25,12 +25,19 @@ const DOMAIN_MAX_RETRY: usize = 3;
 const UPDATE_DEFAULT_DELAY_MS: i64 = 1000;
 const UPDATE_MAX_DELAY_MS: i64 = 60_000;
 const MAX_FAIL_COUNT: u32 = 6;
+/// `FailoverReactor` timers (R4.14).
+const SWITCH_REFRESH_MS: i64 = 5000;
+const DISK_WRITE_FIRST_MS: i64 = 10_000;
+const DISK_WRITE_INITIAL_MS: i64 = 30 * 60_000;
+const DISK_WRITE_PERIOD_MS: i64 = 24 * 3_600_000;
 
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub id: NodeId,
-    /// This client's IP, sent as `clientIP` so servers can push to it.
+    /// This client's IP: where its datagrams come from.
     pub ip: Str,
+    /// The `clientIP` it reports for pushes, when `NetUtils.localIP()` picks another address.
+    pub reported_ip: Option<Str>,
     pub udp_port: u16,
     /// The configured server list, in order, with names for observations.
     pub servers: Vec<(NodeId, Str)>,
@@ -66,13 +73,17 @@ pub enum ClientCmd {
         group: Str,
         clusters: Str,
     },
+    /// An operator writes `1` or `0` into the failover switch file; `SwitchRefresher` notices it
+    /// at its next 5 s run (R4.14).
+    FailoverSwitch {
+        on: bool,
+    },
 }
 
 /// What to do when an exchange completes.
 #[derive(Clone, Debug)]
 enum Then {
     Beat {
-        key: BeatKey,
         generation: u64,
     },
     Register,
@@ -95,9 +106,12 @@ struct Call {
     then: Then,
 }
 
+/// A live `BeatInfo` and the two requests it sends, built once.
 struct BeatEntry {
+    key: BeatKey,
     info: Rc<BeatInfo>,
-    generation: u64,
+    full: Msg,
+    light: Msg,
 }
 
 /// `UpdateTask` state (R4.5).
@@ -111,7 +125,9 @@ pub struct NamingClient {
     /// Commands the application has issued; they are its code, so they survive a crash and
     /// are replayed when the process restarts.
     app: Vec<ClientCmd>,
-    beats: BTreeMap<BeatKey, BeatEntry>,
+    /// `dom2Beat`: each key's live BeatInfo, by generation.
+    beats: BTreeMap<BeatKey, u64>,
+    beat_tasks: BTreeMap<u64, BeatEntry>,
     generation: u64,
     /// Reactor-wide, starts false (R2.5).
     light_beat_enabled: bool,
@@ -119,14 +135,37 @@ pub struct NamingClient {
     pub cache: BTreeMap<Str, Rc<ServiceInfo>>,
     update_tasks: BTreeMap<Str, UpdateTask>,
     calls: BTreeMap<ExchangeId, Call>,
+    /// @1.4.1 and older: an exception other than `NacosException` kills the beat loop (R2.5).
+    beat_task_dies_on_error: bool,
+    /// On disk, so it survives a restart.
+    failover: FailoverDisk,
+    /// `FailoverReactor.switchParams` and `serviceMap`: what `getServiceInfo` serves while on.
+    failover_on: bool,
+    failover_served: BTreeMap<Str, Rc<ServiceInfo>>,
+}
+
+/// The failover directory (R4.14): the switch file and the service copies `DiskFileWriter` wrote.
+#[derive(Clone, Default)]
+struct FailoverDisk {
+    /// Switch file content and a modification counter standing in for its mtime.
+    switch: Option<(bool, u64)>,
+    /// The mtime `SwitchRefresher` last acted on (in memory; a restart re-reads the file).
+    seen: u64,
+    copies: BTreeMap<Str, Rc<ServiceInfo>>,
 }
 
 impl NamingClient {
     pub fn new(config: ClientConfig) -> NamingClient {
+        let beat_task_dies_on_error = version_at_most(&config.version, (1, 4, 1));
         NamingClient {
+            beat_task_dies_on_error,
+            failover: FailoverDisk::default(),
+            failover_on: false,
+            failover_served: BTreeMap::new(),
             config,
             app: Vec::new(),
             beats: BTreeMap::new(),
+            beat_tasks: BTreeMap::new(),
             generation: 0,
             light_beat_enabled: false,
             cache: BTreeMap::new(),
@@ -174,28 +213,37 @@ impl NamingClient {
                     instance_id: "".into(),
                     last_beat: 0,
                 };
-                let msg = Msg::Register { service: svc, instance, agent: self.agent() };
+                let msg = Msg::Register(Rc::new(RegisterReq { service: svc, instance, agent: self.agent() }));
                 self.req_api(now, "registerInstance", msg, Then::Register, out);
             }
             ClientCmd::Deregister { service, group, ip, port, cluster, ephemeral } => {
                 let svc = self.service_key(group, service);
                 if *ephemeral {
                     // removeBeatInfo before the DELETE (R2.4).
-                    self.beats.remove(&BeatKey { service: svc.name.clone(), ip: ip.clone(), port: *port });
+                    let key = BeatKey { service: svc.name.clone(), ip: ip.clone(), port: *port };
+                    if let Some(generation) = self.beats.remove(&key) {
+                        self.beat_tasks.remove(&generation);
+                    }
                 }
-                let msg = Msg::Deregister {
+                let msg = Msg::Deregister(Rc::new(DeregisterReq {
                     service: svc,
                     ip: ip.clone(),
                     port: *port,
                     cluster: cluster.clone(),
                     ephemeral: *ephemeral,
                     agent: self.agent(),
-                };
+                }));
                 self.req_api(now, "deregisterInstance", msg, Then::Deregister, out);
             }
             ClientCmd::Subscribe { service, group, clusters } => {
                 let svc = self.service_key(group, service);
                 let key = service_info_key(&svc.name, clusters);
+                if self.failover_on {
+                    // getServiceInfo serves the failover copy and schedules no polling (R4.2 step 1):
+                    // this subscription never updates, even after failover is switched off.
+                    self.app.push(cmd);
+                    return;
+                }
                 // getServiceInfo (R4.2): a placeholder, a pull now, and the UpdateTask after 1 s.
                 if !self.cache.contains_key(&key) {
                     self.cache.insert(key.clone(), Rc::new(placeholder(&svc.name, clusters)));
@@ -207,19 +255,62 @@ impl NamingClient {
                     out.set_timer(Dur::from_millis(UPDATE_DEFAULT_DELAY_MS), Timer::Client(ClientTimer::Update(key)));
                 }
             }
+            ClientCmd::FailoverSwitch { on } => {
+                let mtime = self.failover.switch.map_or(1, |(_, m)| m + 1);
+                self.failover.switch = Some((*on, mtime));
+                // Writing a file is not application code: nothing to replay on restart.
+                return;
+            }
         }
         self.app.push(cmd);
     }
 
+    // ------------------------------------------------------------------ FailoverReactor
+
+    /// `SwitchRefresher.run`: act on a switch file newer than the last one seen.
+    fn switch_refresh(&mut self, out: &mut Out) {
+        if let Some((on, mtime)) = self.failover.switch {
+            if mtime > self.failover.seen {
+                self.failover.seen = mtime;
+                self.failover_on = on;
+                self.failover_served = if on {
+                    self.failover
+                        .copies
+                        .iter()
+                        .filter(|(_, i)| !i.hosts.is_empty())
+                        .map(|(k, i)| (k.clone(), i.clone()))
+                        .collect()
+                } else {
+                    BTreeMap::new()
+                };
+                out.observe(Observation::FailoverSwitched { on, services: self.failover_served.len() as u32 });
+            }
+        }
+        out.set_timer(Dur::from_millis(SWITCH_REFRESH_MS), Timer::Client(ClientTimer::SwitchRefresh));
+    }
+
+    /// `DiskFileWriter.run`: copy every cached service into the failover directory.
+    fn disk_write(&mut self, only_if_empty: bool, out: &mut Out) {
+        if !only_if_empty || self.failover.copies.is_empty() {
+            for (k, info) in &self.cache {
+                self.failover.copies.insert(k.clone(), info.clone());
+            }
+        }
+        if !only_if_empty {
+            let next = Timer::Client(ClientTimer::DiskWrite { only_if_empty: false });
+            out.set_timer(Dur::from_millis(DISK_WRITE_PERIOD_MS), next);
+        }
+    }
+
     fn list_msg(&self, svc: &ServiceKey, clusters: &Str) -> Msg {
-        Msg::List {
+        Msg::List(Rc::new(ListReq {
             service: svc.clone(),
             clusters: clusters.clone(),
             udp_port: self.config.udp_port,
-            client_ip: self.config.ip.clone(),
+            client_ip: self.config.reported_ip.clone().unwrap_or_else(|| self.config.ip.clone()),
             healthy_only: false,
             agent: self.agent(),
-        }
+        }))
     }
 
     // ------------------------------------------------------------------ NamingProxy
@@ -270,7 +361,7 @@ impl NamingClient {
 
     fn complete(&mut self, now: Time, then: Then, result: Result<Msg, ()>, out: &mut Out) {
         match then {
-            Then::Beat { key, generation } => self.beat_done(now, key, generation, result, out),
+            Then::Beat { generation } => self.beat_done(now, generation, result, out),
             Then::Register | Then::Deregister => {}
             Then::PullNow => {
                 if let Ok(Msg::Service(info)) = result {
@@ -288,34 +379,53 @@ impl NamingClient {
     fn add_beat_info(&mut self, info: BeatInfo, out: &mut Out) {
         let key = BeatKey { service: info.service.clone(), ip: info.ip.clone(), port: info.port };
         self.generation += 1;
+        let generation = self.generation;
         let period = info.period;
-        self.beats.insert(key.clone(), BeatEntry { info: Rc::new(info), generation: self.generation });
-        out.set_timer(Dur::from_millis(period), Timer::Client(ClientTimer::Beat { key, generation: self.generation }));
+        let info = Rc::new(info);
+        let req = BeatReq {
+            service: ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() },
+            cluster: info.cluster.clone(),
+            ip: key.ip.clone(),
+            port: key.port,
+            beat: Some(info.clone()),
+            agent: self.agent(),
+        };
+        let light = Msg::Beat(Rc::new(BeatReq { beat: None, ..req.clone() }));
+        let entry = BeatEntry { key: key.clone(), info, full: Msg::Beat(Rc::new(req)), light };
+        if let Some(stopped) = self.beats.insert(key, generation) {
+            self.beat_tasks.remove(&stopped);
+        }
+        self.beat_tasks.insert(generation, entry);
+        out.set_timer(Dur::from_millis(period), Timer::Client(ClientTimer::Beat { generation }));
     }
 
     /// `BeatTask.run` (R2.5 steps 1–3).
-    fn beat_task(&mut self, now: Time, key: BeatKey, generation: u64, out: &mut Out) {
-        let Some(entry) = self.beats.get(&key).filter(|e| e.generation == generation) else {
+    fn beat_task(&mut self, now: Time, generation: u64, out: &mut Out) {
+        let Some(entry) = self.beat_tasks.get(&generation) else {
             return; // stopped
         };
-        let svc = ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() };
-        let msg = Msg::Beat {
-            service: svc,
-            cluster: entry.info.cluster.clone(),
-            ip: key.ip.clone(),
-            port: key.port,
-            beat: if self.light_beat_enabled { None } else { Some(entry.info.clone()) },
-            agent: self.agent(),
-        };
-        self.req_api(now, "sendBeat", msg, Then::Beat { key, generation }, out);
+        let msg = if self.light_beat_enabled { entry.light.clone() } else { entry.full.clone() };
+        self.req_api(now, "sendBeat", msg, Then::Beat { generation }, out);
     }
 
     /// `BeatTask.run` steps 4–7: adopt the server's interval and light-beat flag, re-register
     /// on 20404, and schedule the next beat after this one returned.
-    fn beat_done(&mut self, now: Time, key: BeatKey, generation: u64, result: Result<Msg, ()>, out: &mut Out) {
-        let Some(entry) = self.beats.get(&key).filter(|e| e.generation == generation) else { return };
-        let info = entry.info.clone();
+    fn beat_done(&mut self, now: Time, generation: u64, result: Result<Msg, ()>, out: &mut Out) {
+        let Some(entry) = self.beat_tasks.get(&generation) else { return };
+        let (key, info) = (&entry.key, entry.info.clone());
         let mut next = info.period;
+        if let Ok(Msg::Garbled) = result {
+            // Parsing the reply throws something other than NacosException.
+            if self.beat_task_dies_on_error {
+                out.observe(Observation::BeatTaskDied {
+                    service: key.service.clone(),
+                    ip: key.ip.clone(),
+                    port: key.port,
+                });
+                return;
+            }
+            // @1.4.2+: the reschedule sits in `finally`.
+        }
         if let Ok(Msg::BeatReply { client_beat_interval, code, light_beat_enabled }) = result {
             self.light_beat_enabled = light_beat_enabled.unwrap_or(false);
             if client_beat_interval > 0 {
@@ -341,11 +451,11 @@ impl NamingClient {
                     last_beat: 0,
                 };
                 let svc = ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() };
-                let msg = Msg::Register { service: svc, instance, agent: self.agent() };
+                let msg = Msg::Register(Rc::new(RegisterReq { service: svc, instance, agent: self.agent() }));
                 self.req_api(now, "registerInstance", msg, Then::Register, out);
             }
         }
-        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Beat { key, generation }));
+        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Beat { generation }));
     }
 
     // ------------------------------------------------------------------ HostReactor
@@ -368,6 +478,8 @@ impl NamingClient {
         let mut failed = false;
         match result {
             Ok(Msg::Service(info)) if !refresh_only => self.process_service_json(info, out),
+            // The body does not parse: UpdateTask catches the Throwable and counts a failure.
+            Ok(Msg::Garbled) => failed = !refresh_only,
             Ok(_) => {}
             // refreshOnly swallows its exception; updateService lets it reach UpdateTask.
             Err(()) => failed = !refresh_only,
@@ -453,6 +565,13 @@ impl NamingClient {
     }
 }
 
+/// Whether a `major.minor.patch` version string is at most `max` (unparseable parts count as 0).
+fn version_at_most(version: &str, max: (u32, u32, u32)) -> bool {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    v <= max
+}
+
 /// `ServiceInfo.getKey` (R4.1).
 pub fn service_info_key(name: &str, clusters: &str) -> Str {
     if clusters.is_empty() {
@@ -494,6 +613,11 @@ impl Node for NamingClient {
     fn handle(&mut self, now: Time, input: Input<Msg, Timer, ClientCmd>, _: &mut ChaCha8Rng, out: &mut Out) {
         match input {
             Input::Start => {
+                out.set_timer(Dur::ZERO, Timer::Client(ClientTimer::SwitchRefresh));
+                let first = Timer::Client(ClientTimer::DiskWrite { only_if_empty: true });
+                out.set_timer(Dur::from_millis(DISK_WRITE_FIRST_MS), first);
+                let periodic = Timer::Client(ClientTimer::DiskWrite { only_if_empty: false });
+                out.set_timer(Dur::from_millis(DISK_WRITE_INITIAL_MS), periodic);
                 // A restarted application runs its code again: same registrations and subscriptions.
                 for cmd in std::mem::take(&mut self.app) {
                     self.on_command(now, cmd, out);
@@ -505,17 +629,24 @@ impl Node for NamingClient {
                 self.on_push(from, last_ref_time, data, out)
             }
             Input::Datagram { .. } | Input::Request { .. } => {}
-            Input::Timer { timer: Timer::Client(ClientTimer::Beat { key, generation }), .. } => {
-                self.beat_task(now, key, generation, out)
+            Input::Timer { timer: Timer::Client(ClientTimer::Beat { generation }), .. } => {
+                self.beat_task(now, generation, out)
             }
             Input::Timer { timer: Timer::Client(ClientTimer::Update(key)), .. } => self.update_task(now, key, out),
+            Input::Timer { timer: Timer::Client(ClientTimer::SwitchRefresh), .. } => self.switch_refresh(out),
+            Input::Timer { timer: Timer::Client(ClientTimer::DiskWrite { only_if_empty }), .. } => {
+                self.disk_write(only_if_empty, out)
+            }
             Input::Timer { .. } => {}
         }
     }
 
     fn crash(&mut self) {
         let app = std::mem::take(&mut self.app);
+        let mut disk = std::mem::take(&mut self.failover);
+        disk.seen = 0;
         *self = NamingClient::new(self.config.clone());
         self.app = app;
+        self.failover = disk;
     }
 }

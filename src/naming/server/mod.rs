@@ -58,11 +58,20 @@ pub struct ServerConfig {
     pub address: Str,
     /// Every member (`cluster.conf`), self included.
     pub members: Vec<(Str, NodeId)>,
-    /// Routes UDP pushes: a subscriber's reported `clientIP` → the node that owns that IP.
-    pub address_book: Rc<BTreeMap<Str, NodeId>>,
+    pub address_book: Rc<AddressBook>,
     pub switches: Switches,
     /// `EmptyServiceAutoClean` (initial delay, period) in ms, or off (R1.33).
     pub empty_service_clean: Option<(i64, i64)>,
+}
+
+/// Where IP addresses lead in the simulated network.
+#[derive(Clone, Debug, Default)]
+pub struct AddressBook {
+    /// Routes UDP pushes: a subscriber's reported `clientIP` → the process that receives there.
+    pub by_ip: BTreeMap<Str, NodeId>,
+    /// Each process's source address for the datagrams it sends, indexed by node id. An ack
+    /// from an address other than the reported `clientIP` never matches (R3.11).
+    pub source: Vec<Str>,
 }
 
 /// `ClientBeatCheckTask` period (R2.13).
@@ -142,16 +151,12 @@ impl NamingServer {
             }
         }
         let reply = match msg {
-            Msg::Register { service, instance, .. } => self.register(now_ms, service, instance, out),
-            Msg::Deregister { service, ip, port, cluster, ephemeral, .. } => {
-                self.deregister(&service, ip, port, cluster, ephemeral, out)
+            Msg::Register(r) => self.register(now_ms, r.service.clone(), r.instance.clone(), out),
+            Msg::Deregister(r) => {
+                self.deregister(&r.service, r.ip.clone(), r.port, r.cluster.clone(), r.ephemeral, out)
             }
-            Msg::Beat { service, cluster, ip, port, beat, .. } => {
-                self.beat(now_ms, service, cluster, ip, port, beat, out)
-            }
-            Msg::List { service, clusters, udp_port, client_ip, healthy_only, agent } => {
-                self.list(now_ms, service, clusters, udp_port, client_ip, healthy_only, agent, out)
-            }
+            Msg::Beat(req) => self.beat(now_ms, req, out),
+            Msg::List(r) => self.list(now_ms, &r, out),
             _ => error(400, "unsupported request"),
         };
         out.respond(id, reply);
@@ -295,27 +300,25 @@ impl NamingServer {
     }
 
     /// PUT `/instance/beat` on the responsible server (R2.8).
-    #[allow(clippy::too_many_arguments)]
-    fn beat(
-        &mut self,
-        now_ms: i64,
-        svc: ServiceKey,
-        cluster: Str,
-        ip: Str,
-        port: u16,
-        beat: Option<Rc<BeatInfo>>,
-        out: &mut Out,
-    ) -> Msg {
+    fn beat(&mut self, now_ms: i64, req: Rc<BeatReq>, out: &mut Out) -> Msg {
         let sw = &self.config.switches;
         let mut interval = sw.client_beat_interval;
         let light_enabled = sw.light_beat_enabled;
         // With a body, the beat's own cluster/ip/port win (R2.8.2).
-        let (cluster, ip, port) = match &beat {
-            Some(b) if !b.cluster.is_empty() => (b.cluster.clone(), b.ip.clone(), b.port),
-            Some(b) => (cluster, b.ip.clone(), b.port),
-            None => (cluster, ip, port),
+        let target = match &req.beat {
+            Some(b) => {
+                let cluster = if b.cluster.is_empty() { req.cluster.clone() } else { b.cluster.clone() };
+                if cluster == req.cluster && b.ip == req.ip && b.port == req.port {
+                    req.clone()
+                } else {
+                    Rc::new(BeatReq { cluster, ip: b.ip.clone(), port: b.port, ..(*req).clone() })
+                }
+            }
+            None => req.clone(),
         };
-        let existing = self.services.get(&svc).and_then(|s| s.find(&cluster, &ip, port)).map(|i| i.metadata.clone());
+        let (svc, beat) = (&req.service, &req.beat);
+        let (cluster, ip, port) = (&target.cluster, &target.ip, target.port);
+        let existing = self.services.get(svc).and_then(|s| s.find(cluster, ip, port)).map(|i| i.metadata.clone());
         let metadata = match existing {
             Some(md) => md,
             None => {
@@ -341,17 +344,17 @@ impl NamingServer {
                     instance_id: "".into(),
                     last_beat: Cell::new(now_ms),
                 };
-                if let Err(r) = self.register_instance(now_ms, &svc, inst, out) {
+                if let Err(r) = self.register_instance(now_ms, svc, inst, out) {
                     return r.into();
                 }
                 b.metadata.clone()
             }
         };
-        if !self.services.contains_key(&svc) {
+        if !self.services.contains_key(svc) {
             return error(500, "service not found");
         }
         // ClientBeatProcessor runs "now" on the health executor, after this reply (R2.8.6).
-        out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ClientBeatProcess { service: svc, cluster, ip, port }));
+        out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ClientBeatProcess(target)));
         if metadata.contains_key("preserved.heart.beat.interval") {
             interval = metadata_millis(&metadata, "preserved.heart.beat.interval", interval);
         }
@@ -359,31 +362,24 @@ impl NamingServer {
     }
 
     /// GET `/instance/list` (`doSrvIpxt`, R4.7–R4.9).
-    #[allow(clippy::too_many_arguments)]
-    fn list(
-        &mut self,
-        now_ms: i64,
-        svc: ServiceKey,
-        clusters: Str,
-        udp_port: u16,
-        client_ip: Str,
-        healthy_only: bool,
-        agent: Agent,
-        out: &mut Out,
-    ) -> Msg {
+    fn list(&mut self, now_ms: i64, r: &ListReq, out: &mut Out) -> Msg {
         let mut cache_millis = self.config.switches.default_cache_millis;
-        if udp_port > 0 && can_enable_push(&agent, self.config.switches.push_enabled) {
-            if let Some(&node) = self.config.address_book.get(&client_ip) {
-                let client =
-                    PushClient { clusters: clusters.clone(), agent, client_ip, udp_port, node, last_ref_time: now_ms };
-                let label = client.label();
-                if self.push.add_client(&svc, client) {
-                    out.observe(Observation::PushClientAdded { service: svc.name.clone(), client: label });
-                }
-                cache_millis = self.config.switches.push_cache_millis;
+        if r.udp_port > 0 && can_enable_push(&r.agent, self.config.switches.push_enabled) {
+            // Registered whatever the address: pushes to an unroutable clientIP are simply lost.
+            let client = PushClient {
+                clusters: r.clusters.clone(),
+                agent: r.agent.clone(),
+                client_ip: r.client_ip.clone(),
+                udp_port: r.udp_port,
+                last_ref_time: now_ms,
+            };
+            let label = client.label();
+            if self.push.add_client(&r.service, client) {
+                out.observe(Observation::PushClientAdded { service: r.service.name.clone(), client: label });
             }
+            cache_millis = self.config.switches.push_cache_millis;
         }
-        Msg::Service(Rc::new(self.service_info(now_ms, &svc, &clusters, healthy_only, cache_millis)))
+        Msg::Service(Rc::new(self.service_info(now_ms, &r.service, &r.clusters, r.healthy_only, cache_millis)))
     }
 
     /// The service JSON (R4.8/R4.9) with protect threshold (R1.32), disabled hosts skipped.
@@ -457,8 +453,8 @@ impl NamingServer {
         let now_ms = now.as_millis();
         match t {
             ServerTimer::Notifier => self.run_notifier(now_ms, out),
-            ServerTimer::ClientBeatProcess { service, cluster, ip, port } => {
-                self.client_beat_process(now_ms, &service, &cluster, &ip, port, out)
+            ServerTimer::ClientBeatProcess(b) => {
+                self.client_beat_process(now_ms, &b.service, &b.cluster, &b.ip, b.port, out)
             }
             ServerTimer::ClientBeatCheck(svc) => {
                 if !self.services.contains_key(&svc) {
@@ -529,16 +525,13 @@ impl NamingServer {
     ) {
         let Some(service) = self.services.get(svc) else { return };
         let Some(c) = service.clusters.get(cluster) else { return };
-        let mut changed = false;
-        for i in c.ephemeral.iter().filter(|i| &*i.ip == ip && i.port == port) {
-            i.last_beat.set(now_ms);
-            if !i.marked && !i.healthy.get() {
-                i.healthy.set(true);
-                changed = true;
-                out.observe(Observation::InstanceHealthy { service: svc.name.clone(), ip: i.ip.clone(), port });
-            }
-        }
-        if changed {
+        // Java walks the whole list; it is sorted and unique by (ip, port), so a search finds
+        // the same instance.
+        let Some(i) = c.find_ephemeral(ip, port) else { return };
+        i.last_beat.set(now_ms);
+        if !i.marked && !i.healthy.get() {
+            i.healthy.set(true);
+            out.observe(Observation::InstanceHealthy { service: svc.name.clone(), ip: i.ip.clone(), port });
             self.service_changed(svc, out);
         }
     }
@@ -574,14 +567,14 @@ impl NamingServer {
             if now_ms - i.last_beat.get() > i.ip_delete_timeout() {
                 out.observe(Observation::DeleteRequested { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
                 // deleteIp: an HTTP DELETE to itself, through the filters (R2.15).
-                let msg = Msg::Deregister {
+                let msg = Msg::Deregister(Rc::new(DeregisterReq {
                     service: svc.clone(),
                     ip: i.ip.clone(),
                     port: i.port,
                     cluster: i.cluster.clone(),
                     ephemeral: true,
                     agent: Agent::Server,
-                };
+                }));
                 let x = out.request(self.config.id, msg, SERVER_HTTP_TIMEOUTS);
                 self.calls.insert(x, Call::SelfDelete);
             }
@@ -653,7 +646,7 @@ impl NamingServer {
             // Size accounting only: JSON of this shape compresses about 5:1.
             let bytes = if gzipped { (size / 5) as u32 } else { size as u32 };
             let msg = Msg::Push { last_ref_time, data: Rc::new(data), bytes, gzipped };
-            let key = AckKey { client: c.node, port: c.udp_port, last_ref_time };
+            let key = AckKey { ip: c.client_ip.clone(), port: c.udp_port, last_ref_time };
             self.push.acks.insert(key.clone(), AckEntry { service: svc.name.clone(), label, msg, retry_times: 0 });
             self.push.total_push += 1;
             self.udp_push(key, out);
@@ -682,14 +675,20 @@ impl NamingServer {
             bytes,
             gzipped,
         });
-        out.send_udp(key.client, entry.msg.clone());
+        let Some(&to) = self.config.address_book.by_ip.get(&key.ip) else { return };
+        out.send_udp(to, entry.msg.clone());
         out.set_timer(Dur::from_millis(push::ACK_TIMEOUT_MS), Timer::Server(ServerTimer::Retransmit(key)));
     }
 
     /// The ack receiver (R3.11): matched by source address and `lastRefTime`.
     fn on_ack(&mut self, from: NodeId, last_ref_time: i64, out: &mut Out) {
+        let Some(ip) = self.config.address_book.source.get(from as usize) else { return };
         let matching = self.push.acks.range(
-            AckKey { client: from, port: 0, last_ref_time }..=AckKey { client: from, port: u16::MAX, last_ref_time },
+            AckKey { ip: ip.clone(), port: 0, last_ref_time }..=AckKey {
+                ip: ip.clone(),
+                port: u16::MAX,
+                last_ref_time,
+            },
         );
         let keys: Vec<AckKey> =
             matching.filter(|(k, _)| k.last_ref_time == last_ref_time).map(|(k, _)| k.clone()).collect();
@@ -745,9 +744,9 @@ fn error(status: u16, message: &str) -> Msg {
 /// The `@CanDistro` writes and who sent them.
 fn can_distro(msg: &Msg) -> Option<(&ServiceKey, &Agent)> {
     match msg {
-        Msg::Register { service, agent, .. }
-        | Msg::Deregister { service, agent, .. }
-        | Msg::Beat { service, agent, .. } => Some((service, agent)),
+        Msg::Register(r) => Some((&r.service, &r.agent)),
+        Msg::Deregister(r) => Some((&r.service, &r.agent)),
+        Msg::Beat(r) => Some((&r.service, &r.agent)),
         _ => None,
     }
 }
@@ -755,13 +754,9 @@ fn can_distro(msg: &Msg) -> Option<(&ServiceKey, &Agent)> {
 /// The forwarded copy of a request: same everything, User-Agent `Nacos-Server`.
 fn forwarded(msg: Msg) -> Msg {
     match msg {
-        Msg::Register { service, instance, .. } => Msg::Register { service, instance, agent: Agent::Server },
-        Msg::Deregister { service, ip, port, cluster, ephemeral, .. } => {
-            Msg::Deregister { service, ip, port, cluster, ephemeral, agent: Agent::Server }
-        }
-        Msg::Beat { service, cluster, ip, port, beat, .. } => {
-            Msg::Beat { service, cluster, ip, port, beat, agent: Agent::Server }
-        }
+        Msg::Register(r) => Msg::Register(Rc::new(RegisterReq { agent: Agent::Server, ..(*r).clone() })),
+        Msg::Deregister(r) => Msg::Deregister(Rc::new(DeregisterReq { agent: Agent::Server, ..(*r).clone() })),
+        Msg::Beat(r) => Msg::Beat(Rc::new(BeatReq { agent: Agent::Server, ..(*r).clone() })),
         other => other,
     }
 }

@@ -4,7 +4,6 @@
 //! Building the data needs the registry, so the round itself is driven from the server
 //! (`NamingServer::push_round`); this module owns the bookkeeping and its exact comparisons.
 
-use crate::engine::NodeId;
 use crate::naming::wire::{AckKey, Agent, Msg, ServiceKey, Str};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,8 +23,6 @@ pub struct PushClient {
     pub agent: Agent,
     pub client_ip: Str,
     pub udp_port: u16,
-    /// Where datagrams to `client_ip` are routed.
-    pub node: NodeId,
     pub last_ref_time: i64,
 }
 
@@ -130,7 +127,6 @@ mod tests {
             agent: Agent::JavaClient("1.4.1".into()),
             client_ip: "10.0.0.9".into(),
             udp_port: 54321,
-            node: 1,
             last_ref_time: 1000,
         };
         assert!(!c.is_zombie(11_000, 10_000));

@@ -120,6 +120,10 @@ impl Cluster {
         }
     }
 
+    pub fn find_ephemeral(&self, ip: &str, port: u16) -> Option<&InstanceRef> {
+        find_sorted(&self.ephemeral, ip, port)
+    }
+
     pub fn find(&self, ip: &str, port: u16) -> impl Iterator<Item = &InstanceRef> {
         let a = find_sorted(&self.ephemeral, ip, port);
         let b = find_sorted(&self.persistent, ip, port);
