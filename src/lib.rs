@@ -5,5 +5,6 @@
 
 pub mod engine;
 pub mod naming;
+pub mod report;
 pub mod scenario;
 pub mod time;

@@ -57,6 +57,85 @@ enum Cmd {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Monte Carlo reports over many seeds.
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// The 15 s / 30 s expiry behaviour: crash detection, false expiry under loss, sensitivity,
+    /// theory beside simulation. Writes report.md, runs.csv, summary.json, SVG plots and the
+    /// scenario files used.
+    Expiry {
+        /// Runs per crash-detection experiment.
+        #[arg(long, default_value_t = 2000)]
+        runs: usize,
+        /// Loss probabilities per HTTP exchange, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "0,0.01,0.05,0.1,0.2,0.3,0.5")]
+        loss: Vec<f64>,
+        /// Simulated instance-hours per loss probability.
+        #[arg(long, default_value_t = 4000.0)]
+        loss_hours: f64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, default_value = "reports/expiry")]
+        out: String,
+        /// First seed; run r uses seed + r.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn report_expiry(
+    runs: usize,
+    loss: Vec<f64>,
+    loss_hours: f64,
+    jobs: Option<usize>,
+    out: String,
+    seed: u64,
+    quiet: bool,
+) -> ExitCode {
+    if let Some(p) = loss.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        eprintln!("error: --loss: {p} is not a probability in [0, 1]");
+        return ExitCode::from(2);
+    }
+    if runs == 0 || loss_hours <= 0.0 || !loss_hours.is_finite() {
+        eprintln!("error: --runs and --loss-hours must be positive");
+        return ExitCode::from(2);
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let opts = nacos_sim::report::expiry::Options {
+        runs,
+        loss,
+        loss_instance_hours: loss_hours,
+        jobs,
+        out: out.into(),
+        seed,
+        progress: !quiet,
+    };
+    let started = std::time::Instant::now();
+    match nacos_sim::report::expiry::run(&opts) {
+        Ok(o) => {
+            println!(
+                "{} runs on {jobs} threads in {:.1} s; wrote {}/report.md, runs.csv, summary.json, *.svg, scenarios/",
+                o.runs,
+                started.elapsed().as_secs_f64(),
+                o.out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing the report to {}: {e}", opts.out.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn dur_arg(s: &str) -> Result<Dur, String> {
@@ -67,6 +146,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { file, seed, until, trace } => run(&file, seed, until, trace.as_deref()),
+        Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
+            report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
+        }
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
         Cmd::Check { files } => {
             let mut bad = false;
