@@ -203,7 +203,38 @@ pub enum Msg {
     },
     /// An HTTP 200 whose body the caller cannot parse (the `http_garble` link fault).
     Garbled,
+    // ---- server to server (Distro, membership, status channel) ----
+    /// PUT `/distro/datum`: datums as the sender held them when the sync task ran (R5.14).
+    DistroSync(Rc<DatumBatch>),
+    /// PUT `/distro/checksum?source=`: checksums of the keys the source is responsible for (R5.18).
+    DistroChecksums {
+        source: Str,
+        checksums: Rc<Vec<(Str, u64)>>,
+    },
+    /// GET `/distro/datum` with `{"keys": …}` (R5.19 step 5).
+    DistroFetch(Rc<Vec<Str>>),
+    /// GET `/distro/datums`: the whole DataStore (R5.21).
+    DistroSnapshot,
+    /// The answer to a fetch or snapshot: the datums the peer has.
+    DistroData(Rc<DatumBatch>),
+    /// POST `/core/cluster/report` with the sender's member info (R6.3).
+    MemberReport {
+        address: Str,
+    },
+    /// POST `/service/status`: checksums of the services the sender is responsible for (R5.24).
+    ServiceStatus {
+        source: Str,
+        checksums: Rc<Vec<(ServiceKey, Str)>>,
+    },
+    /// GET `/instance/statuses?key=` (R5.26).
+    InstanceStatuses(ServiceKey),
+    /// `{"ips": ["ip:port_healthy", …]}`.
+    Statuses(Rc<Vec<(Str, u16, bool)>>),
 }
+
+/// Datums on the wire: instance-list key → the instances (serialized copies, `lastBeat` and
+/// `healthy` included, R2.17).
+pub type DatumBatch = Vec<(Str, Rc<Vec<InstanceData>>)>;
 
 /// A server-side task, as a timer: Java executors and "schedule now" hand-offs.
 #[derive(Clone, Debug)]
@@ -223,6 +254,16 @@ pub enum ServerTimer {
     ZombieSweep,
     /// `EmptyServiceAutoClean`, fixed-rate (R1.33).
     EmptyServiceClean,
+    /// The Distro delay engine's scan, fixed-delay 100 ms (R5.10).
+    DistroTick,
+    /// `DistroVerifyTask`, fixed-delay 5 s (R5.17).
+    DistroVerify,
+    /// `DistroLoadDataTask` (again), 30 s after a round in which no peer answered (R5.21).
+    DistroLoad,
+    /// `MemberInfoReportTask`: 5 s after start, then 2 s after each run (R6.3).
+    MemberReport,
+    /// `ServiceReporter`: 60 s after start, then every 5 s (R5.24).
+    ServiceReport,
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
@@ -391,6 +432,57 @@ pub enum Observation {
         on: bool,
         services: u32,
     },
+    /// This server's view of a peer changed state (R6.3–R6.5); the DistroMapper follows.
+    MemberStateChanged {
+        member: Str,
+        from: &'static str,
+        to: &'static str,
+    },
+    /// A Distro sync request left for `target` with these keys (R5.14).
+    DistroSyncSent {
+        target: Str,
+        keys: u32,
+    },
+    /// It failed; each key is retried after `syncRetryDelay` (R5.14).
+    DistroSyncFailed {
+        target: Str,
+        keys: u32,
+        error: String,
+    },
+    /// Datums received from a peer were stored (R5.16).
+    DistroSyncApplied {
+        source: Str,
+        keys: u32,
+    },
+    /// A verification from `source` was dropped or aborted, and why (R5.19).
+    VerifyAborted {
+        source: Str,
+        reason: String,
+    },
+    /// Verification removed a local key that `source` (as this server maps it) no longer has.
+    VerifyRemovedKey {
+        source: Str,
+        key: Str,
+    },
+    /// Verification fetched mismatching keys from `source`.
+    VerifyFetched {
+        source: Str,
+        keys: u32,
+    },
+    SnapshotLoadStarted,
+    /// A peer answered the snapshot request; `keys` datums were loaded (R5.21).
+    SnapshotLoadDone {
+        source: Str,
+        keys: u32,
+    },
+    /// The health-status channel set an instance's health from the responsible server (R5.26).
+    StatusSynced {
+        service: Str,
+        ip: Str,
+        port: u16,
+        healthy: bool,
+        source: Str,
+    },
     /// Distro/forwarding failures (for the multi-server cores).
     ForwardFailed {
         service: Str,
@@ -424,6 +516,16 @@ impl Observation {
             Observation::RequestGaveUp { .. } => "request_gave_up",
             Observation::BeatTaskDied { .. } => "beat_task_died",
             Observation::FailoverSwitched { .. } => "failover_switched",
+            Observation::MemberStateChanged { .. } => "member_state_changed",
+            Observation::DistroSyncSent { .. } => "distro_sync_sent",
+            Observation::DistroSyncFailed { .. } => "distro_sync_failed",
+            Observation::DistroSyncApplied { .. } => "distro_sync_applied",
+            Observation::VerifyAborted { .. } => "verify_aborted",
+            Observation::VerifyRemovedKey { .. } => "verify_removed_key",
+            Observation::VerifyFetched { .. } => "verify_fetched",
+            Observation::SnapshotLoadStarted => "snapshot_load_started",
+            Observation::SnapshotLoadDone { .. } => "snapshot_load_done",
+            Observation::StatusSynced { .. } => "status_synced",
             Observation::ForwardFailed { .. } => "forward_failed",
         }
     }

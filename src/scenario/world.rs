@@ -38,6 +38,16 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "request_gave_up",
     "beat_task_died",
     "failover_switched",
+    "member_state_changed",
+    "distro_sync_sent",
+    "distro_sync_failed",
+    "distro_sync_applied",
+    "verify_aborted",
+    "verify_removed_key",
+    "verify_fetched",
+    "snapshot_load_started",
+    "snapshot_load_done",
+    "status_synced",
     "forward_failed",
 ];
 

@@ -1,9 +1,11 @@
 //! The local half of Distro (spec §5): the `DataStore` of instance-list datums, the single
 //! notifier thread that applies them to Services (R5.23), and `DistroMapper` (R5.1–R5.5).
 //!
-//! Replication between servers (sync, verification, snapshot load) builds on these pieces.
+//! Replication between servers goes through [`DelayEngine`], the two-stage
+//! `NacosDelayTaskExecuteEngine` pipeline of 1.4.x (R5.9–R5.12).
 
 use super::registry::InstanceRef;
+use crate::engine::NodeId;
 use crate::naming::wire::Str;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
@@ -52,6 +54,91 @@ impl Notifier {
             self.queued_changes.remove(&k);
         }
         Some((k, a))
+    }
+}
+
+/// `nacos.naming.distro.taskDispatchPeriod` / 2: the delay of each stage (R5.8, R5.11).
+pub const STAGE_DELAY_MS: i64 = 1000;
+/// `nacos.naming.distro.syncRetryDelay` (R5.14).
+pub const SYNC_RETRY_DELAY_MS: i64 = 5000;
+/// `nacos.naming.distro.batchSyncKeyCount` (R5.11).
+pub const BATCH_SYNC_KEY_COUNT: usize = 1000;
+/// The delay engine's scan period (R5.10).
+pub const TICK_MS: i64 = 100;
+/// `DistroVerifyTask` period (R5.17) and `DistroLoadDataTask` retry delay (R5.21).
+pub const VERIFY_MS: i64 = 5000;
+pub const LOAD_RETRY_MS: i64 = 30_000;
+
+/// A delay-engine task key: stage 1 holds one datum key per target, stage 2 a combined batch
+/// per (sequence, target).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TaskKey {
+    Single { key: Str, target: NodeId },
+    Combined { seq: u64, target: NodeId },
+}
+
+#[derive(Debug)]
+pub struct DelayTask {
+    pub keys: BTreeSet<Str>,
+    pub interval: i64,
+    pub last_process: i64,
+}
+
+/// `NacosDelayTaskExecuteEngine` for Distro (R5.10–R5.12). Every action is CHANGE: deletions are
+/// never synced in 1.4.x (R5.8).
+#[derive(Default)]
+pub struct DelayEngine {
+    pub tasks: BTreeMap<TaskKey, DelayTask>,
+    /// The global `DistroHttpCombinedKey` sequence.
+    seq: u64,
+}
+
+impl DelayEngine {
+    /// `addTask` with `DistroDelayTask.merge`: the deadline of a pending task does not move.
+    pub fn add_single(&mut self, key: Str, target: NodeId, interval: i64, now_ms: i64) {
+        let task = self.tasks.entry(TaskKey::Single { key: key.clone(), target }).or_insert(DelayTask {
+            keys: BTreeSet::new(),
+            interval,
+            last_process: now_ms,
+        });
+        task.interval = interval;
+        task.keys.insert(key);
+    }
+
+    /// Stage 1 → stage 2: the key joins the current combined task of its target; a batch that
+    /// reaches `batchSyncKeyCount` becomes due at once and the sequence moves on (R5.11).
+    fn add_combined(&mut self, key: Str, target: NodeId, now_ms: i64) {
+        let task = self.tasks.entry(TaskKey::Combined { seq: self.seq, target }).or_insert(DelayTask {
+            keys: BTreeSet::new(),
+            interval: STAGE_DELAY_MS,
+            last_process: now_ms,
+        });
+        task.keys.insert(key);
+        if task.keys.len() >= BATCH_SYNC_KEY_COUNT {
+            task.last_process = 0;
+            self.seq += 1;
+        }
+    }
+
+    /// One scan: due stage-2 tasks are returned as (target, keys) sync jobs; due stage-1 tasks
+    /// then move to stage 2. (In Nacos the move happens on an executor thread after the scan has
+    /// taken the due batches, so a key never joins a batch that is leaving in the same scan.)
+    pub fn tick(&mut self, now_ms: i64) -> Vec<(NodeId, Vec<Str>)> {
+        let due: Vec<TaskKey> =
+            self.tasks.iter().filter(|(_, t)| now_ms - t.last_process >= t.interval).map(|(k, _)| k.clone()).collect();
+        let mut jobs = Vec::new();
+        let mut moved = Vec::new();
+        for k in due {
+            let task = self.tasks.remove(&k).expect("due task present");
+            match k {
+                TaskKey::Single { key, target } => moved.push((key, target)),
+                TaskKey::Combined { target, .. } => jobs.push((target, task.keys.into_iter().collect())),
+            }
+        }
+        for (key, target) in moved {
+            self.add_combined(key, target, now_ms);
+        }
+        jobs
     }
 }
 
@@ -125,6 +212,25 @@ mod tests {
             (0..3).filter(|&i| m(&three, three[i]).responsible("DEFAULT_GROUP@@test-service")).collect();
         assert_eq!(owners, vec![(1531823483 % 3) as usize]);
         assert_eq!(&*m(&three, three[0]).map_srv("DEFAULT_GROUP@@test-service"), three[(1531823483 % 3) as usize]);
+    }
+
+    /// R5.10–R5.15: two 1 s stages, 100 ms scans, no sliding deadline, one batch per target.
+    #[test]
+    fn delay_engine_two_stages_without_sliding() {
+        let mut e = DelayEngine::default();
+        e.add_single("a".into(), 1, STAGE_DELAY_MS, 0);
+        e.add_single("a".into(), 1, STAGE_DELAY_MS, 500); // merged: deadline stays at 1000
+        e.add_single("b".into(), 1, STAGE_DELAY_MS, 950);
+        let mut sent = Vec::new();
+        for t in (100..=3000).step_by(100) {
+            for job in e.tick(t) {
+                sent.push((t, job));
+            }
+        }
+        // a: stage 1 due at 1000, stage 2 due at 2000. b's stage 1 is due at the 2000 scan too,
+        // but the batch leaving in that scan is already taken: b goes in the next one.
+        let want: Vec<(i64, (NodeId, Vec<Str>))> = vec![(2000, (1, vec!["a".into()])), (3000, (1, vec!["b".into()]))];
+        assert_eq!(sent, want);
     }
 
     #[test]

@@ -7,13 +7,16 @@
 //! Service) is kept.
 
 pub mod distro;
+pub mod member;
 pub mod push;
 pub mod registry;
+mod replication;
 
 use crate::engine::{ExchangeId, HttpError, HttpTimeouts, Input, Node, NodeId, Outputs};
 use crate::naming::wire::*;
 use crate::time::{Dur, Time};
-use distro::{DataStore, Datum, DistroMapper, Notifier, NotifyAction};
+use distro::{DataStore, Datum, DelayEngine, DistroMapper, Notifier, NotifyAction};
+use member::MemberManager;
 use push::{can_enable_push, AckEntry, PushClient, PushService};
 use rand_chacha::ChaCha8Rng;
 use registry::{instance_list_key, metadata_millis, simple_instance_id, update_ip_addresses, Instance, Service};
@@ -89,6 +92,18 @@ enum Call {
     Forward { original: ExchangeId, service: Str, target: NodeId },
     /// `deleteIp` to itself (R2.15); failures are only logged.
     SelfDelete,
+    /// A Distro sync of these keys to `target` (R5.14).
+    Sync { target: NodeId, keys: Vec<Str> },
+    /// A verification's fetch from `source`; the checksum request `original` waits for it.
+    Fetch { source: Str, original: ExchangeId },
+    /// The snapshot load asking peer number `index` (R5.21).
+    Load { index: usize, peer: NodeId },
+    /// A member report to `address` (R6.3).
+    Report { address: Str },
+    /// `/instance/statuses` of a service from `source` (R5.26).
+    Statuses { service: ServiceKey, source: Str },
+    /// Async calls whose answer nobody reads (verification checksums, service status).
+    Ignore,
 }
 
 pub struct NamingServer {
@@ -99,14 +114,18 @@ pub struct NamingServer {
     pub mapper: DistroMapper,
     pub push: PushService,
     calls: BTreeMap<ExchangeId, Call>,
+    pub members: MemberManager,
+    delay: DelayEngine,
+    /// Sources whose checksum verification is running (R5.19 step 1).
+    verify_in_progress: std::collections::BTreeSet<Str>,
 }
 
 impl NamingServer {
     pub fn new(config: ServerConfig) -> NamingServer {
-        let mut healthy: Vec<Str> = config.members.iter().map(|(a, _)| a.clone()).collect();
-        healthy.sort();
+        let members = MemberManager::new(config.address.clone(), &config.members);
+        // At init the healthy list holds every member, whatever its state (R5.1).
         let mapper = DistroMapper {
-            healthy,
+            healthy: members.healthy_list(),
             local: config.address.clone(),
             standalone: config.members.len() <= 1,
             distro_enabled: config.switches.distro_enabled,
@@ -119,6 +138,9 @@ impl NamingServer {
             mapper,
             push: PushService::default(),
             calls: BTreeMap::new(),
+            members,
+            delay: DelayEngine::default(),
+            verify_in_progress: Default::default(),
         }
     }
 
@@ -128,8 +150,26 @@ impl NamingServer {
 
     // ------------------------------------------------------------------ requests
 
-    fn on_request(&mut self, now: Time, id: ExchangeId, msg: Msg, out: &mut Out) {
+    fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
         let now_ms = now.as_millis();
+        // Server-to-server endpoints (never @CanDistro).
+        let reply = match &msg {
+            Msg::DistroSync(batch) => Some(self.on_distro_sync(now_ms, from, batch, out)),
+            Msg::DistroChecksums { source, checksums } => match self.on_checksums(id, source, checksums, out) {
+                Some(reply) => Some(reply),
+                None => return, // answered after the fetch
+            },
+            Msg::DistroFetch(keys) => Some(self.on_fetch(Some(keys))),
+            Msg::DistroSnapshot => Some(self.on_fetch(None)),
+            Msg::MemberReport { address } => Some(self.on_member_report(address, out)),
+            Msg::ServiceStatus { source, checksums } => Some(self.on_service_status(source, checksums, out)),
+            Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            out.respond(id, reply);
+            return;
+        }
         // DistroFilter (R5.6): @CanDistro writes go to the responsible server first.
         if let Some((svc, agent)) = can_distro(&msg) {
             if !self.mapper.responsible(&svc.name) {
@@ -153,7 +193,7 @@ impl NamingServer {
         let reply = match msg {
             Msg::Register(r) => self.register(now_ms, r.service.clone(), r.instance.clone(), out),
             Msg::Deregister(r) => {
-                self.deregister(&r.service, r.ip.clone(), r.port, r.cluster.clone(), r.ephemeral, out)
+                self.deregister(now_ms, &r.service, r.ip.clone(), r.port, r.cluster.clone(), r.ephemeral, out)
             }
             Msg::Beat(req) => self.beat(now_ms, req, out),
             Msg::List(r) => self.list(now_ms, &r, out),
@@ -162,8 +202,14 @@ impl NamingServer {
         out.respond(id, reply);
     }
 
-    fn on_response(&mut self, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
+    fn on_response(&mut self, now_ms: i64, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
         match self.calls.remove(&id) {
+            Some(Call::Sync { target, keys }) => self.on_sync_result(now_ms, target, keys, result, out),
+            Some(Call::Fetch { source, original }) => self.on_fetch_result(now_ms, source, original, result, out),
+            Some(Call::Load { index, peer }) => self.on_load_result(now_ms, index, peer, result, out),
+            Some(Call::Report { address }) => self.on_report_result(address, result, out),
+            Some(Call::Statuses { service, source }) => self.on_statuses_result(service, source, result, out),
+            Some(Call::Ignore) => {}
             Some(Call::Forward { original, service, target }) => {
                 let reply = match result {
                     Ok(m) => m,
@@ -209,7 +255,7 @@ impl NamingServer {
     ) -> Result<(), Rejected> {
         self.create_service_if_absent(now_ms, svc, out);
         let (ip, port) = (inst.ip.clone(), inst.port);
-        self.update_instances(svc, false, inst.ephemeral, vec![inst], out)?;
+        self.update_instances(now_ms, svc, false, inst.ephemeral, vec![inst], out)?;
         out.observe(Observation::InstanceRegistered { service: svc.name.clone(), ip, port });
         Ok(())
     }
@@ -227,6 +273,7 @@ impl NamingServer {
     /// `addInstance`/`removeInstance` (R1.19): read-modify-write of the datum, then put.
     fn update_instances(
         &mut self,
+        now_ms: i64,
         svc: &ServiceKey,
         remove: bool,
         ephemeral: bool,
@@ -243,7 +290,7 @@ impl NamingServer {
         let datum = self.store.data.get(&key).map(|d| d.instances.clone());
         let list = update_ip_addresses(datum.as_deref().map(|v| v.as_slice()), service, remove, ephemeral, ips)
             .ok_or_else(|| Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))?;
-        self.put(key, list, out);
+        self.put(key, list, now_ms, out);
         Ok(())
     }
 
@@ -258,8 +305,15 @@ impl NamingServer {
         simple_instance_id(&ip.ip, ip.port, &ip.cluster, &service.key.name)
     }
 
-    /// Distro `put` (R1.24/R5.8): a new local datum now, the Service later via the notifier.
-    fn put(&mut self, key: Str, list: Vec<registry::InstanceRef>, out: &mut Out) {
+    /// Distro `put` (R1.24/R5.8): a new local datum now, the Service later via the notifier,
+    /// and a sync to every peer through the delay engine.
+    fn put(&mut self, key: Str, list: Vec<registry::InstanceRef>, now_ms: i64, out: &mut Out) {
+        self.distro_sync(&key, now_ms);
+        self.on_put(key, list, out);
+    }
+
+    /// `onPut`: store the datum and queue a CHANGE for the notifier.
+    fn on_put(&mut self, key: Str, list: Vec<registry::InstanceRef>, out: &mut Out) {
         self.store.data.insert(key.clone(), Datum { instances: Rc::new(list), timestamp: 1 });
         if self.notifier.add(key, NotifyAction::Change) {
             out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::Notifier));
@@ -270,6 +324,7 @@ impl NamingServer {
     #[allow(clippy::too_many_arguments)]
     fn deregister(
         &mut self,
+        now_ms: i64,
         svc: &ServiceKey,
         ip: Str,
         port: u16,
@@ -293,7 +348,7 @@ impl NamingServer {
             instance_id: "".into(),
             last_beat: Cell::new(0),
         };
-        match self.update_instances(svc, true, ephemeral, vec![probe], out) {
+        match self.update_instances(now_ms, svc, true, ephemeral, vec![probe], out) {
             Ok(()) => Msg::Ok,
             Err(r) => r.into(),
         }
@@ -475,6 +530,11 @@ impl NamingServer {
                 }
                 out.set_timer(Dur::from_millis(push::ZOMBIE_SWEEP_MS), Timer::Server(ServerTimer::ZombieSweep));
             }
+            ServerTimer::DistroTick => self.distro_tick(now_ms, out),
+            ServerTimer::DistroVerify => self.distro_verify(out),
+            ServerTimer::DistroLoad => self.load_from(0, out),
+            ServerTimer::MemberReport => self.member_report(out),
+            ServerTimer::ServiceReport => self.service_report(out),
             ServerTimer::EmptyServiceClean => {
                 self.empty_service_clean(out);
                 if let Some((_, period)) = self.config.empty_service_clean {
@@ -491,26 +551,32 @@ impl NamingServer {
             if action == NotifyAction::Delete {
                 continue; // @1.4.1 Service.onDelete ignores it (R1.28)
             }
-            let Some(datum) = self.store.data.get(&key) else { continue };
-            let ephemeral = key.starts_with(registry::EPHEMERAL_PREFIX);
-            let Some(svc) = service_key_of(&key) else { continue };
-            let list = datum.instances.clone();
-            let Some(service) = self.services.get_mut(&svc) else { continue };
-            let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
-            service.checksum = service_checksum(service);
-            for i in added {
-                out.observe(Observation::InstanceAdded {
-                    service: svc.name.clone(),
-                    ip: i.ip.clone(),
-                    port: i.port,
-                    healthy: i.healthy.get(),
-                });
-            }
-            for i in removed {
-                out.observe(Observation::InstanceRemoved { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
-            }
-            self.service_changed(&svc, out);
+            self.apply_datum(now_ms, &key, out);
         }
+    }
+
+    /// The Service listener's `onChange` for one key: the current datum replaces the cluster
+    /// lists (local health wins, R1.27), the checksum is recomputed and a push scheduled.
+    fn apply_datum(&mut self, now_ms: i64, key: &Str, out: &mut Out) {
+        let Some(datum) = self.store.data.get(key) else { return };
+        let ephemeral = key.starts_with(registry::EPHEMERAL_PREFIX);
+        let Some(svc) = service_key_of(key) else { return };
+        let list = datum.instances.clone();
+        let Some(service) = self.services.get_mut(&svc) else { return };
+        let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
+        service.checksum = service_checksum(service);
+        for i in added {
+            out.observe(Observation::InstanceAdded {
+                service: svc.name.clone(),
+                ip: i.ip.clone(),
+                port: i.port,
+                healthy: i.healthy.get(),
+            });
+        }
+        for i in removed {
+            out.observe(Observation::InstanceRemoved { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
+        }
+        self.service_changed(&svc, out);
     }
 
     /// `ClientBeatProcessor.run` (R2.10).
@@ -713,9 +779,10 @@ impl Node for NamingServer {
                 if let Some((initial, _)) = self.config.empty_service_clean {
                     out.set_timer(Dur::from_millis(initial), Timer::Server(ServerTimer::EmptyServiceClean));
                 }
+                self.start_cluster(out);
             }
-            Input::Request { id, msg, .. } => self.on_request(now, id, msg, out),
-            Input::Response { id, result } => self.on_response(id, result, out),
+            Input::Request { from, id, msg } => self.on_request(now, from, id, msg, out),
+            Input::Response { id, result } => self.on_response(now.as_millis(), id, result, out),
             Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
             Input::Datagram { .. } => {}
             Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, out),
