@@ -32,6 +32,11 @@ pub struct Scenario {
     pub faults: Vec<FaultSpec>,
     #[serde(default)]
     pub expect: Vec<Expect>,
+    /// At the end of the run (leave a quiet period after the last fault, 60 s is usual), check
+    /// eventual consistency: every live server holds the same datum checksum for every key, and
+    /// every instance a live client registered is present on every live server.
+    #[serde(default)]
+    pub converge: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]

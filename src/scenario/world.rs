@@ -5,13 +5,15 @@ use super::{At, ClientSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scen
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
+use crate::naming::server::registry;
+use crate::naming::server::replication::datum_checksum;
 use crate::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
 use crate::naming::wire::{Observation, Str};
 use crate::naming::Process;
 use crate::time::{Dur, Time};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 /// Every observation kind, for validating `expect` blocks.
@@ -58,6 +60,8 @@ pub struct World {
     /// The resolved time of each fault in the scenario (random `at` drawn once per run).
     pub fault_times: Vec<Time>,
     pub duration: Time,
+    /// Check eventual consistency at the end (`converge` in the scenario).
+    pub converge: bool,
 }
 
 fn resolve(at: &At, rng: &mut ChaCha8Rng) -> Time {
@@ -167,7 +171,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
     for (i, c) in sc.clients.iter().enumerate() {
         schedule_workload(c, client_ip(i, c), (nsrv + i) as NodeId, &mut engine, &mut rng);
     }
-    World { engine, names, fault_times, duration: Time(sc.duration.0) }
+    World { engine, names, fault_times, duration: Time(sc.duration.0), converge: sc.converge }
 }
 
 fn pairs(from: &[String], to: &[String], both: bool, id_of: &BTreeMap<&str, NodeId>) -> Vec<(NodeId, NodeId)> {
@@ -454,5 +458,78 @@ pub fn check_expectations(expect: &[Expect], world: &World) -> Vec<ExpectOutcome
             let message = if e.why.is_empty() || ok { detail } else { format!("{detail} ({})", e.why) };
             ExpectOutcome { index, ok, message }
         })
+        .chain(world.converge.then(|| {
+            let problems = convergence_problems(world);
+            ExpectOutcome {
+                index: expect.len(),
+                ok: problems.is_empty(),
+                message: match problems.first() {
+                    None => "converged: same datums on every live server, every live instance everywhere".into(),
+                    Some(p) => format!("not converged ({} problems), first: {p}", problems.len()),
+                },
+            }
+        }))
         .collect()
+}
+
+/// The eventual-consistency clauses that fail at the current state, each with its first
+/// counterexample.
+pub fn convergence_problems(world: &World) -> Vec<String> {
+    let e = &world.engine;
+    let live = |i: usize| e.is_alive(i as NodeId);
+    let servers: Vec<(usize, &NamingServer)> = (0..e.node_count())
+        .filter(|&i| live(i))
+        .filter_map(|i| match e.node(i as NodeId) {
+            Process::Server(s) => Some((i, &**s)),
+            Process::Client(_) => None,
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let keys: BTreeSet<&Str> = servers
+        .iter()
+        .flat_map(|(_, s)| s.store.data.keys().filter(|k| k.starts_with(registry::EPHEMERAL_PREFIX)))
+        .collect();
+    'keys: for key in keys {
+        let mut first: Option<(usize, Option<u64>)> = None;
+        for (i, s) in &servers {
+            let sum = s.store.data.get(key).map(datum_checksum);
+            match first {
+                None => first = Some((*i, sum)),
+                Some((j, other)) if other != sum => {
+                    let show = |v: Option<u64>| v.map_or("missing".to_string(), |v| format!("{v:016x}"));
+                    problems.push(format!(
+                        "datum {key}: {} has {}, {} has {}",
+                        world.names[j],
+                        show(other),
+                        world.names[*i],
+                        show(sum)
+                    ));
+                    break 'keys;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    'instances: for i in 0..e.node_count() {
+        let Process::Client(c) = e.node(i as NodeId) else { continue };
+        if !live(i) {
+            continue;
+        }
+        for (svc, ip, port) in c.registered_instances() {
+            for (j, s) in &servers {
+                let present = s
+                    .services
+                    .get(&svc)
+                    .is_some_and(|service| service.all_ips(true).any(|x| x.ip == ip && x.port == port));
+                if !present {
+                    problems.push(format!(
+                        "instance {ip}:{port} of {} (client {}) is missing on {}",
+                        svc.name, world.names[i], world.names[*j]
+                    ));
+                    break 'instances;
+                }
+            }
+        }
+    }
+    problems
 }

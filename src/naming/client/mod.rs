@@ -265,6 +265,13 @@ impl NamingClient {
         self.app.push(cmd);
     }
 
+    /// The ephemeral instances this client beats for: what it expects every server to hold.
+    pub fn registered_instances(&self) -> impl Iterator<Item = (ServiceKey, Str, u16)> + '_ {
+        self.beats.keys().map(|k| {
+            (ServiceKey { namespace: self.config.namespace.clone(), name: k.service.clone() }, k.ip.clone(), k.port)
+        })
+    }
+
     // ------------------------------------------------------------------ FailoverReactor
 
     /// `SwitchRefresher.run`: act on a switch file newer than the last one seen.

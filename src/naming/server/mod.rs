@@ -10,7 +10,7 @@ pub mod distro;
 pub mod member;
 pub mod push;
 pub mod registry;
-mod replication;
+pub mod replication;
 
 use crate::engine::{ExchangeId, HttpError, HttpTimeouts, Input, Node, NodeId, Outputs};
 use crate::naming::wire::*;

@@ -1,0 +1,119 @@
+//! Distro and membership rules (spec §5–6) with exact times.
+
+use nacos_sim::engine::{ExchangeId, Input, Node, Outputs, Wish};
+use nacos_sim::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
+use nacos_sim::naming::wire::*;
+use nacos_sim::scenario::{self, world};
+use nacos_sim::time::Time;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::rc::Rc;
+
+fn run(json: &str) -> world::World {
+    let sc = scenario::parse("inline.json", json).expect("valid scenario");
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    w
+}
+
+fn times(w: &world::World, node: &str, kind: &str) -> Vec<i64> {
+    let id = w.names.iter().position(|n| n == node).unwrap() as u32;
+    w.engine.records.iter().filter(|r| r.node == id && r.obs.kind() == kind).map(|r| r.at.as_millis()).collect()
+}
+
+/// R5.8–R5.15: a put at t is sent to every peer after two 1 s stages, each ending at a 100 ms
+/// scan: registered at 1.002 s → stage 1 due at the 2.1 s scan → stage 2 due at 3.1 s.
+#[test]
+fn a_put_reaches_peers_after_two_stages() {
+    let w = run(r#"{"name": "sync", "seed": 1, "duration": "10s",
+        "servers": [{"id": "s1"}, {"id": "s2"}, {"id": "s3"}],
+        "clients": [{"id": "p", "servers": ["s1"], "register": [{"at": "1s", "service": "demo", "port": 1}]}]}"#);
+    // s2 is responsible for demo; s1 forwards (1 ms hop), s2 writes at 1.002 s.
+    assert_eq!(times(&w, "s2", "instance_registered"), vec![1_002]);
+    assert_eq!(times(&w, "s2", "distro_sync_sent"), vec![3_100, 3_100]);
+    assert_eq!(times(&w, "s1", "distro_sync_applied"), vec![3_101]);
+    assert_eq!(times(&w, "s3", "distro_sync_applied"), vec![3_101]);
+}
+
+/// R5.14: a failed sync is retried after `syncRetryDelay` (5 s) and both stages again.
+#[test]
+fn a_failed_sync_is_retried() {
+    let w = run(r#"{"name": "retry", "seed": 1, "duration": "20s",
+        "servers": [{"id": "s1"}, {"id": "s2"}],
+        "clients": [{"id": "p", "servers": ["s1"], "register": [{"at": "1s", "service": "demo", "port": 1}]}],
+        "faults": [{"kind": "partition", "at": "0s", "until": "6s", "from": ["s1"], "to": ["s2"]}]}"#);
+    // demo maps to s1 of two. The sync leaves at 3.1 s and fails at its 5 s connect timeout
+    // (8.1 s); the retry's stage 1 is due 5 s later (13.1 s scan), stage 2 at 14.1 s.
+    assert_eq!(times(&w, "s1", "distro_sync_sent"), vec![3_100, 14_100]);
+    assert_eq!(times(&w, "s1", "distro_sync_failed"), vec![8_100]);
+    assert_eq!(times(&w, "s2", "distro_sync_applied"), vec![14_101]);
+}
+
+fn server(id: u32) -> NamingServer {
+    let members: Vec<(Str, u32)> = (0..3).map(|i| (format!("10.0.0.{}:8848", i + 1).into(), i)).collect();
+    NamingServer::new(ServerConfig {
+        id,
+        address: members[id as usize].0.clone(),
+        members,
+        address_book: Rc::new(AddressBook::default()),
+        switches: Switches::default(),
+        empty_service_clean: None,
+    })
+}
+
+/// R5.19 step 2: a verification that lists a key this server is responsible for is aborted as
+/// a whole: nothing fetched, nothing removed.
+#[test]
+fn verification_listing_a_responsible_key_aborts_and_changes_nothing() {
+    // demo (hash % 3 = 1) belongs to 10.0.0.2, node 1.
+    let mut s = server(1);
+    let mut out = Outputs::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let svc = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@demo".into() };
+    let inst = InstanceData {
+        ip: "10.1.0.2".into(),
+        port: 1,
+        cluster: "DEFAULT".into(),
+        weight: Weight(1.0),
+        healthy: true,
+        enabled: true,
+        ephemeral: true,
+        marked: false,
+        metadata: Rc::default(),
+        instance_id: "".into(),
+        last_beat: 0,
+    };
+    let reg = Msg::Register(Rc::new(RegisterReq { service: svc, instance: inst, agent: Agent::Server }));
+    s.handle(Time::from_millis(1000), Input::Request { from: 0, id: ExchangeId(1), msg: reg }, &mut rng, &mut out);
+    let key: Str = "com.alibaba.nacos.naming.iplist.ephemeral.public##DEFAULT_GROUP@@demo".into();
+    let before = s.store.data.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(before, vec![key.clone()]);
+    out.clear();
+    let msg = Msg::DistroChecksums { source: "10.0.0.1:8848".into(), checksums: Rc::new(vec![(key, 42)]) };
+    s.handle(Time::from_millis(2000), Input::Request { from: 0, id: ExchangeId(2), msg }, &mut rng, &mut out);
+    assert!(out.wishes().any(|w| matches!(w, Wish::Respond { msg: Msg::Ok, .. })), "answered ok");
+    assert!(!out.wishes().any(|w| matches!(w, Wish::Request { .. })), "no fetch");
+    let obs = out.take_observations();
+    assert!(obs.iter().any(|o| o.kind() == "verify_aborted"));
+    assert_eq!(s.store.data.keys().cloned().collect::<Vec<_>>(), before);
+}
+
+/// R6.3–R6.4: a crashed peer is DOWN at the first failed probe (connection refused) and UP
+/// again at the first probe that succeeds.
+#[test]
+fn refused_probe_is_down_at_once_and_one_success_brings_it_back() {
+    let w = run(r#"{"name": "members", "seed": 1, "duration": "40s",
+        "servers": [{"id": "s1"}, {"id": "s2"}],
+        "faults": [{"kind": "crash", "node": "s2", "at": "8s", "until": "20s"}]}"#);
+    // s1 probes its only peer every 2 s from 5 s: 5, 7, 9 s; the 9 s probe is refused one
+    // round trip later. s2 restarts at 20 s; s1's 21 s probe succeeds (s2's own first report
+    // would only come at 25 s, 5 s after its start).
+    let down_up: Vec<(i64, String)> = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| r.node == 0 && r.obs.kind() == "member_state_changed")
+        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["to"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(down_up, vec![(9_002, "DOWN".to_string()), (21_002, "UP".to_string())]);
+}
