@@ -103,6 +103,8 @@ struct CrashCase {
     name: String,
     setting: Setting,
     push: bool,
+    /// Three servers: provider and witness talk to s1, the consumer to s3, s2 is responsible.
+    cluster: bool,
     scenario: Scenario,
     json: String,
 }
@@ -121,43 +123,66 @@ struct LossCase {
 const PROVIDER_IP: &str = "10.1.0.10";
 const PROVIDER_PORT: u16 = 8080;
 
-fn crash_case(name: String, setting: Setting, push: bool) -> CrashCase {
-    let md = setting.metadata();
-    // The witness creates the service (fixing the check phase) at 1 s; the provider registers
-    // at a random point of the next 5 s, so beat and check phases are independent; the crash
-    // falls at a random point of one check period (which spans at least one beat cycle).
-    let window = (CHECK_MS / 1000.0).max(setting.interval_s);
-    let crash_at = 40.0;
-    let duration = crash_at + window + setting.delete_s + 30.0;
-    let mut faults = vec![json!({"kind": "crash", "node": "provider",
-        "at": {"uniform": ["40s", format!("{}s", crash_at + window)]}})];
-    if !push {
-        faults.push(json!({"kind": "link", "at": "0s", "from": ["s1"], "to": ["consumer"], "set": {"udp_loss": 1.0}}));
+/// The server whose view of the provider is measured: the responsible one. `DEFAULT_GROUP@@demo`
+/// hashes to index 1 of 3, so in the cluster it is s2, reached through s1's forwarding.
+fn responsible_server(cluster: bool) -> &'static str {
+    if cluster {
+        "s2"
+    } else {
+        "s1"
     }
+}
+
+fn crash_case(name: String, setting: Setting, push: bool, cluster: bool) -> CrashCase {
+    let md = setting.metadata();
+    // The witness creates the service at a random time, which fixes the phase of its check task
+    // against the server's own periodic tasks (status reporter, scans); the provider registers at
+    // a random point of the next 5 s, so beat and check phases are independent; the crash
+    // falls at a random point of one check period (which spans at least one beat cycle). In a
+    // cluster the crash comes after 100 s, when the status channel (from 60 s) is running.
+    let window = (CHECK_MS / 1000.0).max(setting.interval_s);
+    let crash_at = if cluster { 100.0 } else { 40.0 };
+    let duration = crash_at + window + setting.delete_s + 30.0;
+    let consumer_server = if cluster { "s3" } else { "s1" };
+    let mut faults = vec![json!({"kind": "crash", "node": "provider",
+        "at": {"uniform": [format!("{crash_at}s"), format!("{}s", crash_at + window)]}})];
+    if !push {
+        faults.push(json!({"kind": "link", "at": "0s", "from": [consumer_server], "to": ["consumer"], "set": {"udp_loss": 1.0}}));
+    }
+    let servers = if cluster { json!([{"id": "s1"}, {"id": "s2"}, {"id": "s3"}]) } else { json!([{"id": "s1"}]) };
     let v = json!({
         "name": name,
         "description": format!(
-            "Crash detection, one server, {} ({}). A witness instance keeps the service non-empty \
-             so that the protect threshold does not hide the unhealthy provider from the consumer.",
+            "Crash detection, {}, {} ({}). A witness instance keeps the service non-empty \
+             so that the protect threshold does not hide the unhealthy provider from the consumer.{}",
+            if cluster { "three servers" } else { "one server" },
             setting.label(),
-            if push { "UDP push working" } else { "every UDP push to the consumer lost: poll only" }
+            if push { "UDP push working" } else { "every UDP push to the consumer lost: poll only" },
+            if cluster {
+                " Provider and witness know only s1, which forwards their writes and beats to s2 (responsible \
+                 for demo); the consumer knows only s3, which learns health through the status channel and \
+                 deletions through Distro sync."
+            } else {
+                ""
+            }
         ),
         "seed": 1,
         "duration": format!("{duration}s"),
         "network": setting.network(),
-        "servers": [{"id": "s1"}],
+        "servers": servers,
         "clients": [
-            {"id": "witness", "ip": "10.1.0.11",
-             "register": [{"at": "1s", "service": "demo", "port": 8081, "metadata": md}]},
-            {"id": "provider", "ip": PROVIDER_IP,
-             "register": [{"at": {"uniform": ["2s", "7s"]}, "service": "demo", "port": PROVIDER_PORT, "metadata": md}]},
-            {"id": "consumer", "ip": "10.1.0.20", "subscribe": [{"at": "1.5s", "service": "demo"}]}
+            {"id": "witness", "ip": "10.1.0.11", "servers": ["s1"],
+             "register": [{"at": {"uniform": ["0.5s", "5.5s"]}, "service": "demo", "port": 8081, "metadata": md}]},
+            {"id": "provider", "ip": PROVIDER_IP, "servers": ["s1"],
+             "register": [{"at": {"uniform": ["6s", "11s"]}, "service": "demo", "port": PROVIDER_PORT, "metadata": md}]},
+            {"id": "consumer", "ip": "10.1.0.20", "servers": [consumer_server],
+             "subscribe": [{"at": {"uniform": ["12s", "22s"]}, "service": "demo"}]}
         ],
         "faults": faults,
     });
     let json = serde_json::to_string_pretty(&v).expect("json");
     let scenario = scenario::parse(&format!("{name}.json"), &json).expect("generated scenario is valid");
-    CrashCase { name, setting, push, scenario, json }
+    CrashCase { name, setting, push, cluster, scenario, json }
 }
 
 fn loss_case(name: String, setting: Setting, p: f64, instance_hours: f64) -> LossCase {
@@ -213,7 +238,7 @@ fn run_crash(case: &CrashCase, seed: u64) -> Row {
     w.engine.run_until(w.duration);
     let crash = w.fault_times[0].as_secs_f64();
     let node = |name: &str| w.names.iter().position(|n| n == name).expect("node") as u32;
-    let (s1, consumer) = (node("s1"), node("consumer"));
+    let (s1, consumer) = (node(responsible_server(case.cluster)), node("consumer"));
     let is_provider = |ip: &str, port: u16| ip == PROVIDER_IP && port == PROVIDER_PORT;
     let mut row = Row { experiment: "crash", case: case.name.clone(), seed, crash_s: Some(crash), ..Row::default() };
     for r in &w.engine.records {
@@ -448,7 +473,10 @@ fn crash_summary(case: &CrashCase, rows: &[&Row]) -> CrashSummary {
     let deleted = col(|r| r.deleted_s);
     let sub_unhealthy = col(|r| r.subscriber_unhealthy_s);
     let sub_removed = col(|r| r.subscriber_removed_s);
-    let m = case.setting.model();
+    let mut m = case.setting.model();
+    if case.cluster {
+        m.cycle += 2.0 * LATENCY_MS; // the forwarding hop, both ways
+    }
     CrashSummary {
         scenario: case.name.clone(),
         setting: case.setting,
@@ -508,8 +536,12 @@ pub struct Outcome {
 
 pub fn run(opts: &Options) -> std::io::Result<Outcome> {
     let d = Setting::DEFAULT;
-    let mut crash_cases =
-        vec![crash_case("single-server-push".into(), d, true), crash_case("single-server-poll".into(), d, false)];
+    let mut crash_cases = vec![
+        crash_case("single-server-push".into(), d, true, false),
+        crash_case("single-server-poll".into(), d, false, false),
+        crash_case("three-server-push".into(), d, true, true),
+        crash_case("three-server-poll".into(), d, false, true),
+    ];
     let sensitivity_settings = [
         Setting { interval_s: 2.0, unhealthy_s: 6.0, delete_s: 12.0, jitter_ms: 0.0 },
         Setting { interval_s: 1.0, unhealthy_s: 3.0, delete_s: 6.0, jitter_ms: 0.0 },
@@ -517,7 +549,7 @@ pub fn run(opts: &Options) -> std::io::Result<Outcome> {
         Setting { jitter_ms: 2000.0, ..d },
     ];
     for s in sensitivity_settings {
-        crash_cases.push(crash_case(format!("sensitivity-push-{}", s.slug()), s, true));
+        crash_cases.push(crash_case(format!("sensitivity-push-{}", s.slug()), s, true, false));
     }
     let mut loss_cases: Vec<LossCase> =
         opts.loss.iter().map(|&p| loss_case(format!("loss-p{p}"), d, p, opts.loss_instance_hours)).collect();
@@ -625,7 +657,7 @@ fn write_plots(out: &Path, cases: &[CrashCase], rows: &[Row], summary: &SummaryJ
         bars: vec![],
     };
     let plot = Plot {
-        title: "After a provider crashes (one server, 5/15/30 s): CDF".into(),
+        title: "After a provider crashes (5/15/30 s): CDF".into(),
         x_label: "seconds after the crash".into(),
         y_label: "fraction of runs".into(),
         series: vec![
@@ -634,6 +666,7 @@ fn write_plots(out: &Path, cases: &[CrashCase], rows: &[Row], summary: &SummaryJ
             series("consumer (push): sees unhealthy", sample("single-server-push", |r| r.subscriber_unhealthy_s)),
             series("consumer (push): sees it gone", sample("single-server-push", |r| r.subscriber_removed_s)),
             series("consumer (poll only): sees it gone", sample("single-server-poll", |r| r.subscriber_removed_s)),
+            series("3 servers, consumer (push): sees it gone", sample("three-server-push", |r| r.subscriber_removed_s)),
             Series {
                 label: "theory: unhealthy".into(),
                 points: theory_curve(15_000.0, 0.0),
@@ -655,7 +688,7 @@ fn write_plots(out: &Path, cases: &[CrashCase], rows: &[Row], summary: &SummaryJ
 
     let sens: Vec<Series> = cases
         .iter()
-        .filter(|c| c.push)
+        .filter(|c| c.push && !c.cluster)
         .map(|c| {
             series(
                 &format!("{}: consumer sees it gone", c.setting.label()),
@@ -794,6 +827,18 @@ fn markdown(opts: &Options, s: &SummaryJson) -> String {
          crash → unhealthy spans (10, 20] s and crash → delete (25, 35] s; a push follows each change \
          after the 1 s debounce; a polling consumer re-reads every 10 s.\n"
     );
+    let cluster = &s.crash[2];
+    let (cu, cr) = (get(&cluster.crash_to_subscriber_unhealthy_s), get(&cluster.crash_to_subscriber_removed_s));
+    let _ = writeln!(
+        m,
+        "**In a 3-server cluster** where the consumer talks to a server that is not responsible for the \
+         service, it sees the provider unhealthy after {:.1} s at the median ({:.1}–{:.1} s): health \
+         reaches other servers only through the 5 s status channel (`ServiceReporter`, R5.24–R5.26), \
+         not through Distro. It sees it gone after {:.1} s at the median ({:.1}–{:.1} s): the delete \
+         travels by Distro sync, about 2.1 s after the responsible server removed it, then the 1 s push \
+         debounce.\n",
+        cu.p50, cu.min, cu.max, cr.p50, cr.min, cr.max
+    );
     let loss_list: Vec<String> = opts.loss.iter().map(|p| p.to_string()).collect();
     let _ = writeln!(
         m,
@@ -809,7 +854,7 @@ fn markdown(opts: &Options, s: &SummaryJson) -> String {
     );
 
     let _ = writeln!(m, "## 1. Crash detection\n");
-    let _ = writeln!(m, "Seconds from the crash. One server, a witness instance keeps the service non-empty, the provider registers at a random phase and crashes at a random point of its beat cycle.\n");
+    let _ = writeln!(m, "Seconds from the crash. A witness instance keeps the service non-empty, the provider registers at a random phase and crashes at a random point of its beat cycle. `single-server-*`: one server. `three-server-*`: provider and witness know only s1, which forwards to s2 (responsible); the consumer knows only s3; \"server\" rows are s2's view, and the theory adds the forwarding hop to the beat cycle.\n");
     let _ = writeln!(m, "![crash CDF](crash-cdf.svg)\n");
     for c in s.crash.iter().filter(|c| !c.scenario.starts_with("sensitivity")) {
         let _ = writeln!(m, "### `{}` ({} runs)\n", c.scenario, c.runs);
@@ -836,7 +881,7 @@ fn markdown(opts: &Options, s: &SummaryJson) -> String {
         }
         m.push('\n');
     }
-    let _ = writeln!(m, "With push the consumer follows the server by the 1 s push debounce plus a network hop. Poll only: the consumer's `UpdateTask` re-reads every `cacheMillis` = 10 s (the server still registers it as a push target, so it gets the push-mode cache time), and an unhealthy mark may be missed entirely when the delete comes before the next poll. In these scenarios the consumer's polls (every 10 s + RTT from its subscription at 1.5 s) keep a nearly fixed phase against the server's checks, which is why its CDF has a plateau: the delete lands either just before a poll or just after one.\n");
+    let _ = writeln!(m, "With push the consumer follows the server by the 1 s push debounce plus a network hop. Poll only: the consumer's `UpdateTask` re-reads every `cacheMillis` = 10 s (the server still registers it as a push target, so it gets the push-mode cache time), and an unhealthy mark may be missed entirely when the delete comes before the next poll. The consumer subscribes at a random time, so its polls (every 10 s + RTT) have a random phase against the server's checks.\n");
 
     let _ = writeln!(m, "## 2. False expiry under loss\n");
     let _ = writeln!(m, "Live instances; every HTTP exchange from them to the server fails fast with probability `p` (the request never arrives, the error returns one round trip later). With one configured server, `NamingProxy.reqApi` tries 3 times per call (R2.7), so a beat call fails with `p_call = p³`: Nacos's retry is what keeps false expiry rare. Instance-hours are after a {LOSS_WARMUP_S} s warm-up.\n");
