@@ -117,3 +117,32 @@ fn refused_probe_is_down_at_once_and_one_success_brings_it_back() {
         .collect();
     assert_eq!(down_up, vec![(9_002, "DOWN".to_string()), (21_002, "UP".to_string())]);
 }
+
+/// R5.30 (1.2–1.3 TaskDispatcher): the first key flushes at once and is sent with no delay; a
+/// key arriving within the 2 s period waits for a later key on its scheduler, and with none it
+/// reaches the peer only through verification (5 s checksum round, then a fetch).
+#[test]
+fn v13_dispatcher_sends_at_once_then_strands_a_lone_key_until_verification() {
+    let w = run(r#"{"name": "v13", "seed": 1, "duration": "12s",
+        "servers": [{"id": "s1"}, {"id": "s2"}],
+        "switches": {"distro_version": "1.3", "cpu_cores": 1},
+        "clients": [
+          {"id": "p1", "servers": ["s1"], "register": [{"at": "1s", "service": "demo", "port": 1}]},
+          {"id": "p2", "servers": ["s1"], "register": [{"at": "2s", "service": "demo", "port": 2}]}]}"#);
+    // demo maps to s1 of two: s1 writes at 1.001 s and 2.001 s.
+    assert_eq!(times(&w, "s1", "distro_sync_sent"), vec![1_001]);
+    assert_eq!(times(&w, "s2", "distro_sync_applied"), vec![1_002]);
+    let added: Vec<(i64, u64)> = {
+        let id = w.names.iter().position(|n| n == "s2").unwrap() as u32;
+        w.engine
+            .records
+            .iter()
+            .filter(|r| r.node == id && r.obs.kind() == "instance_added")
+            .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["port"].as_u64().unwrap()))
+            .collect()
+    };
+    // Port 2 arrives with the verification fetch: checksums leave s1 at 5.000 s and reach s2
+    // at 5.001 s, its fetch reaches s1 at 5.002 s and the answer is applied at 5.003 s.
+    assert_eq!(added, vec![(1_002, 1), (5_003, 2)]);
+    assert_eq!(times(&w, "s2", "verify_fetched"), vec![5_003]);
+}

@@ -4,6 +4,7 @@
 //! Payloads that real Nacos serializes to JSON travel here as plain values (`Rc` for the large,
 //! immutable ones so a push to many clients does not copy host lists).
 
+use crate::engine::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -256,6 +257,8 @@ pub enum ServerTimer {
     EmptyServiceClean,
     /// The Distro delay engine's scan, fixed-delay 100 ms (R5.10).
     DistroTick,
+    /// 1.3 `DataSyncer`: a failed `SyncTask` resubmitted after `syncRetryDelay` (R5.31).
+    SyncRetry { target: NodeId, keys: Rc<Vec<Str>>, retry: u32 },
     /// `DistroVerifyTask`, fixed-delay 5 s (R5.17).
     DistroVerify,
     /// `DistroLoadDataTask` (again), 30 s after a round in which no peer answered (R5.21).

@@ -310,6 +310,26 @@ pub struct SwitchSpec {
     pub push_enabled: bool,
     #[serde(default)]
     pub empty_service_clean: EmptyServiceClean,
+    /// Distro sync pipeline of the servers: `"1.4"` (delay engine, default) or `"1.3"`
+    /// (TaskDispatcher/DataSyncer of 1.2–1.3, spec §5.I).
+    #[serde(default)]
+    pub distro_version: DistroVersionSpec,
+    /// CPU cores of each server: the number of 1.3 TaskDispatcher schedulers.
+    #[serde(default = "default_cpu_cores")]
+    pub cpu_cores: u32,
+}
+
+fn default_cpu_cores() -> u32 {
+    4
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DistroVersionSpec {
+    #[default]
+    #[serde(rename = "1.4")]
+    V14,
+    #[serde(rename = "1.3")]
+    V13,
 }
 
 impl Default for SwitchSpec {
@@ -320,6 +340,8 @@ impl Default for SwitchSpec {
             light_beat_enabled: true,
             push_enabled: true,
             empty_service_clean: EmptyServiceClean::Off,
+            distro_version: DistroVersionSpec::V14,
+            cpu_cores: 4,
         }
     }
 }
@@ -502,6 +524,9 @@ fn at_bounds(at: &At) -> (Dur, Dur) {
 }
 
 fn validate(sc: &Scenario) -> Result<(), Invalid> {
+    if sc.switches.cpu_cores == 0 {
+        return Err(("switches.cpu_cores".into(), "expected at least 1".into()));
+    }
     if sc.duration.0 <= 0 {
         return Err(("duration".into(), "expected a positive duration".into()));
     }

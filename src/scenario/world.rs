@@ -1,13 +1,13 @@
 //! From a validated scenario to a running world: node ids, the network, the workload and the
 //! faults scheduled on the engine; then the `expect` checks and the trace lines of a run.
 
-use super::{At, ClientSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scenario};
+use super::{At, ClientSpec, DistroVersionSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scenario};
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::registry;
 use crate::naming::server::replication::datum_checksum;
-use crate::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
+use crate::naming::server::{AddressBook, DistroVersion, NamingServer, ServerConfig, Switches};
 use crate::naming::wire::{Observation, Str};
 use crate::naming::Process;
 use crate::time::{Dur, Time};
@@ -117,6 +117,11 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         expire_instance: sw.expire_instance,
         light_beat_enabled: sw.light_beat_enabled,
         push_enabled: sw.push_enabled,
+        distro_version: match sw.distro_version {
+            DistroVersionSpec::V14 => DistroVersion::V14,
+            DistroVersionSpec::V13 => DistroVersion::V13,
+        },
+        cpu_cores: sw.cpu_cores,
         ..Switches::default()
     };
     let empty_service_clean = match sw.empty_service_clean {

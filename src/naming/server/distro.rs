@@ -142,13 +142,52 @@ impl DelayEngine {
     }
 }
 
+/// `nacos.naming.distro.taskDispatchPeriod` of 1.2–1.4 (R5.30).
+pub const TASK_DISPATCH_PERIOD_MS: i64 = 2000;
+
+/// The 1.2–1.3 `TaskDispatcher` (R5.30): `cpuCoreCount` schedulers, a key goes to scheduler
+/// `(hashCode & MAX_INT) % n`. A scheduler thread wakes on each key, adds it to its batch and
+/// flushes the batch when it holds 1000 keys or the last flush is more than one period ago. A
+/// timeout of its poll flushes nothing, so a key arriving soon after a flush waits for a later
+/// key on the same scheduler, and without one is only repaired by verification.
+pub struct TaskDispatcher {
+    schedulers: Vec<Scheduler>,
+}
+
+struct Scheduler {
+    batch: Vec<Str>,
+    /// Starts at 0 in Java, i.e. decades before any `currentTimeMillis`: the first key of a
+    /// scheduler always flushes at once.
+    last_dispatch: i64,
+}
+
+impl TaskDispatcher {
+    pub fn new(cpu_cores: u32) -> TaskDispatcher {
+        let scheduler = || Scheduler { batch: Vec::new(), last_dispatch: i64::MIN / 2 };
+        TaskDispatcher { schedulers: (0..cpu_cores.max(1)).map(|_| scheduler()).collect() }
+    }
+
+    /// `addTask(key)`: the batch to send to every peer now, if the key completed one.
+    pub fn add(&mut self, key: Str, now_ms: i64) -> Option<Vec<Str>> {
+        let n = self.schedulers.len();
+        let s = &mut self.schedulers[(java_hash_code(&key) & i32::MAX) as usize % n];
+        s.batch.push(key);
+        if s.batch.len() >= BATCH_SYNC_KEY_COUNT || now_ms - s.last_dispatch > TASK_DISPATCH_PERIOD_MS {
+            s.last_dispatch = now_ms;
+            return Some(std::mem::take(&mut s.batch));
+        }
+        None
+    }
+}
+
+/// Java `String.hashCode` over UTF-16 code units.
+pub fn java_hash_code(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32))
+}
+
 /// `distroHash` (R5.2): `abs(String.hashCode() % Integer.MAX_VALUE)` with Java semantics.
 pub fn distro_hash(name: &str) -> u32 {
-    let mut h: i32 = 0;
-    for unit in name.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(unit as i32);
-    }
-    (h % i32::MAX).unsigned_abs()
+    (java_hash_code(name) % i32::MAX).unsigned_abs()
 }
 
 /// `DistroMapper` (R5.1–R5.5): who is responsible for a service name.
@@ -231,6 +270,17 @@ mod tests {
         // but the batch leaving in that scan is already taken: b goes in the next one.
         let want: Vec<(i64, (NodeId, Vec<Str>))> = vec![(2000, (1, vec!["a".into()])), (3000, (1, vec!["b".into()]))];
         assert_eq!(sent, want);
+    }
+
+    /// R5.30: the first key flushes at once (lastDispatchTime starts at 0); a key within the
+    /// period waits for a later key on the same scheduler.
+    #[test]
+    fn task_dispatcher_flushes_only_when_a_key_arrives_late_enough() {
+        let mut d = TaskDispatcher::new(1);
+        assert_eq!(d.add("a".into(), 5000), Some(vec!["a".into()]));
+        assert_eq!(d.add("b".into(), 6000), None, "1 s after the flush: waits");
+        assert_eq!(d.add("c".into(), 7000), None, "2 s is not more than the period");
+        assert_eq!(d.add("d".into(), 7001), Some(vec!["b".into(), "c".into(), "d".into()]));
     }
 
     #[test]

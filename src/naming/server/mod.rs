@@ -37,6 +37,17 @@ pub struct Switches {
     pub client_beat_interval: i64,
     pub default_cache_millis: i64,
     pub push_cache_millis: i64,
+    /// Which Distro change-propagation pipeline runs (§5.C or §5.I).
+    pub distro_version: DistroVersion,
+    /// `cpuCoreCount`: the number of 1.3 `TaskDispatcher` schedulers (R5.30).
+    pub cpu_cores: u32,
+}
+
+/// The Distro sync pipeline: 1.4.x delay engine, or the 1.2–1.3 TaskDispatcher/DataSyncer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DistroVersion {
+    V14,
+    V13,
 }
 
 impl Default for Switches {
@@ -50,6 +61,8 @@ impl Default for Switches {
             client_beat_interval: 5000,
             default_cache_millis: 3000,
             push_cache_millis: 10_000,
+            distro_version: DistroVersion::V14,
+            cpu_cores: 4,
         }
     }
 }
@@ -94,6 +107,8 @@ enum Call {
     SelfDelete,
     /// A Distro sync of these keys to `target` (R5.14).
     Sync { target: NodeId, keys: Vec<Str> },
+    /// A 1.3 `DataSyncer` task (R5.31).
+    SyncTask { target: NodeId, keys: Rc<Vec<Str>>, retry: u32 },
     /// A verification's fetch from `source`; the checksum request `original` waits for it.
     Fetch { source: Str, original: ExchangeId },
     /// The snapshot load asking peer number `index` (R5.21).
@@ -118,11 +133,15 @@ pub struct NamingServer {
     delay: DelayEngine,
     /// Sources whose checksum verification is running (R5.19 step 1).
     verify_in_progress: std::collections::BTreeSet<Str>,
+    /// 1.3 only: the `TaskDispatcher` schedulers and `DataSyncer`'s in-flight `key@@@@target`s.
+    dispatcher: distro::TaskDispatcher,
+    in_flight: std::collections::BTreeSet<(Str, NodeId)>,
 }
 
 impl NamingServer {
     pub fn new(config: ServerConfig) -> NamingServer {
         let members = MemberManager::new(config.address.clone(), &config.members);
+        let dispatcher = distro::TaskDispatcher::new(config.switches.cpu_cores);
         // At init the healthy list holds every member, whatever its state (R5.1).
         let mapper = DistroMapper {
             healthy: members.healthy_list(),
@@ -141,6 +160,8 @@ impl NamingServer {
             members,
             delay: DelayEngine::default(),
             verify_in_progress: Default::default(),
+            dispatcher,
+            in_flight: Default::default(),
         }
     }
 
@@ -205,6 +226,7 @@ impl NamingServer {
     fn on_response(&mut self, now_ms: i64, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
         match self.calls.remove(&id) {
             Some(Call::Sync { target, keys }) => self.on_sync_result(now_ms, target, keys, result, out),
+            Some(Call::SyncTask { target, keys, retry }) => self.on_sync_task_result(target, keys, retry, result, out),
             Some(Call::Fetch { source, original }) => self.on_fetch_result(now_ms, source, original, result, out),
             Some(Call::Load { index, peer }) => self.on_load_result(now_ms, index, peer, result, out),
             Some(Call::Report { address }) => self.on_report_result(address, result, out),
@@ -308,8 +330,8 @@ impl NamingServer {
     /// Distro `put` (R1.24/R5.8): a new local datum now, the Service later via the notifier,
     /// and a sync to every peer through the delay engine.
     fn put(&mut self, key: Str, list: Vec<registry::InstanceRef>, now_ms: i64, out: &mut Out) {
-        self.distro_sync(&key, now_ms);
-        self.on_put(key, list, out);
+        self.on_put(key.clone(), list, out);
+        self.distro_sync(&key, now_ms, out);
     }
 
     /// `onPut`: store the datum and queue a CHANGE for the notifier.
@@ -531,6 +553,7 @@ impl NamingServer {
                 out.set_timer(Dur::from_millis(push::ZOMBIE_SWEEP_MS), Timer::Server(ServerTimer::ZombieSweep));
             }
             ServerTimer::DistroTick => self.distro_tick(now_ms, out),
+            ServerTimer::SyncRetry { target, keys, retry } => self.run_sync_task(target, keys, retry, out),
             ServerTimer::DistroVerify => self.distro_verify(out),
             ServerTimer::DistroLoad => self.load_from(0, out),
             ServerTimer::MemberReport => self.member_report(out),

@@ -5,7 +5,7 @@
 use super::distro::{Datum, NotifyAction, LOAD_RETRY_MS, STAGE_DELAY_MS, SYNC_RETRY_DELAY_MS, TICK_MS, VERIFY_MS};
 use super::member::{StateChange, REPORT_INITIAL_MS, REPORT_PERIOD_MS};
 use super::registry::{self, Instance, InstanceRef};
-use super::{error, service_checksum, service_key_of, Call, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
+use super::{error, service_checksum, service_key_of, Call, DistroVersion, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
 use crate::engine::{ExchangeId, HttpError, HttpTimeouts, NodeId};
 use crate::naming::wire::*;
 use crate::time::Dur;
@@ -56,7 +56,9 @@ impl NamingServer {
         if !self.cluster_mode() {
             return;
         }
-        out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::DistroTick));
+        if self.config.switches.distro_version == DistroVersion::V14 {
+            out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::DistroTick));
+        }
         out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
         out.set_timer(Dur::from_millis(REPORT_INITIAL_MS), Timer::Server(ServerTimer::MemberReport));
         out.set_timer(Dur::from_millis(SERVICE_REPORT_INITIAL_MS), Timer::Server(ServerTimer::ServiceReport));
@@ -66,15 +68,86 @@ impl NamingServer {
 
     // ------------------------------------------------------------------ sync (R5.8–R5.16)
 
-    /// `DistroProtocol.sync`: one stage-1 task per other member, whatever its state (R5.9).
-    pub(super) fn distro_sync(&mut self, key: &Str, now_ms: i64) {
+    /// 1.4: `DistroProtocol.sync`, one stage-1 task per other member, whatever its state (R5.9).
+    /// 1.3: `TaskDispatcher.addTask`, then a `SyncTask` per other member when a batch flushes.
+    pub(super) fn distro_sync(&mut self, key: &Str, now_ms: i64, out: &mut Out) {
         if !self.cluster_mode() || !is_distro_key(key) {
             return;
         }
         let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
-        for t in targets {
-            self.delay.add_single(key.clone(), t, STAGE_DELAY_MS, now_ms);
+        match self.config.switches.distro_version {
+            DistroVersion::V14 => {
+                for t in targets {
+                    self.delay.add_single(key.clone(), t, STAGE_DELAY_MS, now_ms);
+                }
+            }
+            DistroVersion::V13 => {
+                let Some(batch) = self.dispatcher.add(key.clone(), now_ms) else { return };
+                for t in targets {
+                    self.submit_sync_task(t, &batch, out);
+                }
+            }
         }
+    }
+
+    /// 1.3 `DataSyncer.submit` of a new task (R5.31): keys already in flight to the target are
+    /// dropped from it, so a newer change can be lost until verification repairs it.
+    fn submit_sync_task(&mut self, target: NodeId, keys: &[Str], out: &mut Out) {
+        let fresh: Vec<Str> =
+            keys.iter().filter(|k| !self.in_flight.contains(&((*k).clone(), target))).cloned().collect();
+        if fresh.is_empty() {
+            return;
+        }
+        for k in &fresh {
+            self.in_flight.insert((k.clone(), target));
+        }
+        self.run_sync_task(target, Rc::new(fresh), 0, out);
+    }
+
+    /// `SyncTask.run`: the datums as they are now; nothing left ⇒ done.
+    pub(super) fn run_sync_task(&mut self, target: NodeId, keys: Rc<Vec<Str>>, retry: u32, out: &mut Out) {
+        let batch = self.batch_get(keys.iter());
+        if batch.is_empty() {
+            for k in keys.iter() {
+                self.in_flight.remove(&(k.clone(), target));
+            }
+            return;
+        }
+        out.observe(Observation::DistroSyncSent {
+            target: self.member_address(target).into(),
+            keys: batch.len() as u32,
+        });
+        let x = out.request(target, Msg::DistroSync(Rc::new(batch)), SERVER_HTTP_TIMEOUTS);
+        self.calls.insert(x, Call::SyncTask { target, keys, retry });
+    }
+
+    /// Success clears the in-flight marks; failure resubmits the same keys after 5 s.
+    pub(super) fn on_sync_task_result(
+        &mut self,
+        target: NodeId,
+        keys: Rc<Vec<Str>>,
+        retry: u32,
+        result: Result<Msg, HttpError>,
+        out: &mut Out,
+    ) {
+        let error = match result {
+            Ok(Msg::Ok) => {
+                for k in keys.iter() {
+                    self.in_flight.remove(&(k.clone(), target));
+                }
+                return;
+            }
+            Ok(Msg::Error { status, message }) => format!("HTTP {status}: {message}"),
+            Ok(other) => format!("unexpected {other:?}"),
+            Err(e) => format!("{e:?}"),
+        };
+        out.observe(Observation::DistroSyncFailed {
+            target: self.member_address(target).into(),
+            keys: keys.len() as u32,
+            error,
+        });
+        let retry = Timer::Server(ServerTimer::SyncRetry { target, keys, retry: retry + 1 });
+        out.set_timer(Dur::from_millis(SYNC_RETRY_DELAY_MS), retry);
     }
 
     pub(super) fn distro_tick(&mut self, now_ms: i64, out: &mut Out) {
