@@ -146,3 +146,32 @@ fn v13_dispatcher_sends_at_once_then_strands_a_lone_key_until_verification() {
     assert_eq!(added, vec![(1_002, 1), (5_003, 2)]);
     assert_eq!(times(&w, "s2", "verify_fetched"), vec![5_003]);
 }
+
+/// R5.7 with `nacos.naming.data.warmup`: a server is DOWN until its snapshot load succeeds, and
+/// its TrafficReviseFilter answers clients 503 meanwhile.
+#[test]
+fn data_warmup_keeps_a_server_down_until_its_snapshot_load() {
+    let w = run(r#"{"name": "warmup", "seed": 1, "duration": "45s",
+        "servers": [{"id": "s1"}, {"id": "s2"}],
+        "switches": {"data_warmup": true},
+        "clients": [{"id": "c", "servers": ["s1"], "subscribe": [{"at": "1s", "service": "demo"}]}],
+        "faults": [{"kind": "partition", "at": "0s", "until": "12s", "groups": [["s1"]]},
+                   {"kind": "heal", "at": "12s"}]}"#);
+    // The snapshot request leaves at start, just before the cut, so it fails at its 10 s read
+    // timeout; the retry 30 s later succeeds at 40.002 s. Status is evaluated every 5 s from
+    // 0 s: DOWN at 0, UP at 45 s.
+    let statuses: Vec<(i64, String)> = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| r.node == 0 && r.obs.kind() == "server_status_changed")
+        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["to"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(statuses, vec![(0, "DOWN".to_string()), (45_000, "UP".to_string())]);
+    let refused = w
+        .engine
+        .records
+        .iter()
+        .any(|r| r.obs.kind() == "request_failed" && serde_json::to_string(&r.obs).unwrap().contains("HTTP 503"));
+    assert!(refused, "the client's list call is refused with 503");
+}

@@ -60,8 +60,12 @@ struct Harness {
 }
 
 impl Harness {
+    /// A started server: `ServerStatusManager` has run once (status UP) at time 0.
     fn new() -> Harness {
-        Harness { s: standalone(), out: Out::default(), rng: ChaCha8Rng::seed_from_u64(0), next: 1000 }
+        let mut h = Harness { s: standalone(), out: Out::default(), rng: ChaCha8Rng::seed_from_u64(0), next: 1000 };
+        h.s.handle(Time::ZERO, Input::Start, &mut h.rng, &mut h.out);
+        h.run_immediate(Time::ZERO);
+        h
     }
     /// Delivers a request and returns the reply; runs zero-delay timers (notifier, processor).
     fn request(&mut self, at: Time, msg: Msg) -> Msg {

@@ -267,6 +267,8 @@ pub enum ServerTimer {
     MemberReport,
     /// `ServiceReporter`: 60 s after start, then every 5 s (R5.24).
     ServiceReport,
+    /// `ServerStatusManager`: fixed-rate 0 / 5 s (R5.7).
+    ServerStatus,
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
@@ -473,6 +475,11 @@ pub enum Observation {
         keys: u32,
     },
     SnapshotLoadStarted,
+    /// `ServerStatusManager` changed this server's status (R5.7); not UP ⇒ clients get 503.
+    ServerStatusChanged {
+        from: &'static str,
+        to: &'static str,
+    },
     /// A peer answered the snapshot request; `keys` datums were loaded (R5.21).
     SnapshotLoadDone {
         source: Str,
@@ -527,6 +534,7 @@ impl Observation {
             Observation::VerifyRemovedKey { .. } => "verify_removed_key",
             Observation::VerifyFetched { .. } => "verify_fetched",
             Observation::SnapshotLoadStarted => "snapshot_load_started",
+            Observation::ServerStatusChanged { .. } => "server_status_changed",
             Observation::SnapshotLoadDone { .. } => "snapshot_load_done",
             Observation::StatusSynced { .. } => "status_synced",
             Observation::ForwardFailed { .. } => "forward_failed",

@@ -317,6 +317,22 @@ pub struct SwitchSpec {
     /// CPU cores of each server: the number of 1.3 TaskDispatcher schedulers.
     #[serde(default = "default_cpu_cores")]
     pub cpu_cores: u32,
+    /// `nacos.naming.data.warmup`: a server stays DOWN (503 to clients) until its snapshot load
+    /// is done.
+    #[serde(default)]
+    pub data_warmup: bool,
+    /// `SwitchDomain.overriddenServerStatus`.
+    #[serde(default)]
+    pub overridden_server_status: Option<ServerStatusSpec>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServerStatusSpec {
+    Up,
+    Down,
+    ReadOnly,
+    WriteOnly,
 }
 
 fn default_cpu_cores() -> u32 {
@@ -342,6 +358,8 @@ impl Default for SwitchSpec {
             empty_service_clean: EmptyServiceClean::Off,
             distro_version: DistroVersionSpec::V14,
             cpu_cores: 4,
+            data_warmup: false,
+            overridden_server_status: None,
         }
     }
 }

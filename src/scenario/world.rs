@@ -1,13 +1,15 @@
 //! From a validated scenario to a running world: node ids, the network, the workload and the
 //! faults scheduled on the engine; then the `expect` checks and the trace lines of a run.
 
-use super::{At, ClientSpec, DistroVersionSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scenario};
+use super::{
+    At, ClientSpec, DistroVersionSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scenario, ServerStatusSpec,
+};
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::registry;
 use crate::naming::server::replication::datum_checksum;
-use crate::naming::server::{AddressBook, DistroVersion, NamingServer, ServerConfig, Switches};
+use crate::naming::server::{AddressBook, DistroVersion, NamingServer, ServerConfig, ServerStatus, Switches};
 use crate::naming::wire::{Observation, Str};
 use crate::naming::Process;
 use crate::time::{Dur, Time};
@@ -48,6 +50,7 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "verify_removed_key",
     "verify_fetched",
     "snapshot_load_started",
+    "server_status_changed",
     "snapshot_load_done",
     "status_synced",
     "forward_failed",
@@ -122,6 +125,13 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
             DistroVersionSpec::V13 => DistroVersion::V13,
         },
         cpu_cores: sw.cpu_cores,
+        data_warmup: sw.data_warmup,
+        overridden_status: sw.overridden_server_status.map(|st| match st {
+            ServerStatusSpec::Up => ServerStatus::Up,
+            ServerStatusSpec::Down => ServerStatus::Down,
+            ServerStatusSpec::ReadOnly => ServerStatus::ReadOnly,
+            ServerStatusSpec::WriteOnly => ServerStatus::WriteOnly,
+        }),
         ..Switches::default()
     };
     let empty_service_clean = match sw.empty_service_clean {

@@ -41,7 +41,36 @@ pub struct Switches {
     pub distro_version: DistroVersion,
     /// `cpuCoreCount`: the number of 1.3 `TaskDispatcher` schedulers (R5.30).
     pub cpu_cores: u32,
+    /// `nacos.naming.data.warmup` (default false): stay DOWN until the snapshot load is done.
+    pub data_warmup: bool,
+    /// `SwitchDomain.overriddenServerStatus`, if set (R5.7).
+    pub overridden_status: Option<ServerStatus>,
 }
+
+/// `ServerStatus` (R5.7).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ServerStatus {
+    Starting,
+    Up,
+    Down,
+    ReadOnly,
+    WriteOnly,
+}
+
+impl ServerStatus {
+    fn name(self) -> &'static str {
+        match self {
+            ServerStatus::Starting => "STARTING",
+            ServerStatus::Up => "UP",
+            ServerStatus::Down => "DOWN",
+            ServerStatus::ReadOnly => "READ_ONLY",
+            ServerStatus::WriteOnly => "WRITE_ONLY",
+        }
+    }
+}
+
+/// `ServerStatusManager` period (R5.7).
+const SERVER_STATUS_MS: i64 = 5000;
 
 /// The Distro sync pipeline: 1.4.x delay engine, or the 1.2–1.3 TaskDispatcher/DataSyncer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -63,6 +92,8 @@ impl Default for Switches {
             push_cache_millis: 10_000,
             distro_version: DistroVersion::V14,
             cpu_cores: 4,
+            data_warmup: false,
+            overridden_status: None,
         }
     }
 }
@@ -136,6 +167,9 @@ pub struct NamingServer {
     /// 1.3 only: the `TaskDispatcher` schedulers and `DataSyncer`'s in-flight `key@@@@target`s.
     dispatcher: distro::TaskDispatcher,
     in_flight: std::collections::BTreeSet<(Str, NodeId)>,
+    pub status: ServerStatus,
+    /// `DistroProtocol.isInitialized`: the snapshot load finished (always, when standalone).
+    initialized: bool,
 }
 
 impl NamingServer {
@@ -162,6 +196,8 @@ impl NamingServer {
             verify_in_progress: Default::default(),
             dispatcher,
             in_flight: Default::default(),
+            status: ServerStatus::Starting,
+            initialized: false,
         }
     }
 
@@ -171,8 +207,33 @@ impl NamingServer {
 
     // ------------------------------------------------------------------ requests
 
+    /// `TrafficReviseFilter` (R5.7), ahead of every `/v1/ns` endpoint: only UP serves everyone.
+    fn traffic_revise(&self, msg: &Msg) -> Option<Msg> {
+        let from_server = match msg {
+            Msg::Register(r) => r.agent == Agent::Server,
+            Msg::Deregister(r) => r.agent == Agent::Server,
+            Msg::Beat(r) => r.agent == Agent::Server,
+            Msg::List(r) => r.agent == Agent::Server,
+            // Server-to-server endpoints carry the Nacos-Server agent.
+            _ => true,
+        };
+        let get = matches!(msg, Msg::List(_) | Msg::InstanceStatuses(_) | Msg::DistroFetch(_) | Msg::DistroSnapshot);
+        let pass = match self.status {
+            ServerStatus::Up => true,
+            _ if from_server => true,
+            ServerStatus::WriteOnly => !get,
+            ServerStatus::ReadOnly => get,
+            _ => false,
+        };
+        (!pass).then(|| error(503, &format!("server is {} now, please try again later!", self.status.name())))
+    }
+
     fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
         let now_ms = now.as_millis();
+        if let Some(refusal) = self.traffic_revise(&msg) {
+            out.respond(id, refusal);
+            return;
+        }
         // Server-to-server endpoints (never @CanDistro).
         let reply = match &msg {
             Msg::DistroSync(batch) => Some(self.on_distro_sync(now_ms, from, batch, out)),
@@ -553,6 +614,18 @@ impl NamingServer {
                 out.set_timer(Dur::from_millis(push::ZOMBIE_SWEEP_MS), Timer::Server(ServerTimer::ZombieSweep));
             }
             ServerTimer::DistroTick => self.distro_tick(now_ms, out),
+            ServerTimer::ServerStatus => {
+                // Distro is available once loaded, or at once without warm-up (R5.7, R5.22).
+                let available = self.initialized || !self.config.switches.data_warmup;
+                let sw = &self.config.switches;
+                let status =
+                    sw.overridden_status.unwrap_or(if available { ServerStatus::Up } else { ServerStatus::Down });
+                if status != self.status {
+                    out.observe(Observation::ServerStatusChanged { from: self.status.name(), to: status.name() });
+                    self.status = status;
+                }
+                out.set_timer(Dur::from_millis(SERVER_STATUS_MS), Timer::Server(ServerTimer::ServerStatus));
+            }
             ServerTimer::SyncRetry { target, keys, retry } => self.run_sync_task(target, keys, retry, out),
             ServerTimer::DistroVerify => self.distro_verify(out),
             ServerTimer::DistroLoad => self.load_from(0, out),
@@ -802,6 +875,8 @@ impl Node for NamingServer {
                 if let Some((initial, _)) = self.config.empty_service_clean {
                     out.set_timer(Dur::from_millis(initial), Timer::Server(ServerTimer::EmptyServiceClean));
                 }
+                self.initialized = !self.cluster_mode();
+                out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ServerStatus));
                 self.start_cluster(out);
             }
             Input::Request { from, id, msg } => self.on_request(now, from, id, msg, out),

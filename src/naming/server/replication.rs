@@ -361,6 +361,7 @@ impl NamingServer {
         match result {
             Ok(Msg::DistroData(batch)) => {
                 self.process_data(now_ms, &batch, out);
+                self.initialized = true;
                 out.observe(Observation::SnapshotLoadDone {
                     source: self.member_address(peer).into(),
                     keys: batch.len() as u32,
