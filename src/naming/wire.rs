@@ -222,6 +222,10 @@ pub enum Msg {
     MemberReport {
         address: Str,
     },
+    /// 1.1 `ServerListManager` status beat `site#ip:port#timestamp#weight` (R5.33).
+    ServerStatusBeat {
+        address: Str,
+    },
     /// POST `/service/status`: checksums of the services the sender is responsible for (R5.24).
     ServiceStatus {
         source: Str,
@@ -267,6 +271,8 @@ pub enum ServerTimer {
     MemberReport,
     /// `ServiceReporter`: 60 s after start, then every 5 s (R5.24).
     ServiceReport,
+    /// 1.1 `ServerListManager` status broadcast, every 2 s (R5.33).
+    ServerListReport,
     /// `ServerStatusManager`: fixed-rate 0 / 5 s (R5.7).
     ServerStatus,
 }
@@ -485,6 +491,14 @@ pub enum Observation {
         source: Str,
         keys: u32,
     },
+    /// 1.1: the DistroMapper's healthy list changed (R5.33).
+    HealthyListChanged {
+        members: Vec<Str>,
+    },
+    /// 1.1: health checks switched off by a server-list change, or back on once stable.
+    HealthCheckSwitched {
+        enabled: bool,
+    },
     /// The health-status channel set an instance's health from the responsible server (R5.26).
     StatusSynced {
         service: Str,
@@ -537,6 +551,8 @@ impl Observation {
             Observation::ServerStatusChanged { .. } => "server_status_changed",
             Observation::SnapshotLoadDone { .. } => "snapshot_load_done",
             Observation::StatusSynced { .. } => "status_synced",
+            Observation::HealthyListChanged { .. } => "healthy_list_changed",
+            Observation::HealthCheckSwitched { .. } => "health_check_switched",
             Observation::ForwardFailed { .. } => "forward_failed",
         }
     }

@@ -310,8 +310,9 @@ pub struct SwitchSpec {
     pub push_enabled: bool,
     #[serde(default)]
     pub empty_service_clean: EmptyServiceClean,
-    /// Distro sync pipeline of the servers: `"1.4"` (delay engine, default) or `"1.3"`
-    /// (TaskDispatcher/DataSyncer of 1.2–1.3, spec §5.I).
+    /// Distro sync pipeline of the servers: `"1.4"` (delay engine, default), `"1.3"`
+    /// (TaskDispatcher/DataSyncer of 1.2–1.3, spec §5.I) or `"1.1"` (the same with a 200 ms
+    /// dispatch period and 1.1 membership, R5.33).
     #[serde(default)]
     pub distro_version: DistroVersionSpec,
     /// CPU cores of each server: the number of 1.3 TaskDispatcher schedulers.
@@ -346,6 +347,9 @@ pub enum DistroVersionSpec {
     V14,
     #[serde(rename = "1.3")]
     V13,
+    /// 1.0–1.1: 200 ms dispatch period and `ServerListManager` membership (R5.33).
+    #[serde(rename = "1.1")]
+    V11,
 }
 
 impl Default for SwitchSpec {

@@ -53,6 +53,8 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "server_status_changed",
     "snapshot_load_done",
     "status_synced",
+    "healthy_list_changed",
+    "health_check_switched",
     "forward_failed",
 ];
 
@@ -123,6 +125,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         distro_version: match sw.distro_version {
             DistroVersionSpec::V14 => DistroVersion::V14,
             DistroVersionSpec::V13 => DistroVersion::V13,
+            DistroVersionSpec::V11 => DistroVersion::V11,
         },
         cpu_cores: sw.cpu_cores,
         data_warmup: sw.data_warmup,

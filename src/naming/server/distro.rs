@@ -142,8 +142,9 @@ impl DelayEngine {
     }
 }
 
-/// `nacos.naming.distro.taskDispatchPeriod` of 1.2–1.4 (R5.30).
+/// `nacos.naming.distro.taskDispatchPeriod` of 1.2–1.4, and of 1.0–1.1 (R5.30).
 pub const TASK_DISPATCH_PERIOD_MS: i64 = 2000;
+pub const TASK_DISPATCH_PERIOD_V11_MS: i64 = 200;
 
 /// The 1.2–1.3 `TaskDispatcher` (R5.30): `cpuCoreCount` schedulers, a key goes to scheduler
 /// `(hashCode & MAX_INT) % n`. A scheduler thread wakes on each key, adds it to its batch and
@@ -152,6 +153,7 @@ pub const TASK_DISPATCH_PERIOD_MS: i64 = 2000;
 /// key on the same scheduler, and without one is only repaired by verification.
 pub struct TaskDispatcher {
     schedulers: Vec<Scheduler>,
+    period: i64,
 }
 
 struct Scheduler {
@@ -162,9 +164,9 @@ struct Scheduler {
 }
 
 impl TaskDispatcher {
-    pub fn new(cpu_cores: u32) -> TaskDispatcher {
+    pub fn new(cpu_cores: u32, period: i64) -> TaskDispatcher {
         let scheduler = || Scheduler { batch: Vec::new(), last_dispatch: i64::MIN / 2 };
-        TaskDispatcher { schedulers: (0..cpu_cores.max(1)).map(|_| scheduler()).collect() }
+        TaskDispatcher { schedulers: (0..cpu_cores.max(1)).map(|_| scheduler()).collect(), period }
     }
 
     /// `addTask(key)`: the batch to send to every peer now, if the key completed one.
@@ -172,7 +174,7 @@ impl TaskDispatcher {
         let n = self.schedulers.len();
         let s = &mut self.schedulers[(java_hash_code(&key) & i32::MAX) as usize % n];
         s.batch.push(key);
-        if s.batch.len() >= BATCH_SYNC_KEY_COUNT || now_ms - s.last_dispatch > TASK_DISPATCH_PERIOD_MS {
+        if s.batch.len() >= BATCH_SYNC_KEY_COUNT || now_ms - s.last_dispatch > self.period {
             s.last_dispatch = now_ms;
             return Some(std::mem::take(&mut s.batch));
         }
@@ -276,7 +278,7 @@ mod tests {
     /// period waits for a later key on the same scheduler.
     #[test]
     fn task_dispatcher_flushes_only_when_a_key_arrives_late_enough() {
-        let mut d = TaskDispatcher::new(1);
+        let mut d = TaskDispatcher::new(1, TASK_DISPATCH_PERIOD_MS);
         assert_eq!(d.add("a".into(), 5000), Some(vec!["a".into()]));
         assert_eq!(d.add("b".into(), 6000), None, "1 s after the flush: waits");
         assert_eq!(d.add("c".into(), 7000), None, "2 s is not more than the period");

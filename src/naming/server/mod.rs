@@ -72,11 +72,14 @@ impl ServerStatus {
 /// `ServerStatusManager` period (R5.7).
 const SERVER_STATUS_MS: i64 = 5000;
 
-/// The Distro sync pipeline: 1.4.x delay engine, or the 1.2–1.3 TaskDispatcher/DataSyncer.
+/// The Distro sync pipeline: 1.4.x delay engine, or the TaskDispatcher/DataSyncer of 1.2–1.3
+/// (2 s dispatch period), or of 1.0–1.1 (200 ms period, and the 1.1 `ServerListManager`
+/// membership instead of member probes, R5.33).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum DistroVersion {
     V14,
     V13,
+    V11,
 }
 
 impl Default for Switches {
@@ -170,12 +173,21 @@ pub struct NamingServer {
     pub status: ServerStatus,
     /// `DistroProtocol.isInitialized`: the snapshot load finished (always, when standalone).
     initialized: bool,
+    /// 1.1 only: `ServerListManager`'s last status beat received per member address (R5.33).
+    distro_beats: BTreeMap<Str, i64>,
+    /// 1.1 only: the runtime `switchDomain.healthCheckEnabled`, turned off by server-list changes.
+    health_check_on: bool,
+    last_list_change: i64,
 }
 
 impl NamingServer {
     pub fn new(config: ServerConfig) -> NamingServer {
         let members = MemberManager::new(config.address.clone(), &config.members);
-        let dispatcher = distro::TaskDispatcher::new(config.switches.cpu_cores);
+        let period = match config.switches.distro_version {
+            DistroVersion::V11 => distro::TASK_DISPATCH_PERIOD_V11_MS,
+            _ => distro::TASK_DISPATCH_PERIOD_MS,
+        };
+        let dispatcher = distro::TaskDispatcher::new(config.switches.cpu_cores, period);
         // At init the healthy list holds every member, whatever its state (R5.1).
         let mapper = DistroMapper {
             healthy: members.healthy_list(),
@@ -198,6 +210,9 @@ impl NamingServer {
             in_flight: Default::default(),
             status: ServerStatus::Starting,
             initialized: false,
+            distro_beats: BTreeMap::new(),
+            health_check_on: true,
+            last_list_change: 0,
         }
     }
 
@@ -244,6 +259,7 @@ impl NamingServer {
             Msg::DistroFetch(keys) => Some(self.on_fetch(Some(keys))),
             Msg::DistroSnapshot => Some(self.on_fetch(None)),
             Msg::MemberReport { address } => Some(self.on_member_report(address, out)),
+            Msg::ServerStatusBeat { address } => Some(self.on_server_status_beat(now_ms, address, out)),
             Msg::ServiceStatus { source, checksums } => Some(self.on_service_status(source, checksums, out)),
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
             _ => None,
@@ -630,6 +646,7 @@ impl NamingServer {
             ServerTimer::DistroVerify => self.distro_verify(out),
             ServerTimer::DistroLoad => self.load_from(0, out),
             ServerTimer::MemberReport => self.member_report(out),
+            ServerTimer::ServerListReport => self.server_list_report(now_ms, out),
             ServerTimer::ServiceReport => self.service_report(out),
             ServerTimer::EmptyServiceClean => {
                 self.empty_service_clean(out);
@@ -701,7 +718,7 @@ impl NamingServer {
     /// `ClientBeatCheckTask.run` (R2.14): unhealthy past the beat timeout, delete past the
     /// delete timeout, both with strict `>` on this server's clock.
     fn client_beat_check(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
-        if !self.mapper.responsible(&svc.name) || !self.config.switches.health_check_enabled {
+        if !self.mapper.responsible(&svc.name) || !self.config.switches.health_check_enabled || !self.health_check_on {
             return;
         }
         let service = &self.services[svc];

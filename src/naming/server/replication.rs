@@ -16,6 +16,11 @@ use std::rc::Rc;
 /// `serviceStatusSynchronizationPeriodMillis` (R5.24).
 const SERVICE_REPORT_INITIAL_MS: i64 = 60_000;
 const SERVICE_REPORT_PERIOD_MS: i64 = 5000;
+/// 1.1 `ServerListManager` (R5.33): status period, expiry, and the health-check protection.
+const SERVER_LIST_PERIOD_MS: i64 = 2000;
+const DISTRO_SERVER_EXPIRED_MS: i64 = 10_000;
+const DISTRO_THRESHOLD: f64 = 0.7;
+const STABLE_PERIOD_MS: i64 = 60_000;
 /// The core async HTTP client used by member reports (R6.3).
 const REPORT_TIMEOUTS: HttpTimeouts = HttpTimeouts { connect: Dur::from_millis(5000), read: Dur::from_millis(2500) };
 
@@ -60,7 +65,11 @@ impl NamingServer {
             out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::DistroTick));
         }
         out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
-        out.set_timer(Dur::from_millis(REPORT_INITIAL_MS), Timer::Server(ServerTimer::MemberReport));
+        if self.config.switches.distro_version == DistroVersion::V11 {
+            out.set_timer(Dur::from_millis(SERVER_LIST_PERIOD_MS), Timer::Server(ServerTimer::ServerListReport));
+        } else {
+            out.set_timer(Dur::from_millis(REPORT_INITIAL_MS), Timer::Server(ServerTimer::MemberReport));
+        }
         out.set_timer(Dur::from_millis(SERVICE_REPORT_INITIAL_MS), Timer::Server(ServerTimer::ServiceReport));
         out.observe(Observation::SnapshotLoadStarted);
         self.load_from(0, out);
@@ -81,7 +90,7 @@ impl NamingServer {
                     self.delay.add_single(key.clone(), t, STAGE_DELAY_MS, now_ms);
                 }
             }
-            DistroVersion::V13 => {
+            DistroVersion::V13 | DistroVersion::V11 => {
                 let Some(batch) = self.dispatcher.add(key.clone(), now_ms) else { return };
                 for t in targets {
                     self.submit_sync_task(t, &batch, out);
@@ -408,6 +417,56 @@ impl NamingServer {
             out.observe(Observation::MemberStateChanged { member: c.member, from: c.from.name(), to: c.to.name() });
         }
         self.mapper.healthy = self.members.healthy_list();
+    }
+
+    // ------------------------------------------------------------------ 1.1 membership (R5.33)
+
+    /// `ServerStatusReporter`: a status beat to every other server and to itself, every 2 s;
+    /// health checks come back once the list has been stable for more than 60 s.
+    pub(super) fn server_list_report(&mut self, now_ms: i64, out: &mut Out) {
+        let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
+        for t in targets {
+            let x =
+                out.request(t, Msg::ServerStatusBeat { address: self.config.address.clone() }, SERVER_HTTP_TIMEOUTS);
+            self.calls.insert(x, Call::Ignore);
+        }
+        self.distro_beats.insert(self.config.address.clone(), now_ms);
+        self.recompute_healthy_list(now_ms, out);
+        let ratio = self.mapper.healthy.len() as f64 / self.members.members.len() as f64;
+        if !self.health_check_on && ratio > DISTRO_THRESHOLD && now_ms - self.last_list_change > STABLE_PERIOD_MS {
+            self.health_check_on = true;
+            out.observe(Observation::HealthCheckSwitched { enabled: true });
+        }
+        out.set_timer(Dur::from_millis(SERVER_LIST_PERIOD_MS), Timer::Server(ServerTimer::ServerListReport));
+    }
+
+    pub(super) fn on_server_status_beat(&mut self, now_ms: i64, address: &Str, out: &mut Out) -> Msg {
+        if self.member_node(address).is_some() {
+            self.distro_beats.insert(address.clone(), now_ms);
+            self.recompute_healthy_list(now_ms, out);
+        }
+        Msg::Ok
+    }
+
+    /// Alive = a status beat less than 10 s old; any change of the list disables health checks.
+    fn recompute_healthy_list(&mut self, now_ms: i64, out: &mut Out) {
+        let alive: Vec<Str> = self
+            .members
+            .members
+            .iter()
+            .filter(|m| self.distro_beats.get(&m.address).is_some_and(|t| now_ms - t < DISTRO_SERVER_EXPIRED_MS))
+            .map(|m| m.address.clone())
+            .collect();
+        if alive == self.mapper.healthy {
+            return;
+        }
+        out.observe(Observation::HealthyListChanged { members: alive.clone() });
+        self.mapper.healthy = alive;
+        self.last_list_change = now_ms;
+        if self.health_check_on {
+            self.health_check_on = false;
+            out.observe(Observation::HealthCheckSwitched { enabled: false });
+        }
     }
 
     // ------------------------------------------------------------------ status channel (R5.24–R5.26)
