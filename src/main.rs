@@ -50,6 +50,20 @@ enum Cmd {
         #[arg(long)]
         against: Option<String>,
     },
+    /// Run two scenario files, or one file under two seeds, and print the first observation where
+    /// their traces diverge with the lines before it; exit 0 if identical, 1 if not.
+    Diff {
+        a: String,
+        /// The second scenario (default: A again, under --seed-b).
+        b: Option<String>,
+        #[arg(long)]
+        seed_a: Option<u64>,
+        #[arg(long)]
+        seed_b: Option<u64>,
+        /// Observations shown before the divergence.
+        #[arg(long, default_value_t = 5)]
+        context: usize,
+    },
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true)]
@@ -149,6 +163,7 @@ fn main() -> ExitCode {
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
         }
+        Cmd::Diff { a, b, seed_a, seed_b, context } => diff(&a, b.as_deref(), seed_a, seed_b, context),
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
         Cmd::Check { files } => {
             let mut bad = false;
@@ -224,6 +239,47 @@ fn write_trace(path: &str, w: &world::World) -> std::io::Result<()> {
     f.flush()
 }
 
+/// Prints the first index where two traces differ, with `context` common lines before it.
+/// Returns false when they are identical.
+fn print_divergence(a: &[String], b: &[String], names: (&str, &str), context: usize) -> bool {
+    let Some(i) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) else { return false };
+    println!("first divergence at observation {i}:");
+    for line in &a[i.saturating_sub(context)..i.min(a.len())] {
+        println!("    {line}");
+    }
+    println!("  - {}", a.get(i).cloned().unwrap_or(format!("({} ends here)", names.0)));
+    println!("  + {}", b.get(i).cloned().unwrap_or(format!("({} ends here)", names.1)));
+    true
+}
+
+fn diff(a: &str, b: Option<&str>, seed_a: Option<u64>, seed_b: Option<u64>, context: usize) -> ExitCode {
+    let trace = |file: &str, seed: Option<u64>| -> Result<(Vec<String>, u64), ExitCode> {
+        let sc = load_or_exit(file)?;
+        let mut w = world::build(&sc, seed.unwrap_or(sc.seed));
+        w.engine.run_until(w.duration);
+        Ok((w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect(), w.engine.trace_hash()))
+    };
+    let (ta, ha) = match trace(a, seed_a) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let (tb, hb) = match trace(b.unwrap_or(a), seed_b) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    println!("A: {a} ({} observations, trace hash {ha:016x})", ta.len());
+    println!("B: {} ({} observations, trace hash {hb:016x})", b.unwrap_or(a), tb.len());
+    if print_divergence(&ta, &tb, ("A", "B"), context) {
+        return ExitCode::from(1);
+    }
+    if ha != hb {
+        println!("observations are identical; message deliveries differ");
+        return ExitCode::from(1);
+    }
+    println!("identical");
+    ExitCode::SUCCESS
+}
+
 fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str>) -> ExitCode {
     let sc = match load_or_exit(file) {
         Ok(s) => s,
@@ -252,19 +308,9 @@ fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str
     let now: Vec<String> = w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect();
     match original {
         Some(text) => {
-            let before: Vec<&str> = text.lines().collect();
-            let first =
-                (0..before.len().max(now.len())).find(|&i| before.get(i).copied() != now.get(i).map(|s| s.as_str()));
-            match first {
-                Some(i) => {
-                    println!("first divergence at observation {i}:");
-                    for line in &now[i.saturating_sub(5)..i.min(now.len())] {
-                        println!("    {line}");
-                    }
-                    println!("  - {}", before.get(i).copied().unwrap_or("(original trace ends here)"));
-                    println!("  + {}", now.get(i).map(|s| s.as_str()).unwrap_or("(this run ends here)"));
-                }
-                None => println!("observations are identical: the difference is in message deliveries"),
+            let before: Vec<String> = text.lines().map(String::from).collect();
+            if !print_divergence(&before, &now, ("original trace", "this run"), 5) {
+                println!("observations are identical: the difference is in message deliveries");
             }
         }
         None => {
