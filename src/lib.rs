@@ -4,6 +4,7 @@
 //! cores in [`naming`] react, and their observations feed checks and reports.
 
 pub mod engine;
+pub mod fuzz;
 pub mod naming;
 pub mod report;
 pub mod scenario;

@@ -64,6 +64,30 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         context: usize,
     },
+    /// Swarm fuzzing: each seed draws a whole scenario (1–5 servers, clients, services, random
+    /// faults), heals, waits, and checks convergence; failing seeds are written as scenario files.
+    Fuzz {
+        /// How many seeds (from --first-seed).
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// `K/N`: run only seeds whose index ≡ K (mod N), K from 0; for job arrays.
+        #[arg(long, default_value = "0/1")]
+        shard: String,
+        /// Quiet seconds after the heal before the convergence check.
+        #[arg(long, default_value_t = 60)]
+        quiet: u64,
+        /// Output directory for results-shard-K-of-N.jsonl and failing scenarios.
+        #[arg(long, default_value = "fuzz-out")]
+        out: String,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
     /// Validate scenario files without running them.
     Check {
         #[arg(required = true)]
@@ -163,6 +187,9 @@ fn main() -> ExitCode {
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
         }
+        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, out, no_progress } => {
+            fuzz(seeds, first_seed, jobs, &shard, quiet, &out, !no_progress)
+        }
         Cmd::Diff { a, b, seed_a, seed_b, context } => diff(&a, b.as_deref(), seed_a, seed_b, context),
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
         Cmd::Check { files } => {
@@ -237,6 +264,64 @@ fn write_trace(path: &str, w: &world::World) -> std::io::Result<()> {
         writeln!(f, "{}", world::trace_line(r, &w.names))?;
     }
     f.flush()
+}
+
+fn fuzz(seeds: u64, first: u64, jobs: Option<usize>, shard: &str, quiet: u64, out: &str, progress: bool) -> ExitCode {
+    let parsed = shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+    let Some((k, n)) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
+        eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
+        return ExitCode::from(2);
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let campaign = nacos_sim::fuzz::Campaign {
+        first,
+        count: seeds,
+        shard: (k, n),
+        jobs,
+        quiet_s: quiet,
+        determinism_every: 20,
+        progress,
+    };
+    let started = std::time::Instant::now();
+    let results = nacos_sim::fuzz::run_campaign(&campaign);
+    let wall = started.elapsed().as_secs_f64();
+    let dir = std::path::Path::new(out);
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {out}: {e}");
+        return ExitCode::from(2);
+    }
+    let mut lines = String::new();
+    let mut failing = 0;
+    for (o, text) in &results {
+        lines += &serde_json::to_string(o).expect("outcome serializes");
+        lines.push('\n');
+        if let Some(text) = text {
+            failing += 1;
+            let file = dir.join(format!("fuzz-{}.json", o.seed));
+            if let Err(e) = std::fs::write(&file, format!("{text}\n")) {
+                eprintln!("error: writing {}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+            println!("FAIL seed {}: {} (reproduce: nacos-sim run {})", o.seed, o.problems[0], file.display());
+        }
+    }
+    let results_file = dir.join(format!("results-shard-{k}-of-{n}.jsonl"));
+    if let Err(e) = std::fs::write(&results_file, lines) {
+        eprintln!("error: writing {}: {e}", results_file.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "{} seeds, {failing} failing, {:.1} s wall on {jobs} threads ({:.0} seeds/min); results in {}",
+        results.len(),
+        wall,
+        results.len() as f64 / wall * 60.0,
+        results_file.display()
+    );
+    if failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Prints the first index where two traces differ, with `context` common lines before it.
