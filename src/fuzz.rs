@@ -285,6 +285,109 @@ pub fn run_campaign(c: &Campaign) -> Vec<(Outcome, Option<String>)> {
     results.into_inner().expect("results").into_iter().map(|r| r.expect("every seed ran")).collect()
 }
 
+/// The problems of a scenario given as JSON (`None` if it does not parse).
+pub fn problems_of(json: &Value, untouched: &[String]) -> Option<Vec<String>> {
+    let sc = scenario::parse("shrink.json", &serde_json::to_string(json).ok()?).ok()?;
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    let mut problems: Vec<String> =
+        world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
+    if let Some(p) = untouched_never_expired(&w, untouched) {
+        problems.push(p);
+    }
+    Some(problems)
+}
+
+/// The class of a problem, for shrinking: a smaller scenario must fail the same way.
+fn class(problem: &str) -> &str {
+    problem.split([':', '(']).next().unwrap_or(problem)
+}
+
+/// Greedy delta debugging of a failing scenario: drop faults, clients, registrations,
+/// subscriptions and servers, and halve fault windows, while the first problem keeps its class.
+/// Returns the smallest failing scenario found and how many runs it took.
+pub fn shrink(json: &Value, untouched: &[String]) -> (Value, usize) {
+    let Some(first) = problems_of(json, untouched).and_then(|p| p.into_iter().next()) else {
+        return (json.clone(), 1);
+    };
+    let want = class(&first).to_string();
+    let mut best = json.clone();
+    let mut runs = 1;
+    let fails = |v: &Value, runs: &mut usize| {
+        *runs += 1;
+        problems_of(v, untouched).and_then(|p| p.into_iter().next()).is_some_and(|p| class(&p) == want)
+    };
+    loop {
+        let mut improved = false;
+        for cand in candidates(&best) {
+            if fails(&cand, &mut runs) {
+                best = cand;
+                improved = true;
+                break;
+            }
+        }
+        if !improved {
+            return (best, runs);
+        }
+    }
+}
+
+/// One-step simplifications of a scenario, most aggressive first.
+fn candidates(v: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let arr = |v: &Value, k: &str| v.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    // Drop one fault (the heal and the link reset only go when nothing else is left to heal).
+    let faults = arr(v, "faults");
+    for i in 0..faults.len() {
+        let mut c = v.clone();
+        c["faults"].as_array_mut().expect("faults").remove(i);
+        out.push(c);
+    }
+    // Drop one client, or one of its registrations or subscriptions.
+    let clients = arr(v, "clients");
+    for i in 0..clients.len() {
+        let id = clients[i]["id"].as_str().unwrap_or_default().to_string();
+        if !faults.iter().any(|f| f.to_string().contains(&format!("\"{id}\""))) {
+            let mut c = v.clone();
+            c["clients"].as_array_mut().expect("clients").remove(i);
+            out.push(c);
+        }
+        for list in ["register", "subscribe"] {
+            let n = clients[i].get(list).and_then(Value::as_array).map_or(0, Vec::len);
+            for j in 0..n.saturating_sub(1) {
+                let mut c = v.clone();
+                c["clients"][i][list].as_array_mut().expect("list").remove(j);
+                out.push(c);
+            }
+        }
+    }
+    // Drop the last server when nothing names it.
+    let servers = arr(v, "servers");
+    if servers.len() > 1 {
+        let last = servers[servers.len() - 1]["id"].as_str().unwrap_or_default().to_string();
+        let named = format!("\"{last}\"");
+        let used = faults.iter().any(|f| f.to_string().contains(&named))
+            || clients.iter().any(|c| c.get("servers").is_some_and(|s| s.to_string().contains(&named)));
+        if !used {
+            let mut c = v.clone();
+            c["servers"].as_array_mut().expect("servers").pop();
+            out.push(c);
+        }
+    }
+    // Halve a fault window.
+    for (i, f) in faults.iter().enumerate() {
+        let secs = |k: &str| f.get(k).and_then(Value::as_str).and_then(|t| t.strip_suffix('s')?.parse::<u64>().ok());
+        if let (Some(at), Some(until)) = (secs("at"), secs("until")) {
+            if until > at + 1 {
+                let mut c = v.clone();
+                c["faults"][i]["until"] = json!(format!("{}s", at + (until - at) / 2));
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

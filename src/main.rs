@@ -87,6 +87,9 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Shrink each failing scenario and also write it as fuzz-SEED.min.json.
+        #[arg(long)]
+        shrink: bool,
     },
     /// Validate scenario files without running them.
     Check {
@@ -187,8 +190,8 @@ fn main() -> ExitCode {
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
         }
-        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, out, no_progress } => {
-            fuzz(seeds, first_seed, jobs, &shard, quiet, &out, !no_progress)
+        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, out, no_progress, shrink } => {
+            fuzz(seeds, first_seed, jobs, &shard, quiet, &out, !no_progress, shrink)
         }
         Cmd::Diff { a, b, seed_a, seed_b, context } => diff(&a, b.as_deref(), seed_a, seed_b, context),
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
@@ -266,7 +269,17 @@ fn write_trace(path: &str, w: &world::World) -> std::io::Result<()> {
     f.flush()
 }
 
-fn fuzz(seeds: u64, first: u64, jobs: Option<usize>, shard: &str, quiet: u64, out: &str, progress: bool) -> ExitCode {
+#[allow(clippy::too_many_arguments)]
+fn fuzz(
+    seeds: u64,
+    first: u64,
+    jobs: Option<usize>,
+    shard: &str,
+    quiet: u64,
+    out: &str,
+    progress: bool,
+    shrink: bool,
+) -> ExitCode {
     let parsed = shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
     let Some((k, n)) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
         eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
@@ -303,6 +316,24 @@ fn fuzz(seeds: u64, first: u64, jobs: Option<usize>, shard: &str, quiet: u64, ou
                 return ExitCode::from(2);
             }
             println!("FAIL seed {}: {} (reproduce: nacos-sim run {})", o.seed, o.problems[0], file.display());
+            if shrink {
+                let case = nacos_sim::fuzz::generate(o.seed, quiet);
+                let (small, runs) = nacos_sim::fuzz::shrink(&case.json, &case.untouched_clients);
+                let count = |k: &str| small.get(k).and_then(|v| v.as_array()).map_or(0, |a| a.len());
+                let min = dir.join(format!("fuzz-{}.min.json", o.seed));
+                let text = serde_json::to_string_pretty(&small).expect("json");
+                if let Err(e) = std::fs::write(&min, format!("{text}\n")) {
+                    eprintln!("error: writing {}: {e}", min.display());
+                    return ExitCode::from(2);
+                }
+                println!(
+                    "     shrunk in {runs} runs to {} servers, {} clients, {} faults: {}",
+                    count("servers"),
+                    count("clients"),
+                    count("faults"),
+                    min.display()
+                );
+            }
         }
     }
     let results_file = dir.join(format!("results-shard-{k}-of-{n}.jsonl"));

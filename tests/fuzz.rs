@@ -20,11 +20,11 @@ fn eventual_consistency_holds_under_benign_faults() {
     }
 }
 
-/// Found by `nacos-sim fuzz` (seed 1): a responsible server loses its own datum for good.
-/// While s1 is restarting and s2 paused, s3 maps svc1 to s1 and removes the datum because s1's
-/// checksums do not list it (R5.19 step 3); @1.4.1 the Service ignores that DELETE (R1.28), so
-/// s3 keeps serving the instance. Once views agree again s3 is responsible for svc1, so nobody
-/// sends it checksums for that key and beats never write a datum: the datum stays missing on s3.
+/// Found by `nacos-sim fuzz` (seed 1, shrunk by `--shrink` to 3 servers, 2 clients, 2 faults):
+/// servers lose a datum for good. With s1 restarting and s2 paused, s1 and s3 map svc1 to each
+/// other and remove the datum because the other's checksums lack it (R5.19 step 3); @1.4.1 the
+/// Service ignores the DELETE (R1.28). When views agree, s3 is responsible but has no datum, so
+/// no verification or beat ever restores it: only s2 still holds it at the end.
 #[test]
 fn fuzz_found_responsible_server_keeps_a_removed_datum_missing() {
     let sc = scenario::load("scenarios/anomaly-responsible-datum-lost.json").unwrap();
@@ -35,5 +35,26 @@ fn fuzz_found_responsible_server_keeps_a_removed_datum_missing() {
     }
     let problems = world::convergence_problems(&w);
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("svc1") && problems[0].contains("s3 has missing"), "{}", problems[0]);
+    assert!(problems[0].contains("svc1") && problems[0].contains("s1 has missing"), "{}", problems[0]);
+    let key = "com.alibaba.nacos.naming.iplist.ephemeral.public##DEFAULT_GROUP@@svc1";
+    let holders: Vec<&str> = (0..3)
+        .filter(|&i| match w.engine.node(i) {
+            nacos_sim::naming::Process::Server(s) => s.store.data.contains_key(key),
+            _ => false,
+        })
+        .map(|i| w.names[i as usize].as_str())
+        .collect();
+    assert_eq!(holders, vec!["s2"]);
+}
+
+/// The shrinker keeps the failure class and never grows the scenario.
+#[test]
+fn shrinking_keeps_the_failure_and_drops_what_does_not_matter() {
+    let case = nacos_sim::fuzz::generate(1, 60);
+    let before = (case.json["clients"].as_array().unwrap().len(), case.json["faults"].as_array().unwrap().len());
+    let (small, _) = nacos_sim::fuzz::shrink(&case.json, &case.untouched_clients);
+    let after = (small["clients"].as_array().unwrap().len(), small["faults"].as_array().unwrap().len());
+    assert!(after.0 < before.0 && after.1 < before.1, "{before:?} -> {after:?}");
+    let problems = nacos_sim::fuzz::problems_of(&small, &case.untouched_clients).unwrap();
+    assert!(problems[0].starts_with("not converged"), "{problems:?}");
 }
