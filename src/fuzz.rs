@@ -207,11 +207,17 @@ pub fn check_case(seed: u64, case: Case, twice: bool) -> (Outcome, String) {
     let text = serde_json::to_string_pretty(&case.json).expect("json");
     let sc = scenario::parse(&format!("fuzz-{seed}.json"), &text).expect("generated scenarios are valid");
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
-    let mut problems: Vec<String> =
-        world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
-    if let Some(p) = untouched_never_expired(&w, &case.untouched_clients) {
-        problems.push(p);
+    let mut problems = Vec::new();
+    if let Some(v) = {
+        let end = w.duration;
+        world::run_checked(&mut w, end)
+    } {
+        problems.push(format!("invariant violated at {} on {}: {}", v.at, v.node, v.what));
+    } else {
+        problems.extend(world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message));
+        if let Some(p) = untouched_never_expired(&w, &case.untouched_clients) {
+            problems.push(p);
+        }
     }
     let hash = w.engine.trace_hash();
     let nondeterministic = twice && rerun_hash(&sc) != hash;
@@ -289,7 +295,12 @@ pub fn run_campaign(c: &Campaign) -> Vec<(Outcome, Option<String>)> {
 pub fn problems_of(json: &Value, untouched: &[String]) -> Option<Vec<String>> {
     let sc = scenario::parse("shrink.json", &serde_json::to_string(json).ok()?).ok()?;
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    if let Some(v) = {
+        let end = w.duration;
+        world::run_checked(&mut w, end)
+    } {
+        return Some(vec![format!("invariant violated at {} on {}: {}", v.at, v.node, v.what)]);
+    }
     let mut problems: Vec<String> =
         world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
     if let Some(p) = untouched_never_expired(&w, untouched) {

@@ -36,6 +36,9 @@ enum Cmd {
         /// Write every observation as JSON Lines to this file.
         #[arg(long)]
         trace: Option<String>,
+        /// Check the naming invariants after every event; stop at the first violation (exit 1).
+        #[arg(long)]
+        check_invariants: bool,
     },
     /// Run a scenario and compare its trace hash; exit 1 with the first divergence if it differs.
     Replay {
@@ -186,7 +189,9 @@ fn dur_arg(s: &str) -> Result<Dur, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { file, seed, until, trace } => run(&file, seed, until, trace.as_deref()),
+        Cmd::Run { file, seed, until, trace, check_invariants } => {
+            run(&file, seed, until, trace.as_deref(), check_invariants)
+        }
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
         }
@@ -222,7 +227,7 @@ fn load_or_exit(file: &str) -> Result<scenario::Scenario, ExitCode> {
     })
 }
 
-fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>) -> ExitCode {
+fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, check_invariants: bool) -> ExitCode {
     let sc = match load_or_exit(file) {
         Ok(s) => s,
         Err(c) => return c,
@@ -231,7 +236,18 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>) -
     let wall = std::time::Instant::now(); // timing the tool itself, never read by the simulation
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
-    w.engine.run_until(end);
+    if check_invariants {
+        if let Some(v) = world::run_checked(&mut w, end) {
+            println!("INVARIANT VIOLATED at {} on {}: {}", v.at, v.node, v.what);
+            println!("last observations:");
+            for line in &v.history {
+                println!("    {line}");
+            }
+            return ExitCode::from(1);
+        }
+    } else {
+        w.engine.run_until(end);
+    }
     let elapsed = wall.elapsed().as_secs_f64();
     let s = &w.engine.stats;
     println!("scenario      {} (seed {seed})", sc.name);

@@ -333,6 +333,8 @@ pub struct Engine<N: Node> {
     /// Every observation, when recording is on (`run` output, `expect` checks, reports).
     pub records: Vec<Record<N::Obs>>,
     pub record: bool,
+    /// The process that handled the latest event, for invariant checks.
+    last_dispatched: Option<NodeId>,
 }
 
 impl<N: Node> Engine<N> {
@@ -366,6 +368,7 @@ impl<N: Node> Engine<N> {
             stats: Stats::default(),
             records: Vec::new(),
             record: true,
+            last_dispatched: None,
         };
         for i in 0..n as NodeId {
             e.dispatch(i, Input::Start);
@@ -420,6 +423,32 @@ impl<N: Node> Engine<N> {
     }
 
     /// Runs one event; false when the queue is empty.
+    /// Like [`run_until`](Self::run_until), calling `check` after every event that a process
+    /// handled, with that process's id; stops at the first `Some` and returns it with the time.
+    pub fn run_until_checked(
+        &mut self,
+        until: Time,
+        mut check: impl FnMut(&Self, NodeId) -> Option<String>,
+    ) -> Option<(Time, NodeId, String)> {
+        while let Some(t) = self.queue.peek_time() {
+            if t > until {
+                break;
+            }
+            let (t, ev) = self.queue.pop().expect("peeked");
+            self.now = t;
+            self.stats.events += 1;
+            self.last_dispatched = None;
+            self.step(ev);
+            if let Some(node) = self.last_dispatched {
+                if let Some(v) = check(self, node) {
+                    return Some((t, node, v));
+                }
+            }
+        }
+        self.now = self.now.max(until);
+        None
+    }
+
     pub fn step_one(&mut self) -> bool {
         match self.queue.pop() {
             Some((t, ev)) => {
@@ -529,6 +558,7 @@ impl<N: Node> Engine<N> {
     }
 
     fn dispatch(&mut self, id: NodeId, input: Input<N::Msg, N::Timer, N::Cmd>) {
+        self.last_dispatched = Some(id);
         let p = &mut self.procs[id as usize];
         let local = p.clock.local(self.now);
         p.node.handle(local, input, &mut p.rng, &mut self.out);

@@ -2,6 +2,7 @@
 //! node that is either a server or a client.
 
 pub mod client;
+pub mod invariants;
 pub mod server;
 pub mod wire;
 

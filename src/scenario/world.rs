@@ -490,6 +490,29 @@ pub fn check_expectations(expect: &[Expect], world: &World) -> Vec<ExpectOutcome
         .collect()
 }
 
+/// A violated invariant: when, where, what, and the observations that led to it.
+pub struct Violation {
+    pub at: Time,
+    pub node: String,
+    pub what: String,
+    pub history: Vec<String>,
+}
+
+/// Runs the world to `until`, checking the naming invariants after every event; stops at the
+/// first violation.
+pub fn run_checked(w: &mut World, until: Time) -> Option<Violation> {
+    let mut seen = w.engine.records.len();
+    let found = w.engine.run_until_checked(until, |e, node| {
+        let v = crate::naming::invariants::check(e, node, seen);
+        seen = e.records.len();
+        v
+    });
+    let (at, node, what) = found?;
+    let recs = &w.engine.records;
+    let history = recs[recs.len().saturating_sub(10)..].iter().map(|r| trace_line(r, &w.names)).collect();
+    Some(Violation { at, node: w.names[node as usize].clone(), what, history })
+}
+
 /// The eventual-consistency clauses that fail at the current state, each with its first
 /// counterexample.
 pub fn convergence_problems(world: &World) -> Vec<String> {

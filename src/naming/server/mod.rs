@@ -216,6 +216,11 @@ impl NamingServer {
         }
     }
 
+    /// The Distro notifier has nothing queued: every stored datum has reached its Service.
+    pub fn notifier_idle(&self) -> bool {
+        !self.notifier.scheduled
+    }
+
     fn member_node(&self, address: &str) -> Option<NodeId> {
         self.config.members.iter().find(|(a, _)| &**a == address).map(|(_, n)| *n)
     }
@@ -944,7 +949,7 @@ fn forwarded(msg: Msg) -> Msg {
 }
 
 /// `KeyBuilder.getNamespace/getServiceName` of an instance-list key (R1.4).
-fn service_key_of(key: &str) -> Option<ServiceKey> {
+pub fn service_key_of(key: &str) -> Option<ServiceKey> {
     let rest =
         key.strip_prefix(registry::EPHEMERAL_PREFIX).or_else(|| key.strip_prefix(registry::PERSISTENT_PREFIX))?;
     let (ns, name) = rest.split_once("##")?;
