@@ -164,11 +164,19 @@ pub struct Outcome {
     pub nondeterministic: bool,
 }
 
-/// The trace hash of a fresh run (for the determinism sample).
-fn rerun_hash(sc: &Scenario) -> u64 {
+/// Runs a scenario with the invariants checked after every event, then its expectations and
+/// the untouched-clients rule: the trace hash and every problem found.
+fn evaluate(sc: &Scenario, untouched: &[String]) -> (u64, Vec<String>) {
     let mut w = world::build(sc, sc.seed);
-    w.engine.run_until(w.duration);
-    w.engine.trace_hash()
+    let end = w.duration;
+    if let Some(v) = world::run_checked(&mut w, end) {
+        let problem = format!("invariant violated at {} on {}: {}", v.at, v.node, v.what);
+        return (w.engine.trace_hash(), vec![problem]);
+    }
+    let mut problems: Vec<String> =
+        world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
+    problems.extend(untouched_never_expired(&w, untouched));
+    (w.engine.trace_hash(), problems)
 }
 
 /// Instances of clients that no fault touched must never be expired by any server.
@@ -206,21 +214,8 @@ pub fn check_seed(seed: u64, quiet_s: u64, twice: bool) -> (Outcome, String) {
 pub fn check_case(seed: u64, case: Case, twice: bool) -> (Outcome, String) {
     let text = serde_json::to_string_pretty(&case.json).expect("json");
     let sc = scenario::parse(&format!("fuzz-{seed}.json"), &text).expect("generated scenarios are valid");
-    let mut w = world::build(&sc, sc.seed);
-    let mut problems = Vec::new();
-    if let Some(v) = {
-        let end = w.duration;
-        world::run_checked(&mut w, end)
-    } {
-        problems.push(format!("invariant violated at {} on {}: {}", v.at, v.node, v.what));
-    } else {
-        problems.extend(world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message));
-        if let Some(p) = untouched_never_expired(&w, &case.untouched_clients) {
-            problems.push(p);
-        }
-    }
-    let hash = w.engine.trace_hash();
-    let nondeterministic = twice && rerun_hash(&sc) != hash;
+    let (hash, mut problems) = evaluate(&sc, &case.untouched_clients);
+    let nondeterministic = twice && evaluate(&sc, &case.untouched_clients).0 != hash;
     if nondeterministic {
         problems.push("the same seed gave two different trace hashes".into());
     }
@@ -294,19 +289,7 @@ pub fn run_campaign(c: &Campaign) -> Vec<(Outcome, Option<String>)> {
 /// The problems of a scenario given as JSON (`None` if it does not parse).
 pub fn problems_of(json: &Value, untouched: &[String]) -> Option<Vec<String>> {
     let sc = scenario::parse("shrink.json", &serde_json::to_string(json).ok()?).ok()?;
-    let mut w = world::build(&sc, sc.seed);
-    if let Some(v) = {
-        let end = w.duration;
-        world::run_checked(&mut w, end)
-    } {
-        return Some(vec![format!("invariant violated at {} on {}: {}", v.at, v.node, v.what)]);
-    }
-    let mut problems: Vec<String> =
-        world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
-    if let Some(p) = untouched_never_expired(&w, untouched) {
-        problems.push(p);
-    }
-    Some(problems)
+    Some(evaluate(&sc, untouched).1)
 }
 
 /// The class of a problem, for shrinking: a smaller scenario must fail the same way.

@@ -410,19 +410,9 @@ impl<N: Node> Engine<N> {
 
     /// Runs every event with time `<= until`; the clock then stands at `until`.
     pub fn run_until(&mut self, until: Time) {
-        while let Some(t) = self.queue.peek_time() {
-            if t > until {
-                break;
-            }
-            let (t, ev) = self.queue.pop().expect("peeked");
-            self.now = t;
-            self.stats.events += 1;
-            self.step(ev);
-        }
-        self.now = self.now.max(until);
+        self.run_until_checked(until, |_, _| None);
     }
 
-    /// Runs one event; false when the queue is empty.
     /// Like [`run_until`](Self::run_until), calling `check` after every event that a process
     /// handled, with that process's id; stops at the first `Some` and returns it with the time.
     pub fn run_until_checked(

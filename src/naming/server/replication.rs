@@ -47,6 +47,21 @@ pub fn datum_checksum(d: &Datum) -> u64 {
     crate::engine::trace::StableHasher::digest(&parts)
 }
 
+/// Why a server-to-server call did not get its 200 `ok`, or `None` if it did.
+fn call_failure(result: Result<Msg, HttpError>) -> Option<String> {
+    match result {
+        Ok(Msg::Ok) => None,
+        Ok(Msg::Error { status, message }) => Some(format!("HTTP {status}: {message}")),
+        Ok(other) => Some(format!("unexpected {other:?}")),
+        Err(e) => Some(format!("{e:?}")),
+    }
+}
+
+/// Datums from the wire become fresh local instances (R2.17: `lastBeat` and `healthy` as sent).
+fn instances_from(list: &[InstanceData]) -> Vec<InstanceRef> {
+    list.iter().map(|d| Rc::new(Instance::from_data(d))).collect()
+}
+
 fn is_distro_key(key: &str) -> bool {
     key.starts_with(registry::EPHEMERAL_PREFIX)
 }
@@ -73,6 +88,16 @@ impl NamingServer {
         out.set_timer(Dur::from_millis(SERVICE_REPORT_INITIAL_MS), Timer::Server(ServerTimer::ServiceReport));
         out.observe(Observation::SnapshotLoadStarted);
         self.load_from(0, out);
+    }
+
+    /// An asynchronous call to every other member, whatever its state, whose answer nobody reads
+    /// (verification checksums, service status, 1.1 status beats).
+    fn tell_peers(&mut self, msg: Msg, out: &mut Out) {
+        let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
+        for t in targets {
+            let x = out.request(t, msg.clone(), SERVER_HTTP_TIMEOUTS);
+            self.calls.insert(x, Call::Ignore);
+        }
     }
 
     // ------------------------------------------------------------------ sync (R5.8–R5.16)
@@ -139,16 +164,11 @@ impl NamingServer {
         result: Result<Msg, HttpError>,
         out: &mut Out,
     ) {
-        let error = match result {
-            Ok(Msg::Ok) => {
-                for k in keys.iter() {
-                    self.in_flight.remove(&(k.clone(), target));
-                }
-                return;
+        let Some(error) = call_failure(result) else {
+            for k in keys.iter() {
+                self.in_flight.remove(&(k.clone(), target));
             }
-            Ok(Msg::Error { status, message }) => format!("HTTP {status}: {message}"),
-            Ok(other) => format!("unexpected {other:?}"),
-            Err(e) => format!("{e:?}"),
+            return;
         };
         out.observe(Observation::DistroSyncFailed {
             target: self.member_address(target).into(),
@@ -190,12 +210,7 @@ impl NamingServer {
         result: Result<Msg, HttpError>,
         out: &mut Out,
     ) {
-        let error = match result {
-            Ok(Msg::Ok) => return,
-            Ok(Msg::Error { status, message }) => format!("HTTP {status}: {message}"),
-            Ok(other) => format!("unexpected {other:?}"),
-            Err(e) => format!("{e:?}"),
-        };
+        let Some(error) = call_failure(result) else { return };
         out.observe(Observation::DistroSyncFailed {
             target: self.member_address(target).into(),
             keys: keys.len() as u32,
@@ -219,7 +234,7 @@ impl NamingServer {
             }
             let Some(svc) = service_key_of(key) else { continue };
             self.create_service_if_absent(now_ms, &svc, out);
-            self.on_put(key.clone(), list.iter().map(|d| Rc::new(Instance::from_data(d))).collect(), out);
+            self.on_put(key.clone(), instances_from(list), out);
             applied += 1;
         }
         out.observe(Observation::DistroSyncApplied { source: self.member_address(from).into(), keys: applied });
@@ -231,8 +246,7 @@ impl NamingServer {
     fn process_data(&mut self, now_ms: i64, batch: &DatumBatch, out: &mut Out) {
         for (key, list) in batch.iter() {
             let Some(svc) = service_key_of(key) else { continue };
-            let instances: Vec<InstanceRef> = list.iter().map(|d| Rc::new(Instance::from_data(d))).collect();
-            self.store.data.insert(key.clone(), Datum { instances: Rc::new(instances), timestamp: 1 });
+            self.store.data.insert(key.clone(), Datum { instances: Rc::new(instances_from(list)), timestamp: 1 });
             self.create_service_if_absent(now_ms, &svc, out);
             self.apply_datum(now_ms, key, out);
         }
@@ -249,13 +263,8 @@ impl NamingServer {
             .map(|(k, d)| (k.clone(), datum_checksum(d)))
             .collect();
         if !checksums.is_empty() {
-            let checksums = Rc::new(checksums);
-            let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
-            for t in targets {
-                let msg = Msg::DistroChecksums { source: self.config.address.clone(), checksums: checksums.clone() };
-                let x = out.request(t, msg, SERVER_HTTP_TIMEOUTS);
-                self.calls.insert(x, Call::Ignore);
-            }
+            let msg = Msg::DistroChecksums { source: self.config.address.clone(), checksums: Rc::new(checksums) };
+            self.tell_peers(msg, out);
         }
         out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
     }
@@ -424,12 +433,7 @@ impl NamingServer {
     /// `ServerStatusReporter`: a status beat to every other server and to itself, every 2 s;
     /// health checks come back once the list has been stable for more than 60 s.
     pub(super) fn server_list_report(&mut self, now_ms: i64, out: &mut Out) {
-        let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
-        for t in targets {
-            let x =
-                out.request(t, Msg::ServerStatusBeat { address: self.config.address.clone() }, SERVER_HTTP_TIMEOUTS);
-            self.calls.insert(x, Call::Ignore);
-        }
+        self.tell_peers(Msg::ServerStatusBeat { address: self.config.address.clone() }, out);
         self.distro_beats.insert(self.config.address.clone(), now_ms);
         self.recompute_healthy_list(now_ms, out);
         let ratio = self.mapper.healthy.len() as f64 / self.members.members.len() as f64;
@@ -480,13 +484,8 @@ impl NamingServer {
             service.checksum = service_checksum(service);
             checksums.push((key.clone(), service.checksum.clone()));
         }
-        let checksums = Rc::new(checksums);
-        let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
-        for t in targets {
-            let msg = Msg::ServiceStatus { source: self.config.address.clone(), checksums: checksums.clone() };
-            let x = out.request(t, msg, SERVER_HTTP_TIMEOUTS);
-            self.calls.insert(x, Call::Ignore);
-        }
+        let msg = Msg::ServiceStatus { source: self.config.address.clone(), checksums: Rc::new(checksums) };
+        self.tell_peers(msg, out);
         out.set_timer(Dur::from_millis(SERVICE_REPORT_PERIOD_MS), Timer::Server(ServerTimer::ServiceReport));
     }
 
