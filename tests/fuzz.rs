@@ -35,7 +35,8 @@ fn fuzz_found_responsible_server_keeps_a_removed_datum_missing() {
     }
     let problems = world::convergence_problems(&w);
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("svc1") && problems[0].contains("s1 has missing"), "{}", problems[0]);
+    assert_eq!(problems[0].clause, world::SAME_DATUMS);
+    assert!(problems[0].example.contains("svc1") && problems[0].example.contains("s1 has missing"), "{}", problems[0]);
     let key = "com.alibaba.nacos.naming.iplist.ephemeral.public##DEFAULT_GROUP@@svc1";
     let holders: Vec<&str> = (0..3)
         .filter(|&i| match w.engine.node(i) {

@@ -1,6 +1,7 @@
 //! The running invariant checks: quiet on a correct run, and they do catch a broken state.
 
-use nacos_sim::naming::invariants::{check, SERVICE_EQUALS_DATUM};
+use nacos_sim::engine::{Dispatched, InputKind};
+use nacos_sim::naming::invariants::{Invariants, SERVICE_EQUALS_DATUM, VIEW_CHANGES_BY_PULL_OR_ACKED_PUSH};
 use nacos_sim::naming::Process;
 use nacos_sim::scenario::{self, world};
 use nacos_sim::time::Time;
@@ -18,6 +19,10 @@ const TWO_PROVIDERS: &str = r#"{"name": "inv", "seed": 1, "duration": "60s",
     "clients": [{"id": "p", "register": [{"at": "1s", "service": "demo", "port": 1}, {"at": "1s", "service": "demo", "port": 2}]},
                 {"id": "c", "subscribe": [{"at": "2s", "service": "demo"}]}],
     "faults": [{"kind": "crash", "node": "p", "at": "20s"}]}"#;
+
+fn input(node: u32, input: InputKind, replies: u32) -> Dispatched {
+    Dispatched { node, input, replies }
+}
 
 #[test]
 fn committed_scenarios_violate_no_invariant() {
@@ -42,13 +47,49 @@ fn a_service_that_lags_its_datum_is_caught() {
     let server = (0..3u32)
         .find(|&i| matches!(w.engine.node(i), Process::Server(s) if !s.store.data.is_empty()))
         .expect("a server holds the datum");
-    assert_eq!(check(&w.engine, server, w.engine.records.len()), None, "consistent before tampering");
+    let timer = [input(server, InputKind::Timer, 0)];
+    let mut inv = Invariants::default();
+    assert_eq!(inv.check(&w.engine, &timer, w.engine.records.len()), None, "consistent before tampering");
     if let Process::Server(s) = w.engine.node_mut(server) {
         let datum = s.store.data.values_mut().next().unwrap();
         let mut fewer = (*datum.instances).clone();
         fewer.pop();
         datum.instances = Rc::new(fewer);
     }
-    let v = check(&w.engine, server, w.engine.records.len()).expect("violation");
+    let v = inv.check(&w.engine, &timer, w.engine.records.len()).expect("violation");
     assert!(v.starts_with(SERVICE_EQUALS_DATUM), "{v}");
+}
+
+/// A subscriber's view whose first host flips health in a timer event is caught; the same
+/// change in a pull answer, or in a push the client acked, is allowed.
+#[test]
+fn a_view_changed_outside_a_pull_or_an_acked_push_is_caught() {
+    let mut w = world_at(TWO_PROVIDERS, 10_000);
+    let consumer = 4u32;
+    let flip_a_host = |w: &mut world::World| {
+        let Process::Client(c) = w.engine.node_mut(consumer) else { panic!("consumer is a client") };
+        let info = c.cache.values_mut().next().expect("the consumer has a view");
+        assert!(!info.hosts.is_empty(), "the consumer sees the providers");
+        let mut changed = (**info).clone();
+        changed.hosts[0].healthy = !changed.hosts[0].healthy;
+        *info = Rc::new(changed);
+    };
+    let n = w.engine.records.len();
+    for (kind, replies, allowed) in [
+        (InputKind::Response, 0, true),
+        (InputKind::Datagram { from: 0 }, 1, true),
+        (InputKind::Datagram { from: 0 }, 0, false),
+        (InputKind::Timer, 0, false),
+    ] {
+        let mut inv = Invariants::default();
+        let event = [input(consumer, kind, replies)];
+        assert_eq!(inv.check(&w.engine, &[input(consumer, InputKind::Timer, 0)], n), None, "first look");
+        flip_a_host(&mut w);
+        let v = inv.check(&w.engine, &event, n);
+        if allowed {
+            assert_eq!(v, None, "{kind:?} may change the view");
+        } else {
+            assert!(v.as_deref().is_some_and(|v| v.starts_with(VIEW_CHANGES_BY_PULL_OR_ACKED_PUSH)), "{kind:?}: {v:?}");
+        }
+    }
 }

@@ -282,7 +282,29 @@ struct Proc<N: Node> {
     paused: bool,
     /// Bumped on every crash: timers and exchanges of an earlier life are ignored.
     inc: u32,
+    /// When the process last started (time zero, or its latest restart).
+    started: Time,
     backlog: Vec<Event<N::Msg, N::Timer, N::Cmd>>,
+}
+
+/// What kind of input an event handed a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Start,
+    Datagram { from: NodeId },
+    Request,
+    Response,
+    Timer,
+    Command,
+}
+
+/// One input a process handled, for invariant checks: who, what input, and how many datagrams
+/// it sent back to the sender of a datagram input (an ack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    pub node: NodeId,
+    pub input: InputKind,
+    pub replies: u32,
 }
 
 /// Counters printed in a run summary.
@@ -333,8 +355,9 @@ pub struct Engine<N: Node> {
     /// Every observation, when recording is on (`run` output, `expect` checks, reports).
     pub records: Vec<Record<N::Obs>>,
     pub record: bool,
-    /// The process that handled the latest event, for invariant checks.
-    last_dispatched: Option<NodeId>,
+    /// The inputs processes handled in the current event (several when a paused process
+    /// resumes and runs its backlog), for invariant checks.
+    dispatched: Vec<Dispatched>,
 }
 
 impl<N: Node> Engine<N> {
@@ -352,6 +375,7 @@ impl<N: Node> Engine<N> {
                 host_up: true,
                 paused: false,
                 inc: 0,
+                started: Time::ZERO,
                 backlog: Vec::new(),
             })
             .collect();
@@ -368,7 +392,7 @@ impl<N: Node> Engine<N> {
             stats: Stats::default(),
             records: Vec::new(),
             record: true,
-            last_dispatched: None,
+            dispatched: Vec::new(),
         };
         for i in 0..n as NodeId {
             e.dispatch(i, Input::Start);
@@ -394,6 +418,14 @@ impl<N: Node> Engine<N> {
     pub fn is_alive(&self, id: NodeId) -> bool {
         self.procs[id as usize].alive
     }
+    /// When the process last started: time zero, or its latest restart.
+    pub fn started(&self, id: NodeId) -> Time {
+        self.procs[id as usize].started
+    }
+    /// How many times the process has crashed: a new value means a new life.
+    pub fn incarnation(&self, id: NodeId) -> u32 {
+        self.procs[id as usize].inc
+    }
     pub fn local_time(&self, id: NodeId) -> Time {
         self.procs[id as usize].clock.local(self.now)
     }
@@ -413,12 +445,13 @@ impl<N: Node> Engine<N> {
         self.run_until_checked(until, |_, _| None);
     }
 
-    /// Like [`run_until`](Self::run_until), calling `check` after every event that a process
-    /// handled, with that process's id; stops at the first `Some` and returns it with the time.
+    /// Like [`run_until`](Self::run_until), calling `check` after every event that processes
+    /// handled, with what they handled; stops at the first `Some` and returns it with the time
+    /// and the node of the last input.
     pub fn run_until_checked(
         &mut self,
         until: Time,
-        mut check: impl FnMut(&Self, NodeId) -> Option<String>,
+        mut check: impl FnMut(&Self, &[Dispatched]) -> Option<String>,
     ) -> Option<(Time, NodeId, String)> {
         while let Some(t) = self.queue.peek_time() {
             if t > until {
@@ -427,10 +460,11 @@ impl<N: Node> Engine<N> {
             let (t, ev) = self.queue.pop().expect("peeked");
             self.now = t;
             self.stats.events += 1;
-            self.last_dispatched = None;
+            self.dispatched.clear();
             self.step(ev);
-            if let Some(node) = self.last_dispatched {
-                if let Some(v) = check(self, node) {
+            if let Some(last) = self.dispatched.last() {
+                let node = last.node;
+                if let Some(v) = check(self, &self.dispatched) {
                     return Some((t, node, v));
                 }
             }
@@ -444,6 +478,7 @@ impl<N: Node> Engine<N> {
             Some((t, ev)) => {
                 self.now = t;
                 self.stats.events += 1;
+                self.dispatched.clear();
                 self.step(ev);
                 true
             }
@@ -548,7 +583,15 @@ impl<N: Node> Engine<N> {
     }
 
     fn dispatch(&mut self, id: NodeId, input: Input<N::Msg, N::Timer, N::Cmd>) {
-        self.last_dispatched = Some(id);
+        let kind = match &input {
+            Input::Start => InputKind::Start,
+            Input::Datagram { from, .. } => InputKind::Datagram { from: *from },
+            Input::Request { .. } => InputKind::Request,
+            Input::Response { .. } => InputKind::Response,
+            Input::Timer { .. } => InputKind::Timer,
+            Input::Command(_) => InputKind::Command,
+        };
+        self.dispatched.push(Dispatched { node: id, input: kind, replies: 0 });
         let p = &mut self.procs[id as usize];
         let local = p.clock.local(self.now);
         p.node.handle(local, input, &mut p.rng, &mut self.out);
@@ -567,7 +610,14 @@ impl<N: Node> Engine<N> {
         let mut actions = std::mem::take(&mut self.out.actions);
         for a in actions.drain(..) {
             match a {
-                Action::Udp { to, msg } => self.send_udp(from, to, msg),
+                Action::Udp { to, msg } => {
+                    if let Some(d) = self.dispatched.last_mut() {
+                        if d.input == (InputKind::Datagram { from: to }) {
+                            d.replies += 1;
+                        }
+                    }
+                    self.send_udp(from, to, msg)
+                }
                 Action::Request { to, id, msg, timeouts } => self.send_request(from, to, id, msg, timeouts),
                 Action::Respond { id, msg } => self.send_response(from, id, msg),
                 Action::SetTimer { id, after, timer } => {
@@ -691,6 +741,7 @@ impl<N: Node> Engine<N> {
                 if !p.alive {
                     p.alive = true;
                     p.host_up = true;
+                    p.started = self.now;
                     self.dispatch(node, Input::Start);
                 }
             }

@@ -10,7 +10,7 @@ use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::registry;
 use crate::naming::server::replication::datum_checksum;
 use crate::naming::server::{AddressBook, DistroVersion, NamingServer, ServerConfig, ServerStatus, Switches};
-use crate::naming::wire::{Observation, Str};
+use crate::naming::wire::{Observation, ServiceKey, Str};
 use crate::naming::Process;
 use crate::time::{Dur, Time};
 use rand::Rng;
@@ -476,18 +476,18 @@ pub fn check_expectations(expect: &[Expect], world: &World) -> Vec<ExpectOutcome
             let message = if e.why.is_empty() || ok { detail } else { format!("{detail} ({})", e.why) };
             ExpectOutcome { index, ok, message }
         })
-        .chain(world.converge.then(|| {
-            let problems = convergence_problems(world);
-            ExpectOutcome {
-                index: expect.len(),
-                ok: problems.is_empty(),
-                message: match problems.first() {
-                    None => "converged: same datums on every live server, every live instance everywhere".into(),
-                    Some(p) => format!("not converged ({} problems), first: {p}", problems.len()),
-                },
-            }
-        }))
+        .chain(world.converge.then(|| convergence_outcomes(world, expect.len())).into_iter().flatten())
         .collect()
+}
+
+/// The `converge` check as outcomes: one per failed clause, or a single passing one.
+fn convergence_outcomes(world: &World, index: usize) -> Vec<ExpectOutcome> {
+    let problems = convergence_problems(world);
+    if problems.is_empty() {
+        let message = format!("converged: {}", CONVERGENCE_CLAUSES.join(", "));
+        return vec![ExpectOutcome { index, ok: true, message }];
+    }
+    problems.iter().map(|p| ExpectOutcome { index, ok: false, message: format!("not converged, {p}") }).collect()
 }
 
 /// A violated invariant: when, where, what, and the observations that led to it.
@@ -502,8 +502,9 @@ pub struct Violation {
 /// first violation.
 pub fn run_checked(w: &mut World, until: Time) -> Option<Violation> {
     let mut seen = w.engine.records.len();
-    let found = w.engine.run_until_checked(until, |e, node| {
-        let v = crate::naming::invariants::check(e, node, seen);
+    let mut invariants = crate::naming::invariants::Invariants::default();
+    let found = w.engine.run_until_checked(until, |e, inputs| {
+        let v = invariants.check(e, inputs, seen);
         seen = e.records.len();
         v
     });
@@ -513,10 +514,44 @@ pub fn run_checked(w: &mut World, until: Time) -> Option<Violation> {
     Some(Violation { at, node: w.names[node as usize].clone(), what, history })
 }
 
-/// The eventual-consistency clauses that fail at the current state, each with its first
-/// counterexample.
-pub fn convergence_problems(world: &World) -> Vec<String> {
+/// The clauses of the eventual-consistency check, as named in reports.
+pub const CONVERGENCE_CLAUSES: &[&str] = &[
+    SAME_DATUMS,
+    LIVE_INSTANCES_EVERYWHERE,
+    HEALTHY_ON_RESPONSIBLE,
+    HEALTHY_AFTER_STATUS_CHANNEL,
+    NO_STALE_INSTANCES,
+    SUBSCRIBERS_SEE_SERVER_ANSWER,
+];
+pub const SAME_DATUMS: &str = "same_datum_on_every_live_server";
+pub const LIVE_INSTANCES_EVERYWHERE: &str = "live_instances_on_every_live_server";
+pub const HEALTHY_ON_RESPONSIBLE: &str = "healthy_on_responsible_server";
+pub const HEALTHY_AFTER_STATUS_CHANNEL: &str = "healthy_on_other_servers_after_status_channel";
+pub const NO_STALE_INSTANCES: &str = "no_instance_without_a_live_client";
+pub const SUBSCRIBERS_SEE_SERVER_ANSWER: &str = "subscriber_view_equals_server_answer";
+
+/// A failed clause of the eventual-consistency check and its first counterexample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub clause: &'static str,
+    pub example: String,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.clause, self.example)
+    }
+}
+
+/// How long a responsible server must have been up before the others are expected to hold its
+/// health view: the ServiceReporter's first run (60 s, R5.26) plus two periods.
+const STATUS_CHANNEL_SETTLED: Dur = Dur::from_millis(70_000);
+
+/// The eventual-consistency check at the current state: every clause that fails, in the order
+/// of [`CONVERGENCE_CLAUSES`], each with its first counterexample.
+pub fn convergence_problems(world: &World) -> Vec<Divergence> {
     let e = &world.engine;
+    let name = |i: usize| world.names[i].as_str();
     let live = |i: usize| e.is_alive(i as NodeId);
     let servers: Vec<(usize, &NamingServer)> = (0..e.node_count())
         .filter(|&i| live(i))
@@ -525,52 +560,119 @@ pub fn convergence_problems(world: &World) -> Vec<String> {
             Process::Client(_) => None,
         })
         .collect();
-    let mut problems = Vec::new();
+    let clients: Vec<(usize, &NamingClient)> = (0..e.node_count())
+        .filter(|&i| live(i))
+        .filter_map(|i| match e.node(i as NodeId) {
+            Process::Client(c) => Some((i, &**c)),
+            Process::Server(_) => None,
+        })
+        .collect();
+    let mut found: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut fail = |clause: &'static str, example: String| {
+        found.entry(clause).or_insert(example);
+    };
+
     let keys: BTreeSet<&Str> = servers
         .iter()
         .flat_map(|(_, s)| s.store.data.keys().filter(|k| k.starts_with(registry::EPHEMERAL_PREFIX)))
         .collect();
     'keys: for key in keys {
-        let mut first: Option<(usize, Option<u64>)> = None;
-        for (i, s) in &servers {
-            let sum = s.store.data.get(key).map(datum_checksum);
-            match first {
-                None => first = Some((*i, sum)),
-                Some((j, other)) if other != sum => {
-                    let show = |v: Option<u64>| v.map_or("missing".to_string(), |v| format!("{v:016x}"));
-                    problems.push(format!(
-                        "datum {key}: {} has {}, {} has {}",
-                        world.names[j],
-                        show(other),
-                        world.names[*i],
-                        show(sum)
-                    ));
-                    break 'keys;
+        let sums: Vec<(usize, Option<u64>)> =
+            servers.iter().map(|(i, s)| (*i, s.store.data.get(key).map(datum_checksum))).collect();
+        for w in sums.windows(2) {
+            if w[0].1 != w[1].1 {
+                let show = |v: Option<u64>| v.map_or("missing".to_string(), |v| format!("{v:016x}"));
+                let (a, b) = (w[0], w[1]);
+                fail(
+                    SAME_DATUMS,
+                    format!("datum {key}: {} has {}, {} has {}", name(a.0), show(a.1), name(b.0), show(b.1)),
+                );
+                break 'keys;
+            }
+        }
+    }
+
+    // What every live client beats for.
+    let registered: BTreeSet<(ServiceKey, Str, u16)> =
+        clients.iter().flat_map(|(_, c)| c.registered_instances()).collect();
+    let owner = |ip: &str, port: u16, svc: &ServiceKey| {
+        clients
+            .iter()
+            .find(|(_, c)| c.registered_instances().any(|(s, i, p)| &s == svc && &*i == ip && p == port))
+            .map_or("?", |(i, _)| name(*i))
+    };
+    for (svc, ip, port) in &registered {
+        for (j, s) in &servers {
+            let instance =
+                s.services.get(svc).and_then(|service| service.all_ips(true).find(|x| x.ip == *ip && x.port == *port));
+            let who = || format!("instance {ip}:{port} of {} (client {})", svc.name, owner(ip, *port, svc));
+            match instance {
+                None => fail(LIVE_INSTANCES_EVERYWHERE, format!("{} is missing on {}", who(), name(*j))),
+                Some(x) if !x.healthy.get() => {
+                    if s.mapper.responsible(&svc.name) {
+                        fail(
+                            HEALTHY_ON_RESPONSIBLE,
+                            format!("{} is unhealthy on {}, responsible for it", who(), name(*j)),
+                        );
+                    } else if let Some((r, _)) = servers.iter().find(|(_, r)| r.mapper.responsible(&svc.name)) {
+                        if e.now() >= e.started(*r as NodeId) + STATUS_CHANNEL_SETTLED {
+                            fail(
+                                HEALTHY_AFTER_STATUS_CHANNEL,
+                                format!(
+                                    "{} is unhealthy on {} but healthy on {}, responsible for it",
+                                    who(),
+                                    name(*j),
+                                    name(*r)
+                                ),
+                            );
+                        }
+                    }
                 }
                 Some(_) => {}
             }
         }
     }
-    'instances: for i in 0..e.node_count() {
-        let Process::Client(c) = e.node(i as NodeId) else { continue };
-        if !live(i) {
-            continue;
-        }
-        for (svc, ip, port) in c.registered_instances() {
-            for (j, s) in &servers {
-                let present = s
-                    .services
-                    .get(&svc)
-                    .is_some_and(|service| service.all_ips(true).any(|x| x.ip == ip && x.port == port));
-                if !present {
-                    problems.push(format!(
-                        "instance {ip}:{port} of {} (client {}) is missing on {}",
-                        svc.name, world.names[i], world.names[*j]
-                    ));
-                    break 'instances;
+    'stale: for (j, s) in &servers {
+        for (svc, service) in &s.services {
+            for x in service.all_ips(true) {
+                if !registered.contains(&(svc.clone(), x.ip.clone(), x.port)) {
+                    fail(
+                        NO_STALE_INSTANCES,
+                        format!(
+                            "{} still holds {}:{} of {}, which no live client registers",
+                            name(*j),
+                            x.ip,
+                            x.port,
+                            svc.name
+                        ),
+                    );
+                    break 'stale;
                 }
             }
         }
     }
-    problems
+
+    'views: for (i, c) in &clients {
+        for view in c.subscriptions() {
+            let svc = ServiceKey { namespace: c.config.namespace.clone(), name: view.name.clone() };
+            let seen: BTreeSet<(&str, u16, bool)> = view.hosts.iter().map(|h| (&*h.ip, h.port, h.healthy)).collect();
+            for (j, _) in &c.config.servers {
+                let Some((_, s)) = servers.iter().find(|(k, _)| *k == *j as usize) else { continue };
+                let answer = s.service_info(0, &svc, &view.clusters, false, 0);
+                let served: BTreeSet<(&str, u16, bool)> =
+                    answer.hosts.iter().map(|h| (&*h.ip, h.port, h.healthy)).collect();
+                if seen != served {
+                    fail(
+                        SUBSCRIBERS_SEE_SERVER_ANSWER,
+                        format!("{} sees {} as {seen:?}, {} answers {served:?}", name(*i), svc.name, name(*j as usize)),
+                    );
+                    break 'views;
+                }
+            }
+        }
+    }
+    CONVERGENCE_CLAUSES
+        .iter()
+        .filter_map(|c| found.remove(c).map(|example| Divergence { clause: c, example }))
+        .collect()
 }

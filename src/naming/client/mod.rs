@@ -272,6 +272,12 @@ impl NamingClient {
         })
     }
 
+    /// The services this client subscribes to, as its cache holds them: the `serviceInfoMap`
+    /// entries an `UpdateTask` keeps fresh.
+    pub fn subscriptions(&self) -> impl Iterator<Item = &ServiceInfo> + '_ {
+        self.update_tasks.keys().filter_map(|k| self.cache.get(k).map(|i| &**i))
+    }
+
     // ------------------------------------------------------------------ FailoverReactor
 
     /// `SwitchRefresher.run`: act on a switch file newer than the last one seen.
