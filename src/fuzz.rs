@@ -21,8 +21,57 @@ pub struct Case {
     pub untouched_clients: Vec<String>,
 }
 
-fn pick<'a, T>(rng: &mut ChaCha8Rng, v: &'a [T]) -> &'a T {
-    v.choose(rng).expect("non-empty")
+/// A node a fault names, by role and index within that role (taken modulo the role's count),
+/// so that shrinking a list never turns a fault on a client into a fault on a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeRef {
+    Server(usize),
+    App(usize),
+    Consumer(usize),
+}
+
+/// One fault of a plan. Times are whole seconds; a window ends at `at + len`, but never after
+/// the heal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultPlan {
+    /// UDP loss (percent) on the link between two nodes, both ways, until the heal.
+    UdpLoss { at: u64, a: NodeRef, b: NodeRef, percent: u32 },
+    /// Delay jitter on every link until the heal.
+    Jitter { at: u64, ms: u64 },
+    /// One node cut off from everyone.
+    CutOff { at: u64, len: u64, node: NodeRef },
+    /// Packets from `from` to `to` are dropped (the other way still works).
+    OneWay { at: u64, len: u64, from: NodeRef, to: NodeRef },
+    /// Crash, then restart.
+    Crash { at: u64, len: u64, node: NodeRef },
+    /// Stop-the-world pause.
+    Pause { at: u64, len: u64, node: NodeRef },
+    /// The server's clock jumps by `by_ms`.
+    ClockJump { at: u64, server: usize, by_ms: i64 },
+}
+
+/// An application that registers instances: the servers it knows (indices, modulo the server
+/// count) and its registrations (time in ms, service index modulo the service count).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppPlan {
+    pub known: Vec<usize>,
+    pub registrations: Vec<(u64, usize)>,
+}
+
+/// Everything a fuzz case is made of, before it becomes a scenario file. Seeds draw plans
+/// ([`Plan::draw`]); the property tests generate and shrink them with proptest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub servers: usize,
+    pub services: usize,
+    pub apps: Vec<AppPlan>,
+    /// Each consumer's server (index modulo the server count); it subscribes to every service.
+    pub consumers: Vec<usize>,
+    pub faults: Vec<FaultPlan>,
+}
+
+fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
+    *v.choose(rng).expect("non-empty")
 }
 
 /// Draws the scenario of `seed`. `quiet_s` is the fault-free time after the heal.
@@ -34,121 +83,186 @@ pub fn generate(seed: u64, quiet_s: u64) -> Case {
 /// jitter, client crashes, and partitions between clients and servers short enough (≤ 3 s)
 /// that no membership view changes.
 pub fn generate_with(seed: u64, quiet_s: u64, benign: bool) -> Case {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6675_7a7a);
-    let n_servers = rng.gen_range(1..=5usize);
-    let servers: Vec<String> = (1..=n_servers).map(|i| format!("s{i}")).collect();
-    let n_apps = rng.gen_range(1..=4usize);
-    let n_services = rng.gen_range(1..=4usize);
-    let mut clients = Vec::new();
-    let mut app_ids = Vec::new();
-    for a in 0..n_apps {
-        let id = format!("app{a}");
-        let mut known: Vec<String> = servers.clone();
-        known.shuffle(&mut rng);
-        known.truncate(rng.gen_range(1..=n_servers));
-        let regs: Vec<Value> = (0..rng.gen_range(1..=3))
-            .map(|k| {
-                json!({"at": format!("{}ms", rng.gen_range(1000..6000)),
-                       "service": format!("svc{}", rng.gen_range(0..n_services)),
-                       "port": 8000 + k})
+    Plan::draw(seed, benign).case(seed, quiet_s)
+}
+
+impl Plan {
+    /// The plan of `seed`: 1–5 servers, 1–4 applications on random subsets of them, 1–4
+    /// services, 1–2 consumers, 0–4 faults.
+    pub fn draw(seed: u64, benign: bool) -> Plan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6675_7a7a);
+        let servers = rng.gen_range(1..=5usize);
+        let n_apps = rng.gen_range(1..=4usize);
+        let services = rng.gen_range(1..=4usize);
+        let apps: Vec<AppPlan> = (0..n_apps)
+            .map(|_| {
+                let mut known: Vec<usize> = (0..servers).collect();
+                known.shuffle(&mut rng);
+                known.truncate(rng.gen_range(1..=servers));
+                let registrations = (0..rng.gen_range(1..=3))
+                    .map(|_| (rng.gen_range(1000..6000i32) as u64, rng.gen_range(0..services)))
+                    .collect();
+                AppPlan { known, registrations }
             })
             .collect();
-        clients.push(json!({"id": id, "servers": known, "register": regs}));
-        app_ids.push(id);
+        let indices: Vec<usize> = (0..servers).collect();
+        let consumers: Vec<usize> = (0..rng.gen_range(1..=2)).map(|_| pick(&mut rng, &indices)).collect();
+        let servers_r: Vec<NodeRef> = (0..servers).map(NodeRef::Server).collect();
+        let clients_r: Vec<NodeRef> =
+            (0..n_apps).map(NodeRef::App).chain((0..consumers.len()).map(NodeRef::Consumer)).collect();
+        let everyone: Vec<NodeRef> = servers_r.iter().chain(&clients_r).copied().collect();
+        let faults = (0..rng.gen_range(0..=4))
+            .map(|_| {
+                let at = rng.gen_range(20..120u64);
+                let len = rng.gen_range(1..=30u64);
+                let kind = if benign { pick(&mut rng, &[0, 1, 3, 4]) } else { rng.gen_range(0..7) };
+                match kind {
+                    0 => {
+                        let (a, b) = (pick(&mut rng, &everyone), pick(&mut rng, &everyone));
+                        FaultPlan::UdpLoss { at, a, b, percent: rng.gen_range(0..=50i32) as u32 }
+                    }
+                    1 => FaultPlan::Jitter { at, ms: rng.gen_range(1..500i32) as u64 },
+                    2 => FaultPlan::CutOff { at, len, node: pick(&mut rng, &everyone) },
+                    3 if benign => {
+                        let (from, to) = (pick(&mut rng, &clients_r), pick(&mut rng, &servers_r));
+                        FaultPlan::OneWay { at, len: rng.gen_range(1..=3), from, to }
+                    }
+                    3 => {
+                        let (from, to) = (pick(&mut rng, &everyone), pick(&mut rng, &everyone));
+                        FaultPlan::OneWay { at, len, from, to }
+                    }
+                    4 => {
+                        FaultPlan::Crash { at, len, node: pick(&mut rng, if benign { &clients_r } else { &everyone }) }
+                    }
+                    5 => FaultPlan::Pause { at, len, node: pick(&mut rng, &everyone) },
+                    _ => {
+                        FaultPlan::ClockJump { at, server: pick(&mut rng, &indices), by_ms: rng.gen_range(-5000..5000) }
+                    }
+                }
+            })
+            .collect();
+        Plan { servers, services, apps, consumers, faults }
     }
-    let mut consumer_ids = Vec::new();
-    for c in 0..rng.gen_range(1..=2) {
-        let id = format!("consumer{c}");
-        let subs: Vec<Value> = (0..n_services).map(|s| json!({"at": "2s", "service": format!("svc{s}")})).collect();
-        clients.push(json!({"id": id, "servers": [pick(&mut rng, &servers)], "subscribe": subs}));
-        consumer_ids.push(id);
-    }
-    let everyone: Vec<String> = servers.iter().chain(&app_ids).chain(&consumer_ids).cloned().collect();
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-    let mut faults = Vec::new();
-    let mut link_changed = false;
-    for _ in 0..rng.gen_range(0..=4) {
-        let at = rng.gen_range(20..120u64);
-        let until = (at + rng.gen_range(1..=30u64)).min(HEAL_AT_S - 1);
-        let kind = if benign { *pick(&mut rng, &[0, 1, 3, 4]) } else { rng.gen_range(0..7) };
-        let clients_only: Vec<String> = app_ids.iter().chain(&consumer_ids).cloned().collect();
-        let (fault, involved): (Value, Vec<String>) = match kind {
-            0 => {
-                let from = pick(&mut rng, &everyone).clone();
-                let to = pick(&mut rng, &everyone).clone();
-                let loss = (rng.gen_range(0..=50) as f64) / 100.0;
-                link_changed = true;
-                let f = json!({"kind": "link", "at": format!("{at}s"), "from": [from], "to": [to],
-                               "both_ways": true, "set": {"udp_loss": loss}});
-                (f, vec![from, to])
-            }
-            1 => {
-                link_changed = true;
-                let f = json!({"kind": "link", "at": format!("{at}s"), "from": everyone, "to": everyone,
-                               "set": {"jitter": format!("{}ms", rng.gen_range(1..500))}});
-                (f, everyone.clone())
-            }
-            2 => {
-                let cut = pick(&mut rng, &everyone).clone();
-                // Cut off from everyone: whoever talks to it is involved too.
-                let f = json!({"kind": "partition", "at": format!("{at}s"), "until": format!("{until}s"),
-                               "groups": [[cut]]});
-                (f, everyone.clone())
-            }
-            3 => {
-                let (from, to, until) = if benign {
-                    (pick(&mut rng, &clients_only).clone(), pick(&mut rng, &servers).clone(), at + rng.gen_range(1..=3))
-                } else {
-                    (pick(&mut rng, &everyone).clone(), pick(&mut rng, &everyone).clone(), until)
-                };
-                let f = json!({"kind": "partition", "at": format!("{at}s"), "until": format!("{until}s"),
-                               "from": [from], "to": [to]});
-                (f, vec![from, to])
-            }
-            4 => {
-                let node = pick(&mut rng, if benign { &clients_only } else { &everyone }).clone();
-                let f = json!({"kind": "crash", "node": node, "at": format!("{at}s"), "until": format!("{until}s")});
-                (f, vec![node])
-            }
-            5 => {
-                let node = pick(&mut rng, &everyone).clone();
-                let f = json!({"kind": "pause", "node": node, "at": format!("{at}s"), "until": format!("{until}s")});
-                (f, vec![node])
-            }
-            _ => {
-                let node = pick(&mut rng, &servers).clone();
-                let by = rng.gen_range(-5000..5000i64);
-                let f = json!({"kind": "clock_jump", "node": node, "at": format!("{at}s"), "by": format!("{by}ms")});
-                (f, vec![node])
+
+    /// The scenario file of this plan: every fault heals at [`HEAL_AT_S`], then `quiet_s`
+    /// seconds of quiet, then the convergence check.
+    pub fn case(&self, seed: u64, quiet_s: u64) -> Case {
+        let servers: Vec<String> = (1..=self.servers.max(1)).map(|i| format!("s{i}")).collect();
+        let app_ids: Vec<String> = (0..self.apps.len()).map(|a| format!("app{a}")).collect();
+        let consumer_ids: Vec<String> = (0..self.consumers.len()).map(|c| format!("consumer{c}")).collect();
+        let n_services = self.services.max(1);
+        let server = |i: usize| servers[i % servers.len()].clone();
+        let name = |r: NodeRef| -> Option<String> {
+            let at = |ids: &[String], i: usize| (!ids.is_empty()).then(|| ids[i % ids.len()].clone());
+            match r {
+                NodeRef::Server(i) => Some(server(i)),
+                NodeRef::App(i) => at(&app_ids, i),
+                NodeRef::Consumer(i) => at(&consumer_ids, i),
             }
         };
-        // Anything that touches a server touches every client's instances: it can stop their
-        // beats from arriving, or move responsibility for them.
-        if involved.iter().any(|n| servers.contains(n)) {
-            touched.extend(app_ids.iter().cloned());
+        let mut clients = Vec::new();
+        for (id, app) in app_ids.iter().zip(&self.apps) {
+            let mut known: Vec<String> = Vec::new();
+            for &k in &app.known {
+                if !known.contains(&server(k)) {
+                    known.push(server(k));
+                }
+            }
+            if known.is_empty() {
+                known.push(server(0));
+            }
+            let regs: Vec<Value> = app
+                .registrations
+                .iter()
+                .enumerate()
+                .map(|(k, (at_ms, svc))| {
+                    json!({"at": format!("{at_ms}ms"), "service": format!("svc{}", svc % n_services), "port": 8000 + k})
+                })
+                .collect();
+            clients.push(json!({"id": id, "servers": known, "register": regs}));
         }
-        touched.extend(involved);
-        faults.push(fault);
+        for (id, &srv) in consumer_ids.iter().zip(&self.consumers) {
+            let subs: Vec<Value> = (0..n_services).map(|s| json!({"at": "2s", "service": format!("svc{s}")})).collect();
+            clients.push(json!({"id": id, "servers": [server(srv)], "subscribe": subs}));
+        }
+        let everyone: Vec<String> = servers.iter().chain(&app_ids).chain(&consumer_ids).cloned().collect();
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut faults = Vec::new();
+        let mut link_changed = false;
+        let until = |at: u64, len: u64| format!("{}s", (at + len).min(HEAL_AT_S - 1));
+        for f in &self.faults {
+            let (fault, involved): (Value, Vec<String>) = match *f {
+                FaultPlan::UdpLoss { at, a, b, percent } => {
+                    let (Some(from), Some(to)) = (name(a), name(b)) else { continue };
+                    link_changed = true;
+                    let f = json!({"kind": "link", "at": format!("{at}s"), "from": [from], "to": [to],
+                                   "both_ways": true, "set": {"udp_loss": (percent as f64) / 100.0}});
+                    (f, vec![from, to])
+                }
+                FaultPlan::Jitter { at, ms } => {
+                    link_changed = true;
+                    let f = json!({"kind": "link", "at": format!("{at}s"), "from": everyone, "to": everyone,
+                                   "set": {"jitter": format!("{ms}ms")}});
+                    (f, everyone.clone())
+                }
+                FaultPlan::CutOff { at, len, node } => {
+                    let Some(cut) = name(node) else { continue };
+                    // Cut off from everyone: whoever talks to it is involved too.
+                    let f = json!({"kind": "partition", "at": format!("{at}s"), "until": until(at, len),
+                                   "groups": [[cut]]});
+                    (f, everyone.clone())
+                }
+                FaultPlan::OneWay { at, len, from, to } => {
+                    let (Some(from), Some(to)) = (name(from), name(to)) else { continue };
+                    let f = json!({"kind": "partition", "at": format!("{at}s"), "until": until(at, len),
+                                   "from": [from], "to": [to]});
+                    (f, vec![from, to])
+                }
+                FaultPlan::Crash { at, len, node } => {
+                    let Some(node) = name(node) else { continue };
+                    let f = json!({"kind": "crash", "node": node, "at": format!("{at}s"), "until": until(at, len)});
+                    (f, vec![node])
+                }
+                FaultPlan::Pause { at, len, node } => {
+                    let Some(node) = name(node) else { continue };
+                    let f = json!({"kind": "pause", "node": node, "at": format!("{at}s"), "until": until(at, len)});
+                    (f, vec![node])
+                }
+                FaultPlan::ClockJump { at, server: i, by_ms } => {
+                    let node = server(i);
+                    let f =
+                        json!({"kind": "clock_jump", "node": node, "at": format!("{at}s"), "by": format!("{by_ms}ms")});
+                    (f, vec![node])
+                }
+            };
+            // Anything that touches a server touches every client's instances: it can stop their
+            // beats from arriving, or move responsibility for them.
+            if involved.iter().any(|n| servers.contains(n)) {
+                touched.extend(app_ids.iter().cloned());
+            }
+            touched.extend(involved);
+            faults.push(fault);
+        }
+        faults.push(json!({"kind": "heal", "at": format!("{HEAL_AT_S}s")}));
+        if link_changed {
+            faults.push(json!({"kind": "link", "at": format!("{HEAL_AT_S}s"), "from": everyone, "to": everyone,
+                               "set": {"udp_loss": 0.0, "jitter": "0ms"}}));
+        }
+        let untouched_clients: Vec<String> = app_ids.iter().filter(|a| !touched.contains(*a)).cloned().collect();
+        let json = json!({
+            "name": format!("fuzz-{seed}"),
+            "description": format!(
+                "Generated by `nacos-sim fuzz` from seed {seed}: every fault heals at {HEAL_AT_S} s, then {quiet_s} s \
+                 of quiet; the registry must have converged."),
+            "seed": seed,
+            "duration": format!("{}s", HEAL_AT_S + quiet_s),
+            "servers": servers.iter().map(|s| json!({"id": s})).collect::<Vec<_>>(),
+            "clients": clients,
+            "faults": faults,
+            "converge": true,
+        });
+        Case { json, untouched_clients }
     }
-    faults.push(json!({"kind": "heal", "at": format!("{HEAL_AT_S}s")}));
-    if link_changed {
-        faults.push(json!({"kind": "link", "at": format!("{HEAL_AT_S}s"), "from": everyone, "to": everyone,
-                           "set": {"udp_loss": 0.0, "jitter": "0ms"}}));
-    }
-    let untouched_clients: Vec<String> = app_ids.iter().filter(|a| !touched.contains(*a)).cloned().collect();
-    let json = json!({
-        "name": format!("fuzz-{seed}"),
-        "description": format!(
-            "Generated by `nacos-sim fuzz` from seed {seed}: every fault heals at {HEAL_AT_S} s, then {quiet_s} s \
-             of quiet; the registry must have converged."),
-        "seed": seed,
-        "duration": format!("{}s", HEAL_AT_S + quiet_s),
-        "servers": servers.iter().map(|s| json!({"id": s})).collect::<Vec<_>>(),
-        "clients": clients,
-        "faults": faults,
-        "converge": true,
-    });
-    Case { json, untouched_clients }
 }
 
 /// The outcome of one seed.
@@ -206,9 +320,9 @@ fn untouched_never_expired(w: &world::World, untouched: &[String]) -> Option<Str
     })
 }
 
-/// Generates, runs and checks one seed; `twice` re-runs it to compare trace hashes.
-pub fn check_seed(seed: u64, quiet_s: u64, twice: bool) -> (Outcome, String) {
-    check_case(seed, generate(seed, quiet_s), twice)
+/// Generates, runs and checks one seed of a campaign; `twice` re-runs it to compare trace hashes.
+pub fn check_seed(c: &Campaign, seed: u64, twice: bool) -> (Outcome, String) {
+    check_case(seed, c.case(seed), twice)
 }
 
 pub fn check_case(seed: u64, case: Case, twice: bool) -> (Outcome, String) {
@@ -238,9 +352,23 @@ pub struct Campaign {
     pub shard: (u64, u64),
     pub jobs: usize,
     pub quiet_s: u64,
+    /// Fix the server count of every case (the generator draws 1–5 otherwise).
+    pub servers: Option<usize>,
     /// One seed in this many is run twice and its trace hashes compared.
     pub determinism_every: u64,
     pub progress: bool,
+}
+
+impl Campaign {
+    /// The case of `seed`: the drawn plan, with the server count fixed when asked. Faults and
+    /// clients name servers modulo the count, so the draw stays valid.
+    pub fn case(&self, seed: u64) -> Case {
+        let mut plan = Plan::draw(seed, false);
+        if let Some(n) = self.servers {
+            plan.servers = n.max(1);
+        }
+        plan.case(seed, self.quiet_s)
+    }
 }
 
 /// Runs the campaign on `jobs` threads; outcomes (with the failing scenarios' text) in seed order.
@@ -259,7 +387,7 @@ pub fn run_campaign(c: &Campaign) -> Vec<(Outcome, Option<String>)> {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
                 let twice = c.determinism_every > 0 && seed.is_multiple_of(c.determinism_every);
-                let (outcome, text) = check_seed(seed, c.quiet_s, twice);
+                let (outcome, text) = check_seed(c, seed, twice);
                 if !outcome.ok {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }

@@ -84,6 +84,9 @@ enum Cmd {
         /// Quiet seconds after the heal before the convergence check.
         #[arg(long, default_value_t = 60)]
         quiet: u64,
+        /// Fix the number of servers of every case (default: drawn, 1 to 5).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+        servers: Option<u64>,
         /// Output directory for results-shard-K-of-N.jsonl and failing scenarios.
         #[arg(long, default_value = "fuzz-out")]
         out: String,
@@ -195,8 +198,25 @@ fn main() -> ExitCode {
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
         }
-        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, out, no_progress, shrink } => {
-            fuzz(seeds, first_seed, jobs, &shard, quiet, &out, !no_progress, shrink)
+        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, servers, out, no_progress, shrink } => {
+            let parsed =
+                shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+            let Some(shard) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
+                eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
+                return ExitCode::from(2);
+            };
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let campaign = nacos_sim::fuzz::Campaign {
+                first: first_seed,
+                count: seeds,
+                shard,
+                jobs: jobs.max(1),
+                quiet_s: quiet,
+                servers: servers.map(|n| n as usize),
+                determinism_every: 20,
+                progress: !no_progress,
+            };
+            fuzz(&campaign, &out, shrink)
         }
         Cmd::Diff { a, b, seed_a, seed_b, context } => diff(&a, b.as_deref(), seed_a, seed_b, context),
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
@@ -285,34 +305,12 @@ fn write_trace(path: &str, w: &world::World) -> std::io::Result<()> {
     f.flush()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fuzz(
-    seeds: u64,
-    first: u64,
-    jobs: Option<usize>,
-    shard: &str,
-    quiet: u64,
-    out: &str,
-    progress: bool,
-    shrink: bool,
-) -> ExitCode {
-    let parsed = shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
-    let Some((k, n)) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
-        eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
-        return ExitCode::from(2);
-    };
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
-    let campaign = nacos_sim::fuzz::Campaign {
-        first,
-        count: seeds,
-        shard: (k, n),
-        jobs,
-        quiet_s: quiet,
-        determinism_every: 20,
-        progress,
-    };
+/// Runs a campaign, writes its JSON Lines results and failing scenarios into `out`.
+fn fuzz(campaign: &nacos_sim::fuzz::Campaign, out: &str, shrink: bool) -> ExitCode {
+    let (k, n) = campaign.shard;
+    let jobs = campaign.jobs;
     let started = std::time::Instant::now();
-    let results = nacos_sim::fuzz::run_campaign(&campaign);
+    let results = nacos_sim::fuzz::run_campaign(campaign);
     let wall = started.elapsed().as_secs_f64();
     let dir = std::path::Path::new(out);
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -333,7 +331,7 @@ fn fuzz(
             }
             println!("FAIL seed {}: {} (reproduce: nacos-sim run {})", o.seed, o.problems[0], file.display());
             if shrink {
-                let case = nacos_sim::fuzz::generate(o.seed, quiet);
+                let case = campaign.case(o.seed);
                 let (small, runs) = nacos_sim::fuzz::shrink(&case.json, &case.untouched_clients);
                 let count = |k: &str| small.get(k).and_then(|v| v.as_array()).map_or(0, |a| a.len());
                 let min = dir.join(format!("fuzz-{}.min.json", o.seed));

@@ -43,3 +43,23 @@ fn bad_input_exits_2_with_the_field_path() {
     assert!(err.contains("switches.cpu_cores") && err.contains("at least 1"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sharded campaign with a fixed server count: each shard's JSON Lines hold its seeds, every
+/// case has the asked servers, and seed 1 (a known anomaly) fails with exit 1 and a replayable file.
+#[test]
+fn fuzz_shards_with_fixed_servers_write_results_and_failing_scenarios() {
+    let dir = std::env::temp_dir().join(format!("nacos-sim-fuzz-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let (code, stdout) =
+        nacos_sim(&["fuzz", "--seeds", "4", "--servers", "3", "--shard", "0/2", "--no-progress", "--out", out]);
+    assert_eq!(code, 1, "seed 1 fails: {stdout}");
+    let lines = std::fs::read_to_string(dir.join("results-shard-0-of-2.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 3]);
+    assert!(rows.iter().all(|r| r["servers"] == 3), "{lines}");
+    assert_eq!(rows[0]["ok"], false);
+    let (code, replay) = nacos_sim(&["run", dir.join("fuzz-1.json").to_str().unwrap()]);
+    assert_eq!(code, 1, "{replay}");
+    assert!(replay.contains("not converged, same_datum_on_every_live_server"), "{replay}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
