@@ -63,6 +63,13 @@ enum Cmd {
         seed_a: Option<u64>,
         #[arg(long)]
         seed_b: Option<u64>,
+        /// Change A before running it: PATH=VALUE, e.g. `switches.distro_version=1.3` or
+        /// `clients.*.version=1.4.2` (repeatable).
+        #[arg(long)]
+        set_a: Vec<String>,
+        /// Change B before running it (repeatable).
+        #[arg(long)]
+        set_b: Vec<String>,
         /// Observations shown before the divergence.
         #[arg(long, default_value_t = 5)]
         context: usize,
@@ -190,6 +197,13 @@ fn dur_arg(s: &str) -> Result<Dur, String> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`nacos-sim … | head`) would panic;
+    // restore the default action: the process ends quietly, like other Unix tools.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread starts; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run { file, seed, until, trace, check_invariants } => {
@@ -218,7 +232,9 @@ fn main() -> ExitCode {
             };
             fuzz(&campaign, &out, shrink)
         }
-        Cmd::Diff { a, b, seed_a, seed_b, context } => diff(&a, b.as_deref(), seed_a, seed_b, context),
+        Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context } => {
+            diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context)
+        }
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
         Cmd::Check { files } => {
             let mut bad = false;
@@ -382,23 +398,36 @@ fn print_divergence(a: &[String], b: &[String], names: (&str, &str), context: us
     true
 }
 
-fn diff(a: &str, b: Option<&str>, seed_a: Option<u64>, seed_b: Option<u64>, context: usize) -> ExitCode {
-    let trace = |file: &str, seed: Option<u64>| -> Result<(Vec<String>, u64), ExitCode> {
-        let sc = load_or_exit(file)?;
+/// One side of a diff: the file, its seed override, its `--set` changes.
+type Side<'a> = (&'a str, Option<u64>, &'a [String]);
+
+fn diff(a: Side, b: Side, context: usize) -> ExitCode {
+    let trace = |(file, seed, sets): Side| -> Result<(Vec<String>, u64), ExitCode> {
+        let sc = scenario::load_with(file, sets).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        })?;
         let mut w = world::build(&sc, seed.unwrap_or(sc.seed));
         w.engine.run_until(w.duration);
         Ok((w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect(), w.engine.trace_hash()))
     };
-    let (ta, ha) = match trace(a, seed_a) {
+    let (ta, ha) = match trace(a) {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let (tb, hb) = match trace(b.unwrap_or(a), seed_b) {
+    let (tb, hb) = match trace(b) {
         Ok(t) => t,
         Err(c) => return c,
     };
-    println!("A: {a} ({} observations, trace hash {ha:016x})", ta.len());
-    println!("B: {} ({} observations, trace hash {hb:016x})", b.unwrap_or(a), tb.len());
+    let show = |(file, _, sets): Side| {
+        if sets.is_empty() {
+            file.to_string()
+        } else {
+            format!("{file} with {}", sets.join(", "))
+        }
+    };
+    println!("A: {} ({} observations, trace hash {ha:016x})", show(a), ta.len());
+    println!("B: {} ({} observations, trace hash {hb:016x})", show(b), tb.len());
     if print_divergence(&ta, &tb, ("A", "B"), context) {
         return ExitCode::from(1);
     }

@@ -63,3 +63,29 @@ fn fuzz_shards_with_fixed_servers_write_results_and_failing_scenarios() {
     assert!(replay.contains("not converged, same_datum_on_every_live_server"), "{replay}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `diff` of one file under two version switches: 1.4 against 1.3 Distro first differs where
+/// 1.3's TaskDispatcher sends the first key at once; a bad `--set` value names the field.
+#[test]
+fn diff_under_two_version_switches() {
+    let (code, out) = nacos_sim(&[
+        "diff",
+        "scenarios/distro-partition-20s.json",
+        "--set-b",
+        r#"switches.distro_version="1.3""#,
+        "--context",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(r#"with switches.distro_version="1.3""#), "{out}");
+    let plus = out.lines().find(|l| l.starts_with("  + ")).expect("B's line");
+    assert!(plus.contains("distro_sync_sent") && plus.contains("\"t_ms\":1002.000"), "{out}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_nacos-sim"))
+        .args(["diff", "scenarios/client-crash.json", "--set-b", "clients.*.versio=1.4.2"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("clients[0].versio") && err.contains("unknown field"), "{err}");
+}

@@ -484,13 +484,69 @@ pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
     parse(path, &text)
 }
 
+/// Loads a scenario after applying `sets`, each `PATH=VALUE`: a dotted path into the JSON
+/// (object keys, array indices, `*` for every element; missing objects are created) and a JSON
+/// value; text that is not JSON, or that replaces a string, is a string. E.g.
+/// `clients.*.version=1.4.2`, `switches.distro_version="1.3"`, `network.defaults.udp_loss=0.1`.
+/// The result is validated like any file.
+pub fn load_with(path: &str, sets: &[String]) -> Result<Scenario, ScenarioError> {
+    if sets.is_empty() {
+        return load(path);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.into(),
+        path: "$".into(),
+        message: format!("cannot read file: {e}"),
+    })?;
+    let err = |at: &str, message: String| ScenarioError { file: path.into(), path: at.into(), message };
+    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err("$", format!("invalid JSON: {e}")))?;
+    for set in sets {
+        let Some((at, value)) = set.split_once('=') else {
+            return Err(err("$", format!("--set {set:?}: expected PATH=VALUE")));
+        };
+        let keys: Vec<&str> = at.split('.').collect();
+        if set_at(&mut v, &keys, value) == 0 {
+            return Err(err(at, format!("--set {set:?}: no such field")));
+        }
+    }
+    parse(path, &v.to_string())
+}
+
+/// Sets `value` at `keys` under `v`; returns how many places were set.
+fn set_at(v: &mut serde_json::Value, keys: &[&str], value: &str) -> usize {
+    use serde_json::Value;
+    let Some((first, rest)) = keys.split_first() else {
+        *v = match serde_json::from_str(value) {
+            Ok(parsed) if !v.is_string() => parsed,
+            _ => Value::String(value.into()),
+        };
+        return 1;
+    };
+    match v {
+        serde_json::Value::Array(items) if *first == "*" => items.iter_mut().map(|i| set_at(i, rest, value)).sum(),
+        serde_json::Value::Array(items) => {
+            first.parse::<usize>().ok().and_then(|i| items.get_mut(i)).map_or(0, |i| set_at(i, rest, value))
+        }
+        // Optional fields and sections are often absent from a file: create them.
+        serde_json::Value::Object(map) => {
+            let fresh = if rest.is_empty() { Value::Null } else { Value::Object(Default::default()) };
+            set_at(map.entry(first.to_string()).or_insert(fresh), rest, value)
+        }
+        _ => 0,
+    }
+}
+
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = if inner.is_syntax() || inner.is_eof() {
+        let well_formed = || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        let message = if (inner.is_syntax() || inner.is_eof()) && !well_formed() {
             format!("invalid JSON: {inner}")
+        } else if inner.is_syntax() {
+            // serde_json reads a choice of strings (e.g. "1.3") given a number as a syntax error.
+            format!("a value of the wrong type ({inner}); `nacos-sim schema` lists what each field takes")
         } else {
             // serde_json appends " at line L column C"; keep it, it helps find the spot.
             inner.to_string()
