@@ -8,8 +8,9 @@
 //! Most events in a registry are "now + a constant": 5 s beat timers, 50 s read timeouts, 1 ms
 //! network hops. Pushed while time only moves forward, events with the same delay arrive in
 //! (time, seq) order, so a FIFO per delay keeps them sorted for free and the heap holds only the
-//! rest. Popping takes the least (time, seq) over the heap top and the lane heads: the order is
-//! exactly that of a single heap.
+//! rest. A lane holds its events inline, so popping it reads memory in order. Popping takes the
+//! least (time, seq) over the heap top and the lane heads: the order is exactly that of a single
+//! heap.
 
 use crate::time::Time;
 use std::cmp::Ordering;
@@ -37,14 +38,15 @@ impl PartialOrd for Key {
     }
 }
 
-struct Lane {
+struct Lane<E> {
     delay: i64,
-    keys: VecDeque<Key>,
+    /// `(time, seq, event)` in queue order.
+    items: VecDeque<(i64, u64, E)>,
 }
 
 pub struct EventQueue<E> {
     heap: BinaryHeap<Key>,
-    lanes: Vec<Lane>,
+    lanes: Vec<Lane<E>>,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -69,6 +71,29 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn push(&mut self, at: Time, ev: E) {
+        self.seq += 1;
+        self.len += 1;
+        let seq = self.seq;
+        if self.now != i64::MIN && at.0 >= self.now {
+            let delay = at.0 - self.now;
+            let lane = match self.lanes.iter().position(|l| l.delay == delay) {
+                Some(i) => Some(i),
+                None => match self.lanes.iter().position(|l| l.items.is_empty()) {
+                    Some(i) => {
+                        self.lanes[i].delay = delay;
+                        Some(i)
+                    }
+                    None if self.lanes.len() < MAX_LANES => {
+                        self.lanes.push(Lane { delay, items: VecDeque::new() });
+                        Some(self.lanes.len() - 1)
+                    }
+                    None => None,
+                },
+            };
+            if let Some(i) = lane {
+                return self.lanes[i].items.push_back((at.0, seq, ev));
+            }
+        }
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slab[s as usize] = Some(ev);
@@ -79,34 +104,16 @@ impl<E> EventQueue<E> {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.seq += 1;
-        self.len += 1;
-        let key = Key { at: at.0, seq: self.seq, slot };
-        if self.now == i64::MIN || at.0 < self.now {
-            return self.heap.push(key);
-        }
-        let delay = at.0 - self.now;
-        if let Some(lane) = self.lanes.iter_mut().find(|l| l.delay == delay) {
-            return lane.keys.push_back(key);
-        }
-        if let Some(lane) = self.lanes.iter_mut().find(|l| l.keys.is_empty()) {
-            lane.delay = delay;
-            return lane.keys.push_back(key);
-        }
-        if self.lanes.len() < MAX_LANES {
-            return self.lanes.push(Lane { delay, keys: VecDeque::from([key]) });
-        }
-        self.heap.push(key);
+        self.heap.push(Key { at: at.0, seq, slot });
     }
 
     /// The lane whose head comes first, if it comes before the heap top.
     fn first_lane(&self) -> Option<usize> {
-        let mut best: Option<(usize, Key)> = self.heap.peek().map(|k| (usize::MAX, *k));
+        let mut best: Option<(usize, (i64, u64))> = self.heap.peek().map(|k| (usize::MAX, (k.at, k.seq)));
         for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(k) = lane.keys.front() {
-                // `Key::cmp` is reversed: greater means earlier.
-                if best.is_none_or(|(_, b)| *k > b) {
-                    best = Some((i, *k));
+            if let Some(&(at, seq, _)) = lane.items.front() {
+                if best.is_none_or(|(_, b)| (at, seq) < b) {
+                    best = Some((i, (at, seq)));
                 }
             }
         }
@@ -114,20 +121,25 @@ impl<E> EventQueue<E> {
     }
 
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        let k = match self.first_lane() {
-            Some(i) => self.lanes[i].keys.pop_front().expect("non-empty lane"),
-            None => self.heap.pop()?,
+        let (at, ev) = match self.first_lane() {
+            Some(i) => {
+                let (at, _, ev) = self.lanes[i].items.pop_front().expect("non-empty lane");
+                (at, ev)
+            }
+            None => {
+                let k = self.heap.pop()?;
+                self.free.push(k.slot);
+                (k.at, self.slab[k.slot as usize].take().expect("queued slot holds an event"))
+            }
         };
         self.len -= 1;
-        self.now = k.at;
-        let ev = self.slab[k.slot as usize].take().expect("queued slot holds an event");
-        self.free.push(k.slot);
-        Some((Time(k.at), ev))
+        self.now = at;
+        Some((Time(at), ev))
     }
 
     pub fn peek_time(&self) -> Option<Time> {
         match self.first_lane() {
-            Some(i) => self.lanes[i].keys.front().map(|k| Time(k.at)),
+            Some(i) => self.lanes[i].items.front().map(|&(at, _, _)| Time(at)),
             None => self.heap.peek().map(|k| Time(k.at)),
         }
     }
@@ -193,8 +205,11 @@ mod tests {
     #[test]
     fn slots_are_recycled() {
         let mut q = EventQueue::default();
+        q.push(Time(0), 0);
+        q.pop();
+        // Going back in time is never a lane: these go through the heap and its slab.
         for i in 0..10 {
-            q.push(Time(i), i);
+            q.push(Time(-1 - i), i);
             q.pop();
         }
         assert_eq!(q.slab.len(), 1);

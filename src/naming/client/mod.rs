@@ -97,11 +97,13 @@ enum Then {
     },
 }
 
-/// One `reqApi` in progress: the servers to try in order and how far it got.
+/// One `reqApi` in progress: where its walk over the server list started, how many tries it
+/// has, and how far it got.
 struct Call {
     api: &'static str,
     msg: Msg,
-    order: Vec<NodeId>,
+    start: usize,
+    tries: usize,
     attempt: usize,
     then: Then,
 }
@@ -331,22 +333,24 @@ impl NamingClient {
     /// `reqApi` (R2.7): one server → up to 3 tries of it; several → a start index from
     /// `new Random(now)` and each server once, in order.
     fn req_api(&mut self, now: Time, api: &'static str, msg: Msg, then: Then, out: &mut Out) {
-        let servers: Vec<NodeId> = self.config.servers.iter().map(|(n, _)| *n).collect();
-        let order = match servers.len() {
-            0 => Vec::new(),
-            1 => vec![servers[0]; DOMAIN_MAX_RETRY],
-            n => {
-                let start = JavaRandom::new(now.as_millis()).next_int(n as i32) as usize;
-                (0..n).map(|i| servers[(start + i) % n]).collect()
-            }
+        let (start, tries) = match self.config.servers.len() {
+            0 => (0, 0),
+            1 => (0, DOMAIN_MAX_RETRY),
+            n => (JavaRandom::new(now.as_millis()).next_int(n as i32) as usize, n),
         };
-        let call = Call { api, msg, order, attempt: 0, then };
+        let call = Call { api, msg, start, tries, attempt: 0, then };
         self.send_call(now, call, out);
     }
 
+    /// The server of a call's current attempt.
+    fn call_server(&self, call: &Call) -> Option<NodeId> {
+        let n = self.config.servers.len();
+        (call.attempt < call.tries).then(|| self.config.servers[(call.start + call.attempt) % n].0)
+    }
+
     fn send_call(&mut self, now: Time, call: Call, out: &mut Out) {
-        match call.order.get(call.attempt) {
-            Some(&server) => {
+        match self.call_server(&call) {
+            Some(server) => {
                 let id = out.request(server, call.msg.clone(), CLIENT_HTTP_TIMEOUTS);
                 self.calls.insert(id, call);
             }
@@ -364,9 +368,8 @@ impl NamingClient {
             Ok(m) => return self.complete(now, call.then, Ok(m), out),
             Err(e) => format!("{e:?}"),
         };
-        let server = call.order[call.attempt];
-        let name =
-            self.config.servers.iter().find(|(n, _)| *n == server).map(|(_, s)| s.to_string()).unwrap_or_default();
+        let n = self.config.servers.len();
+        let name = self.config.servers[(call.start + call.attempt) % n].1.to_string();
         out.observe(Observation::RequestFailed { api: call.api, server: name, error: failure });
         call.attempt += 1;
         self.send_call(now, call, out);

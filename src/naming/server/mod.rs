@@ -565,7 +565,7 @@ impl NamingServer {
             .clusters
             .iter()
             .filter(|(name, _)| wanted.is_empty() || wanted.contains(&&***name))
-            .flat_map(|(_, c)| c.ephemeral.iter().chain(c.persistent.iter()))
+            .flat_map(|(_, c)| c.set(true).iter().chain(c.set(false)))
             .collect();
         let healthy_count = served.iter().filter(|i| i.healthy.get()).count();
         let protect = !served.is_empty() && (healthy_count as f32 / served.len() as f32) <= service.protect_threshold;

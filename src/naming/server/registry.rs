@@ -107,26 +107,71 @@ pub type InstanceRef = Rc<Instance>;
 /// `(ip, port)` so iteration order is deterministic and look-ups are binary searches.
 #[derive(Debug, Default)]
 pub struct Cluster {
-    pub ephemeral: Vec<InstanceRef>,
-    pub persistent: Vec<InstanceRef>,
+    ephemeral: Instances,
+    persistent: Instances,
+}
+
+/// Instances sorted by `(ip, port)`, with their [`AddrKey`]s alongside: every beat looks an
+/// instance up, and searching contiguous keys costs a few cache lines where comparing through
+/// each instance's pointers costs a miss per step.
+#[derive(Debug, Default)]
+struct Instances {
+    list: Vec<InstanceRef>,
+    keys: Vec<AddrKey>,
+    /// Every ip fits a key exactly, so key order is `(ip, port)` order.
+    keyed: bool,
+}
+
+/// An order-preserving inline form of `(ip, port)` for ips of at most 16 bytes: the ip's bytes,
+/// big-endian, zero-padded (text never holds a zero byte, so a shorter ip sorts first, as in
+/// `str` order), then the port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct AddrKey {
+    ip: u128,
+    port: u16,
+}
+
+fn addr_key(ip: &str, port: u16) -> Option<AddrKey> {
+    let b = ip.as_bytes();
+    (b.len() <= 16).then(|| {
+        let mut buf = [0u8; 16];
+        buf[..b.len()].copy_from_slice(b);
+        AddrKey { ip: u128::from_be_bytes(buf), port }
+    })
+}
+
+impl Instances {
+    fn new(list: Vec<InstanceRef>) -> Instances {
+        let keys: Vec<AddrKey> = list.iter().map_while(|i| addr_key(&i.ip, i.port)).collect();
+        let keyed = keys.len() == list.len();
+        Instances { list, keys, keyed }
+    }
+
+    fn find(&self, ip: &str, port: u16) -> Option<&InstanceRef> {
+        match addr_key(ip, port) {
+            Some(k) if self.keyed => self.keys.binary_search(&k).ok().map(|i| &self.list[i]),
+            // A long ip is in neither an all-short list nor its keys: search by string.
+            _ => find_sorted(&self.list, ip, port),
+        }
+    }
 }
 
 impl Cluster {
     pub fn set(&self, ephemeral: bool) -> &Vec<InstanceRef> {
         if ephemeral {
-            &self.ephemeral
+            &self.ephemeral.list
         } else {
-            &self.persistent
+            &self.persistent.list
         }
     }
 
     pub fn find_ephemeral(&self, ip: &str, port: u16) -> Option<&InstanceRef> {
-        find_sorted(&self.ephemeral, ip, port)
+        self.ephemeral.find(ip, port)
     }
 
     pub fn find(&self, ip: &str, port: u16) -> impl Iterator<Item = &InstanceRef> {
-        let a = find_sorted(&self.ephemeral, ip, port);
-        let b = find_sorted(&self.persistent, ip, port);
+        let a = self.ephemeral.find(ip, port);
+        let b = self.persistent.find(ip, port);
         a.into_iter().chain(b)
     }
 
@@ -139,7 +184,7 @@ impl Cluster {
         let old = if ephemeral { &mut self.ephemeral } else { &mut self.persistent };
         let mut added = Vec::new();
         for ip in &ips {
-            match find_sorted(old, &ip.ip, ip.port) {
+            match old.find(&ip.ip, ip.port) {
                 Some(o) => {
                     if !Rc::ptr_eq(o, ip) && !ip.marked && o.java_string() != ip.java_string() {
                         ip.healthy.set(o.healthy.get());
@@ -148,8 +193,9 @@ impl Cluster {
                 None => added.push(ip.clone()),
             }
         }
-        let removed = old.iter().filter(|o| find_sorted(&ips, &o.ip, o.port).is_none()).cloned().collect();
-        *old = ips;
+        let new = Instances::new(ips);
+        let removed = old.list.iter().filter(|o| new.find(&o.ip, o.port).is_none()).cloned().collect();
+        *old = new;
         (added, removed)
     }
 }
@@ -188,7 +234,7 @@ impl Service {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.clusters.values().all(|c| c.ephemeral.is_empty() && c.persistent.is_empty())
+        self.clusters.values().all(|c| c.set(true).is_empty() && c.set(false).is_empty())
     }
 
     /// `Service.getInstance`-style look-up of one instance of a cluster (either flag).
