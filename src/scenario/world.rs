@@ -552,21 +552,13 @@ const STATUS_CHANNEL_SETTLED: Dur = Dur::from_millis(70_000);
 pub fn convergence_problems(world: &World) -> Vec<Divergence> {
     let e = &world.engine;
     let name = |i: usize| world.names[i].as_str();
-    let live = |i: usize| e.is_alive(i as NodeId);
-    let servers: Vec<(usize, &NamingServer)> = (0..e.node_count())
-        .filter(|&i| live(i))
-        .filter_map(|i| match e.node(i as NodeId) {
-            Process::Server(s) => Some((i, &**s)),
-            Process::Client(_) => None,
-        })
-        .collect();
-    let clients: Vec<(usize, &NamingClient)> = (0..e.node_count())
-        .filter(|&i| live(i))
-        .filter_map(|i| match e.node(i as NodeId) {
-            Process::Client(c) => Some((i, &**c)),
-            Process::Server(_) => None,
-        })
-        .collect();
+    let (mut servers, mut clients): (Vec<(usize, &NamingServer)>, Vec<(usize, &NamingClient)>) = Default::default();
+    for i in (0..e.node_count()).filter(|&i| e.is_alive(i as NodeId)) {
+        match e.node(i as NodeId) {
+            Process::Server(s) => servers.push((i, s)),
+            Process::Client(c) => clients.push((i, c)),
+        }
+    }
     let mut found: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut fail = |clause: &'static str, example: String| {
         found.entry(clause).or_insert(example);
