@@ -552,7 +552,8 @@ const STATUS_CHANNEL_SETTLED: Dur = Dur::from_millis(70_000);
 pub fn convergence_problems(world: &World) -> Vec<Divergence> {
     let e = &world.engine;
     let name = |i: usize| world.names[i].as_str();
-    let (mut servers, mut clients): (Vec<(usize, &NamingServer)>, Vec<(usize, &NamingClient)>) = Default::default();
+    let mut servers: Vec<(usize, &NamingServer)> = Vec::new();
+    let mut clients: Vec<(usize, &NamingClient)> = Vec::new();
     for i in (0..e.node_count()).filter(|&i| e.is_alive(i as NodeId)) {
         match e.node(i as NodeId) {
             Process::Server(s) => servers.push((i, s)),
