@@ -74,21 +74,17 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
     *v.choose(rng).expect("non-empty")
 }
 
-/// Draws the scenario of `seed`. `quiet_s` is the fault-free time after the heal.
+/// Draws the scenario of `seed` over every fault class. `quiet_s` is the fault-free time after
+/// the heal.
 pub fn generate(seed: u64, quiet_s: u64) -> Case {
-    generate_with(seed, quiet_s, false)
-}
-
-/// `benign`: only fault classes under which Nacos 1.4.1 is expected to converge — UDP loss,
-/// jitter, client crashes, and partitions between clients and servers short enough (≤ 3 s)
-/// that no membership view changes.
-pub fn generate_with(seed: u64, quiet_s: u64, benign: bool) -> Case {
-    Plan::draw(seed, benign).case(seed, quiet_s)
+    Plan::draw(seed, false).case(seed, quiet_s)
 }
 
 impl Plan {
     /// The plan of `seed`: 1–5 servers, 1–4 applications on random subsets of them, 1–4
-    /// services, 1–2 consumers, 0–4 faults.
+    /// services, 1–2 consumers, 0–4 faults. `benign`: only fault classes under which Nacos
+    /// 1.4.1 is expected to converge — UDP loss, jitter, client crashes, and client→server
+    /// partitions short enough (≤ 3 s) that no membership view changes.
     pub fn draw(seed: u64, benign: bool) -> Plan {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6675_7a7a);
         let servers = rng.gen_range(1..=5usize);
@@ -354,6 +350,8 @@ pub struct Campaign {
     pub quiet_s: u64,
     /// Fix the server count of every case (the generator draws 1–5 otherwise).
     pub servers: Option<usize>,
+    /// Draw only the benign fault classes (see [`Plan::draw`]).
+    pub benign: bool,
     /// One seed in this many is run twice and its trace hashes compared.
     pub determinism_every: u64,
     pub progress: bool,
@@ -363,7 +361,7 @@ impl Campaign {
     /// The case of `seed`: the drawn plan, with the server count fixed when asked. Faults and
     /// clients name servers modulo the count, so the draw stays valid.
     pub fn case(&self, seed: u64) -> Case {
-        let mut plan = Plan::draw(seed, false);
+        let mut plan = Plan::draw(seed, self.benign);
         if let Some(n) = self.servers {
             plan.servers = n.max(1);
         }

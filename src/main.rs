@@ -94,6 +94,10 @@ enum Cmd {
         /// Fix the number of servers of every case (default: drawn, 1 to 5).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
         servers: Option<u64>,
+        /// Only the fault classes under which Nacos 1.4.1 should converge (UDP loss, jitter,
+        /// client crashes, client→server partitions of at most 3 s): every seed must pass.
+        #[arg(long)]
+        benign: bool,
         /// Output directory for results-shard-K-of-N.jsonl and failing scenarios.
         #[arg(long, default_value = "fuzz-out")]
         out: String,
@@ -212,7 +216,7 @@ fn main() -> ExitCode {
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
         }
-        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, servers, out, no_progress, shrink } => {
+        Cmd::Fuzz { seeds, first_seed, jobs, shard, quiet, servers, benign, out, no_progress, shrink } => {
             let parsed =
                 shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
             let Some(shard) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
@@ -227,6 +231,7 @@ fn main() -> ExitCode {
                 jobs: jobs.max(1),
                 quiet_s: quiet,
                 servers: servers.map(|n| n as usize),
+                benign,
                 determinism_every: 20,
                 progress: !no_progress,
             };

@@ -89,3 +89,15 @@ fn diff_under_two_version_switches() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("clients[0].versio") && err.contains("unknown field"), "{err}");
 }
+
+/// `--benign` draws only the fault classes under which 1.4.1 converges: seed 1, which fails over
+/// every fault class (above), passes, and so does the rest of a small campaign (exit 0).
+#[test]
+fn fuzz_benign_campaign_passes() {
+    let dir = std::env::temp_dir().join(format!("nacos-sim-fuzz-benign-{}", std::process::id()));
+    let (code, stdout) =
+        nacos_sim(&["fuzz", "--seeds", "40", "--benign", "--no-progress", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("40 seeds, 0 failing"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
