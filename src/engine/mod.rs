@@ -271,6 +271,14 @@ struct Exchange {
     server_inc: u32,
     /// The server process has the request (so a crash of the server resets the connection).
     arrived: bool,
+    /// The server has answered (the response may still be lost or late).
+    responded: bool,
+    /// When the caller's read timeout fires, and the queue position reserved for it at send
+    /// time. The timeout is queued only once the exchange might still be open by then
+    /// ([`Engine::arm_read_timeout`]); most exchanges end well before, so most never are.
+    deadline: Time,
+    timeout_seq: u64,
+    timeout_armed: bool,
 }
 
 struct Proc<N: Node> {
@@ -453,11 +461,7 @@ impl<N: Node> Engine<N> {
         until: Time,
         mut check: impl FnMut(&Self, &[Dispatched]) -> Option<String>,
     ) -> Option<(Time, NodeId, String)> {
-        while let Some(t) = self.queue.peek_time() {
-            if t > until {
-                break;
-            }
-            let (t, ev) = self.queue.pop().expect("peeked");
+        while let Some((t, ev)) = self.queue.pop_until(until) {
             self.now = t;
             self.stats.events += 1;
             self.dispatched.clear();
@@ -536,15 +540,21 @@ impl<N: Node> Engine<N> {
                     // The process died while the request was in flight: the host resets.
                     let back = self.network.config(server as usize, client as usize).delay(&mut self.net_rng);
                     self.queue.push(self.now + back, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
+                    self.arm_read_timeout(ex);
                     return;
                 }
                 if p.paused {
                     self.procs[server as usize].backlog.push(Event::RequestArrives { ex, msg });
+                    self.arm_read_timeout(ex);
                     return;
                 }
                 x.arrived = true;
                 self.trace.add(2, self.now.0, server, &(client, &msg));
                 self.dispatch(server, Input::Request { from: client, id: ex, msg });
+                if self.exchanges.get(&ex).is_some_and(|x| !x.responded) {
+                    // Answered later, if at all.
+                    self.arm_read_timeout(ex);
+                }
             }
             Event::ResponseArrives { ex, msg } => {
                 let Some(x) = self.exchanges.get(&ex) else { return };
@@ -552,6 +562,7 @@ impl<N: Node> Engine<N> {
                 let p = &self.procs[client as usize];
                 if p.paused && p.alive && p.inc == x.client_inc {
                     self.procs[client as usize].backlog.push(Event::ResponseArrives { ex, msg });
+                    self.arm_read_timeout(ex);
                     return;
                 }
                 let x = self.exchanges.remove(&ex).expect("present");
@@ -657,26 +668,32 @@ impl<N: Node> Engine<N> {
     fn send_request(&mut self, from: NodeId, to: NodeId, ex: ExchangeId, msg: N::Msg, tmo: HttpTimeouts) {
         self.stats.http_requests += 1;
         let (f, t) = (from as usize, to as usize);
-        let x = Exchange {
+        let mut x = Exchange {
             client: from,
             client_inc: self.procs[f].inc,
             server: to,
             server_inc: self.procs[t].inc,
             arrived: false,
+            responded: false,
+            deadline: self.now + tmo.read,
+            timeout_seq: 0,
+            timeout_armed: true,
         };
-        self.exchanges.insert(ex, x);
         if self.network.is_blocked(f, t) || self.network.is_blocked(t, f) || !self.procs[t].host_up {
             // No SYN-ACK comes back: the connect attempt times out.
+            self.exchanges.insert(ex, x);
             self.queue.push(self.now + tmo.connect, Event::ExchangeFails { ex, err: HttpError::ConnectTimeout });
             return;
         }
         let cfg = self.network.config(f, t);
         if !self.procs[t].alive {
             let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
+            self.exchanges.insert(ex, x);
             self.queue.push(self.now + rtt, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
             return;
         }
         if cfg.http_loss > 0.0 && self.net_rng.gen_bool(cfg.http_loss) {
+            self.exchanges.insert(ex, x);
             match cfg.http_loss_mode {
                 HttpLossMode::Timeout => {
                     self.queue.push(self.now + tmo.read, Event::ExchangeFails { ex, err: HttpError::ReadTimeout });
@@ -690,15 +707,39 @@ impl<N: Node> Engine<N> {
         }
         let d = cfg.tcp_delay(&mut self.net_rng);
         self.queue.push(self.now + d, Event::RequestArrives { ex, msg });
-        // Whichever comes first wins: the response or the read timeout.
-        self.queue.push(self.now + tmo.read, Event::ExchangeFails { ex, err: HttpError::ReadTimeout });
+        // Whichever comes first wins: the response or the read timeout. The timeout's place in
+        // the queue is taken now; it is queued there only if it can still matter.
+        x.timeout_seq = self.queue.reserve();
+        x.timeout_armed = false;
+        let late = self.now + d >= x.deadline;
+        self.exchanges.insert(ex, x);
+        if late {
+            self.arm_read_timeout(ex);
+        }
+    }
+
+    /// Queues the read timeout of an open exchange at its reserved place, unless it already
+    /// is. Called whenever the exchange might still be open at its deadline: the request or
+    /// the response is late, lost or parked at a paused process, or the server has not
+    /// answered yet. The pop order is then exactly as if every timeout had been queued at send
+    /// time, without the queue work for the timeouts of answered exchanges.
+    fn arm_read_timeout(&mut self, ex: ExchangeId) {
+        let Some(x) = self.exchanges.get_mut(&ex) else { return };
+        if !x.timeout_armed {
+            x.timeout_armed = true;
+            let ev = Event::ExchangeFails { ex, err: HttpError::ReadTimeout };
+            self.queue.push_reserved(x.deadline, x.timeout_seq, ev);
+        }
     }
 
     fn send_response(&mut self, from: NodeId, ex: ExchangeId, msg: N::Msg) {
-        let Some(x) = self.exchanges.get(&ex) else { return };
-        let (s, c) = (from as usize, x.client as usize);
+        let Some(x) = self.exchanges.get_mut(&ex) else { return };
+        x.responded = true;
+        let (s, c, deadline) = (from as usize, x.client as usize, x.deadline);
         if self.network.is_blocked(s, c) || !self.procs[c].host_up {
-            return; // lost; the caller's read timeout fires
+            // Lost: the caller's read timeout fires.
+            self.arm_read_timeout(ex);
+            return;
         }
         let cfg = self.network.config(s, c);
         let msg = match N::garbled() {
@@ -707,6 +748,9 @@ impl<N: Node> Engine<N> {
         };
         let d = self.network.config(s, c).tcp_delay(&mut self.net_rng);
         self.queue.push(self.now + d, Event::ResponseArrives { ex, msg });
+        if self.now + d >= deadline {
+            self.arm_read_timeout(ex);
+        }
     }
 
     fn apply_fault(&mut self, f: Fault) {

@@ -94,17 +94,7 @@ impl<E> EventQueue<E> {
                 return self.lanes[i].items.push_back((at.0, seq, ev));
             }
         }
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = Some(ev);
-                s
-            }
-            None => {
-                self.slab.push(Some(ev));
-                (self.slab.len() - 1) as u32
-            }
-        };
-        self.heap.push(Key { at: at.0, seq, slot });
+        self.push_heap(at.0, seq, ev);
     }
 
     /// The lane whose head comes first, if it comes before the heap top.
@@ -120,28 +110,73 @@ impl<E> EventQueue<E> {
         best.and_then(|(i, _)| (i != usize::MAX).then_some(i))
     }
 
+    /// Takes the next insertion sequence number without queueing anything, for an event that
+    /// may or may not be needed later: [`push_reserved`](Self::push_reserved) then queues it
+    /// exactly where a push made now would have gone.
+    pub fn reserve(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Queues an event under a sequence number from [`reserve`](Self::reserve). It must be
+    /// pushed before the queue pops past `(at, seq)`; it goes to the heap, which orders it by
+    /// `(at, seq)` like every other event.
+    pub fn push_reserved(&mut self, at: Time, seq: u64, ev: E) {
+        debug_assert!(at.0 >= self.now, "reserved event pushed after its time");
+        self.len += 1;
+        self.push_heap(at.0, seq, ev);
+    }
+
+    fn push_heap(&mut self, at: i64, seq: u64, ev: E) {
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = Some(ev);
+                s
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Key { at, seq, slot });
+    }
+
+    /// Pops the next event if its time is `<= until`.
+    pub fn pop_until(&mut self, until: Time) -> Option<(Time, E)> {
+        let lane = self.first_lane();
+        let at = match lane {
+            Some(i) => self.lanes[i].items.front().map(|&(at, _, _)| at),
+            None => self.heap.peek().map(|k| k.at),
+        }?;
+        if at > until.0 {
+            return None;
+        }
+        Some(self.take(lane))
+    }
+
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        let (at, ev) = match self.first_lane() {
+        if self.len == 0 {
+            return None;
+        }
+        let lane = self.first_lane();
+        Some(self.take(lane))
+    }
+
+    fn take(&mut self, lane: Option<usize>) -> (Time, E) {
+        let (at, ev) = match lane {
             Some(i) => {
                 let (at, _, ev) = self.lanes[i].items.pop_front().expect("non-empty lane");
                 (at, ev)
             }
             None => {
-                let k = self.heap.pop()?;
+                let k = self.heap.pop().expect("a queued event");
                 self.free.push(k.slot);
                 (k.at, self.slab[k.slot as usize].take().expect("queued slot holds an event"))
             }
         };
         self.len -= 1;
         self.now = at;
-        Some((Time(at), ev))
-    }
-
-    pub fn peek_time(&self) -> Option<Time> {
-        match self.first_lane() {
-            Some(i) => self.lanes[i].items.front().map(|&(at, _, _)| Time(at)),
-            None => self.heap.peek().map(|k| Time(k.at)),
-        }
+        (Time(at), ev)
     }
 
     pub fn len(&self) -> usize {
@@ -200,6 +235,34 @@ mod tests {
         }
         assert_eq!(popped, expected);
         assert_eq!(q.len(), reference.len());
+    }
+
+    /// An event pushed late under a reserved sequence number pops where a push made at
+    /// reservation time would have: before later pushes at the same time, after earlier ones.
+    #[test]
+    fn reserved_events_keep_their_place() {
+        let mut q = EventQueue::default();
+        q.push(Time(0), "start");
+        q.pop();
+        q.push(Time(50), "before");
+        let seq = q.reserve();
+        q.push(Time(50), "after");
+        q.push(Time(10), "early");
+        assert_eq!(q.pop().map(|(_, e)| e), Some("early"));
+        q.push_reserved(Time(50), seq, "reserved");
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
+        assert_eq!(order, ["before", "reserved", "after"]);
+    }
+
+    #[test]
+    fn pop_until_stops_at_the_bound() {
+        let mut q = EventQueue::default();
+        q.push(Time(5), "a");
+        q.push(Time(7), "b");
+        assert_eq!(q.pop_until(Time(6)).map(|(t, e)| (t.0, e)), Some((5, "a")));
+        assert!(q.pop_until(Time(6)).is_none());
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.pop_until(Time(7)).map(|(_, e)| e), Some("b"));
     }
 
     #[test]
