@@ -27,11 +27,24 @@ impl Hash for Weight {
 impl Weight {
     /// Java `Double.toString` for the values Nacos uses (`1.0`, `0.01`, `10000.0`).
     pub fn java_string(self) -> String {
+        let mut s = String::new();
+        self.write_java(&mut s);
+        s
+    }
+
+    /// Appends [`java_string`](Self::java_string) to `out`. Weights are nearly always whole
+    /// numbers, which skip the float formatter (checksums format every instance's weight).
+    pub fn write_java(self, out: &mut String) {
+        use std::fmt::Write;
         let v = self.0;
         if v.fract() == 0.0 && v.abs() < 1e7 {
-            format!("{v:.1}")
+            if v == 0.0 && v.is_sign_negative() {
+                out.push_str("-0.0");
+            } else {
+                let _ = write!(out, "{}.0", v as i64);
+            }
         } else {
-            format!("{v}")
+            let _ = write!(out, "{v}");
         }
     }
 }
@@ -613,5 +626,10 @@ mod tests {
         assert_eq!(Weight(1.0).java_string(), "1.0");
         assert_eq!(Weight(0.01).java_string(), "0.01");
         assert_eq!(Weight(10000.0).java_string(), "10000.0");
+        assert_eq!(Weight(-0.0).java_string(), "-0.0");
+        assert_eq!(Weight(0.0).java_string(), "0.0");
+        assert_eq!(Weight(-3.0).java_string(), "-3.0");
+        assert_eq!(Weight(2.5).java_string(), "2.5");
+        assert_eq!(Weight(1e7).java_string(), "10000000");
     }
 }

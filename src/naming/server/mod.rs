@@ -959,13 +959,18 @@ pub fn service_key_of(key: &str) -> Option<ServiceKey> {
 /// A deterministic stand-in for `Service.recalculateChecksum` (R1.29/R1.30): it hashes what
 /// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
 fn service_checksum(s: &Service) -> Str {
-    let mut parts: Vec<String> = s
-        .all_ips(true)
-        .chain(s.all_ips(false))
-        .map(|i| {
-            format!("{}:{}_{}_{}_{}", i.ip, i.port, Weight(i.weight.get()).java_string(), i.healthy.get(), i.cluster)
-        })
-        .collect();
-    parts.sort();
+    use std::fmt::Write;
+    // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
+    let mut text = String::new();
+    let mut ends = Vec::new();
+    for i in s.all_ips(true).chain(s.all_ips(false)) {
+        let _ = write!(text, "{}:{}_", i.ip, i.port);
+        Weight(i.weight.get()).write_java(&mut text);
+        let _ = write!(text, "_{}_{}", i.healthy.get(), i.cluster);
+        ends.push(text.len());
+    }
+    let mut parts: Vec<&str> =
+        ends.iter().scan(0, |start, &end| Some(&text[std::mem::replace(start, end)..end])).collect();
+    parts.sort_unstable();
     format!("{:016x}", crate::engine::trace::StableHasher::digest(&(&*s.key.name, parts))).into()
 }

@@ -81,7 +81,22 @@ impl Instance {
         metadata_millis(&self.metadata, "preserved.ip.delete.timeout", DEFAULT_IP_DELETE_TIMEOUT)
     }
 
-    /// `Instance.toString()` (R1.9): what `Cluster.updateIps` compares to detect an update.
+    /// `toString()` equality without building the strings. The strings differ exactly when a
+    /// field differs: weight as Java prints it (distinct doubles print differently, except
+    /// NaNs, which all print `NaN`), health, `marked`, or the address and cluster.
+    pub fn same_java_string(&self, o: &Instance) -> bool {
+        let (a, b) = (self.weight.get(), o.weight.get());
+        let same_weight = a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        same_weight
+            && self.healthy.get() == o.healthy.get()
+            && self.marked == o.marked
+            && self.port == o.port
+            && self.ip == o.ip
+            && self.cluster == o.cluster
+    }
+
+    /// `Instance.toString()` (R1.9), the reference for [`same_java_string`](Self::same_java_string).
+    #[cfg(test)]
     pub fn java_string(&self) -> String {
         format!(
             "{}:{}:unknown:{}_{}_{}_{}_{}",
@@ -158,10 +173,14 @@ impl Instances {
 
 impl Cluster {
     pub fn set(&self, ephemeral: bool) -> &Vec<InstanceRef> {
+        &self.set_ref(ephemeral).list
+    }
+
+    fn set_ref(&self, ephemeral: bool) -> &Instances {
         if ephemeral {
-            &self.ephemeral.list
+            &self.ephemeral
         } else {
-            &self.persistent.list
+            &self.persistent
         }
     }
 
@@ -186,7 +205,7 @@ impl Cluster {
         for ip in &ips {
             match old.find(&ip.ip, ip.port) {
                 Some(o) => {
-                    if !Rc::ptr_eq(o, ip) && !ip.marked && o.java_string() != ip.java_string() {
+                    if !Rc::ptr_eq(o, ip) && !ip.marked && !o.same_java_string(ip) {
                         ip.healthy.set(o.healthy.get());
                     }
                 }
@@ -296,7 +315,7 @@ pub fn update_ip_addresses(
     let mut map: BTreeMap<(Str, u16, Str), InstanceRef> = BTreeMap::new();
     if let Some(datum) = datum {
         for d in datum {
-            let cur = service.clusters.values().find_map(|c| find_sorted(c.set(ephemeral), &d.ip, d.port));
+            let cur = service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(&d.ip, d.port));
             if let Some(cur) = cur {
                 d.healthy.set(cur.healthy.get());
                 d.last_beat.set(cur.last_beat.get());
@@ -344,6 +363,29 @@ mod tests {
     #[test]
     fn to_string_matches_java() {
         assert_eq!(inst("10.0.0.1", 8080, true).java_string(), "10.0.0.1:8080:unknown:DEFAULT_1.0_true_false_DEFAULT");
+    }
+
+    #[test]
+    fn same_java_string_agrees_with_to_string() {
+        let base = inst("10.0.0.1", 8080, true);
+        let variants = [
+            inst("10.0.0.1", 8080, true),
+            inst("10.0.0.1", 8080, false),
+            inst("10.0.0.1", 8081, true),
+            inst("10.0.0.10", 8080, true),
+            Instance { marked: true, ..inst("10.0.0.1", 8080, true) },
+            Instance { cluster: "B".into(), ..inst("10.0.0.1", 8080, true) },
+            Instance { weight: Cell::new(2.0), ..inst("10.0.0.1", 8080, true) },
+            Instance { weight: Cell::new(1.5), ..inst("10.0.0.1", 8080, true) },
+            Instance { weight: Cell::new(-0.0), ..inst("10.0.0.1", 8080, true) },
+            Instance { last_beat: Cell::new(99), ..inst("10.0.0.1", 8080, true) },
+        ];
+        for v in &variants {
+            assert_eq!(base.same_java_string(v), base.java_string() == v.java_string(), "{}", v.java_string());
+        }
+        let zero = Instance { weight: Cell::new(0.0), ..inst("a", 1, true) };
+        let neg_zero = Instance { weight: Cell::new(-0.0), ..inst("a", 1, true) };
+        assert_eq!(zero.same_java_string(&neg_zero), zero.java_string() == neg_zero.java_string());
     }
 
     /// R1.27: an incoming list cannot change the health of an instance that exists locally.
