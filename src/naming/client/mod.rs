@@ -11,7 +11,7 @@ use crate::naming::server::registry::{metadata_millis, DEFAULT_HEART_BEAT_INTERV
 use crate::naming::wire::*;
 use crate::time::{Dur, Time};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 pub type Out = Outputs<Msg, Timer, Observation>;
@@ -108,9 +108,11 @@ struct Call {
     then: Then,
 }
 
-/// A live `BeatInfo` and the two requests it sends, built once.
+/// A live `BeatInfo` and the two requests it sends, built once. `period` is the info's, kept
+/// here so rescheduling reads only this entry.
 struct BeatEntry {
     key: BeatKey,
+    period: i64,
     info: Rc<BeatInfo>,
     full: Msg,
     light: Msg,
@@ -136,7 +138,10 @@ pub struct NamingClient {
     /// `serviceInfoMap`.
     pub cache: BTreeMap<Str, Rc<ServiceInfo>>,
     update_tasks: BTreeMap<Str, UpdateTask>,
-    calls: BTreeMap<ExchangeId, Call>,
+    /// Calls in flight, by id. Ids only grow, so pushing keeps the deque sorted, and calls end
+    /// roughly in the order they started, so removal rarely shifts much; unlike a map, nothing
+    /// is allocated per call once the deque has grown.
+    calls: VecDeque<(ExchangeId, Call)>,
     /// @1.4.1 and older: an exception other than `NacosException` kills the beat loop (R2.5).
     beat_task_dies_on_error: bool,
     /// On disk, so it survives a restart.
@@ -172,7 +177,7 @@ impl NamingClient {
             light_beat_enabled: false,
             cache: BTreeMap::new(),
             update_tasks: BTreeMap::new(),
-            calls: BTreeMap::new(),
+            calls: VecDeque::new(),
         }
     }
 
@@ -352,7 +357,8 @@ impl NamingClient {
         match self.call_server(&call) {
             Some(server) => {
                 let id = out.request(server, call.msg.clone(), CLIENT_HTTP_TIMEOUTS);
-                self.calls.insert(id, call);
+                debug_assert!(self.calls.back().is_none_or(|(last, _)| *last < id), "exchange ids grow");
+                self.calls.push_back((id, call));
             }
             None => {
                 out.observe(Observation::RequestGaveUp { api: call.api });
@@ -362,7 +368,8 @@ impl NamingClient {
     }
 
     fn on_response(&mut self, now: Time, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
-        let Some(mut call) = self.calls.remove(&id) else { return };
+        let Ok(i) = self.calls.binary_search_by_key(&id, |(c, _)| *c) else { return };
+        let (_, mut call) = self.calls.remove(i).expect("found");
         let failure = match result {
             Ok(Msg::Error { status, message }) => format!("HTTP {status}: {message}"),
             Ok(m) => return self.complete(now, call.then, Ok(m), out),
@@ -407,7 +414,7 @@ impl NamingClient {
             agent: self.agent(),
         };
         let light = Msg::Beat(Rc::new(BeatReq { beat: None, ..req.clone() }));
-        let entry = BeatEntry { key: key.clone(), info, full: Msg::Beat(Rc::new(req)), light };
+        let entry = BeatEntry { key: key.clone(), period, info, full: Msg::Beat(Rc::new(req)), light };
         if let Some(stopped) = self.beats.insert(key, generation) {
             self.beat_tasks.remove(&stopped);
         }
@@ -428,8 +435,8 @@ impl NamingClient {
     /// on 20404, and schedule the next beat after this one returned.
     fn beat_done(&mut self, now: Time, generation: u64, result: Result<Msg, ()>, out: &mut Out) {
         let Some(entry) = self.beat_tasks.get(&generation) else { return };
-        let (key, info) = (&entry.key, entry.info.clone());
-        let mut next = info.period;
+        let key = &entry.key;
+        let mut next = entry.period;
         if let Ok(Msg::Garbled) = result {
             // Parsing the reply throws something other than NacosException.
             if self.beat_task_dies_on_error {
@@ -453,6 +460,7 @@ impl NamingClient {
                     ip: key.ip.clone(),
                     port: key.port,
                 });
+                let info = &entry.info;
                 let instance = InstanceData {
                     ip: info.ip.clone(),
                     port: info.port,

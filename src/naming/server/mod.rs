@@ -19,7 +19,7 @@ use distro::{DataStore, Datum, DelayEngine, DistroMapper, Notifier, NotifyAction
 use member::MemberManager;
 use push::{can_enable_push, AckEntry, PushClient, PushService};
 use rand_chacha::ChaCha8Rng;
-use registry::{instance_list_key, metadata_millis, simple_instance_id, update_ip_addresses, Instance, Service};
+use registry::{instance_list_key, simple_instance_id, update_ip_addresses, Instance, Preserved, Service};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -449,6 +449,7 @@ impl NamingServer {
             ephemeral,
             marked: false,
             metadata: Rc::default(),
+            preserved: Preserved::of(&Rc::default()),
             instance_id: "".into(),
             last_beat: Cell::new(0),
         };
@@ -477,9 +478,9 @@ impl NamingServer {
         };
         let (svc, beat) = (&req.service, &req.beat);
         let (cluster, ip, port) = (&target.cluster, &target.ip, target.port);
-        let existing = self.services.get(svc).and_then(|s| s.find(cluster, ip, port)).map(|i| i.metadata.clone());
-        let metadata = match existing {
-            Some(md) => md,
+        let found = self.services.get(svc).and_then(|s| s.find(cluster, ip, port)).map(|i| i.preserved.beat_interval);
+        let beat_interval = match found {
+            Some(v) => v,
             None => {
                 out.observe(Observation::BeatForUnknownInstance {
                     service: svc.name.clone(),
@@ -500,22 +501,24 @@ impl NamingServer {
                     ephemeral: true,
                     marked: false,
                     metadata: b.metadata.clone(),
+                    preserved: Preserved::of(&b.metadata),
                     instance_id: "".into(),
                     last_beat: Cell::new(now_ms),
                 };
+                let beat_interval = inst.preserved.beat_interval;
                 if let Err(r) = self.register_instance(now_ms, svc, inst, out) {
                     return r.into();
                 }
-                b.metadata.clone()
+                if !self.services.contains_key(svc) {
+                    return error(500, "service not found");
+                }
+                beat_interval
             }
         };
-        if !self.services.contains_key(svc) {
-            return error(500, "service not found");
-        }
         // ClientBeatProcessor runs "now" on the health executor, after this reply (R2.8.6).
         out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ClientBeatProcess(target)));
-        if metadata.contains_key("preserved.heart.beat.interval") {
-            interval = metadata_millis(&metadata, "preserved.heart.beat.interval", interval);
+        if let Some(v) = beat_interval {
+            interval = v;
         }
         Msg::BeatReply { client_beat_interval: interval, code: 10200, light_beat_enabled: Some(light_enabled) }
     }

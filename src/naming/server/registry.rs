@@ -31,9 +31,33 @@ pub struct Instance {
     pub enabled: bool,
     pub ephemeral: bool,
     pub marked: bool,
+    /// Never replaced on an instance (an update makes a new one), so the preserved keys are
+    /// read once, into `preserved`.
     pub metadata: Metadata,
+    pub preserved: Preserved,
     pub instance_id: Str,
     pub last_beat: Cell<i64>,
+}
+
+/// The preserved metadata keys of an instance (R1.11), parsed once: every beat and every check
+/// run reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Preserved {
+    /// `preserved.heart.beat.interval` when set to a number: it overrides the beat reply's
+    /// `clientBeatInterval`.
+    pub beat_interval: Option<i64>,
+    pub beat_timeout: i64,
+    pub delete_timeout: i64,
+}
+
+impl Preserved {
+    pub fn of(md: &Metadata) -> Preserved {
+        Preserved {
+            beat_interval: md.get("preserved.heart.beat.interval").and_then(|v| v.trim().parse::<i64>().ok()),
+            beat_timeout: metadata_millis(md, "preserved.heart.beat.timeout", DEFAULT_HEART_BEAT_TIMEOUT),
+            delete_timeout: metadata_millis(md, "preserved.ip.delete.timeout", DEFAULT_IP_DELETE_TIMEOUT),
+        }
+    }
 }
 
 /// Reads a numeric preserved metadata key: only a value that parses as a number counts (R1.11).
@@ -53,6 +77,7 @@ impl Instance {
             ephemeral: d.ephemeral,
             marked: d.marked,
             metadata: d.metadata.clone(),
+            preserved: Preserved::of(&d.metadata),
             instance_id: d.instance_id.clone(),
             last_beat: Cell::new(d.last_beat),
         }
@@ -75,10 +100,10 @@ impl Instance {
     }
 
     pub fn heart_beat_timeout(&self) -> i64 {
-        metadata_millis(&self.metadata, "preserved.heart.beat.timeout", DEFAULT_HEART_BEAT_TIMEOUT)
+        self.preserved.beat_timeout
     }
     pub fn ip_delete_timeout(&self) -> i64 {
-        metadata_millis(&self.metadata, "preserved.ip.delete.timeout", DEFAULT_IP_DELETE_TIMEOUT)
+        self.preserved.delete_timeout
     }
 
     /// `toString()` equality without building the strings. The strings differ exactly when a
@@ -355,6 +380,7 @@ mod tests {
             ephemeral: true,
             marked: false,
             metadata: Rc::default(),
+            preserved: Preserved::of(&Rc::default()),
             instance_id: simple_instance_id(ip, port, "DEFAULT", "DEFAULT_GROUP@@a"),
             last_beat: Cell::new(0),
         }
