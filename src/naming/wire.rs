@@ -38,15 +38,31 @@ impl Weight {
         use std::fmt::Write;
         let v = self.0;
         if v.fract() == 0.0 && v.abs() < 1e7 {
-            if v == 0.0 && v.is_sign_negative() {
-                out.push_str("-0.0");
-            } else {
-                let _ = write!(out, "{}.0", v as i64);
+            if v.is_sign_negative() {
+                out.push('-');
             }
+            push_decimal(out, v.abs() as i64);
+            out.push_str(".0");
         } else {
             let _ = write!(out, "{v}");
         }
     }
+}
+
+/// Appends a non-negative integer in decimal, without the formatting machinery (checksums
+/// print every instance's port and weight).
+pub fn push_decimal(out: &mut String, mut n: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[at..]).expect("ascii digits"));
 }
 
 /// Who sent an HTTP request, as the User-Agent header says. `DistroFilter` refuses a second hop
@@ -631,5 +647,12 @@ mod tests {
         assert_eq!(Weight(-3.0).java_string(), "-3.0");
         assert_eq!(Weight(2.5).java_string(), "2.5");
         assert_eq!(Weight(1e7).java_string(), "10000000");
+        assert_eq!(Weight(9_999_999.0).java_string(), "9999999.0");
+        let mut s = String::new();
+        for n in [0, 7, 10, 65535, i64::MAX] {
+            push_decimal(&mut s, n);
+            s.push(' ');
+        }
+        assert_eq!(s, format!("0 7 10 65535 {} ", i64::MAX));
     }
 }

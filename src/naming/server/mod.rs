@@ -962,14 +962,17 @@ pub fn service_key_of(key: &str) -> Option<ServiceKey> {
 /// A deterministic stand-in for `Service.recalculateChecksum` (R1.29/R1.30): it hashes what
 /// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
 fn service_checksum(s: &Service) -> Str {
-    use std::fmt::Write;
     // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
     let mut text = String::new();
     let mut ends = Vec::new();
     for i in s.all_ips(true).chain(s.all_ips(false)) {
-        let _ = write!(text, "{}:{}_", i.ip, i.port);
+        text.push_str(&i.ip);
+        text.push(':');
+        push_decimal(&mut text, i.port as i64);
+        text.push('_');
         Weight(i.weight.get()).write_java(&mut text);
-        let _ = write!(text, "_{}_{}", i.healthy.get(), i.cluster);
+        text.push_str(if i.healthy.get() { "_true_" } else { "_false_" });
+        text.push_str(&i.cluster);
         ends.push(text.len());
     }
     let mut parts: Vec<&str> =

@@ -337,7 +337,12 @@ pub fn update_ip_addresses(
     ephemeral: bool,
     ips: Vec<Instance>,
 ) -> Option<Vec<InstanceRef>> {
-    let mut map: BTreeMap<(Str, u16, Str), InstanceRef> = BTreeMap::new();
+    // The Java map keyed by (ip, port, cluster), as a vector sorted by that key: a datum built
+    // here is already in that order, so this is a copy, not a rebuild.
+    fn key(i: &Instance) -> (&str, u16, &str) {
+        (&i.ip, i.port, &i.cluster)
+    }
+    let mut list: Vec<InstanceRef> = Vec::new();
     if let Some(datum) = datum {
         for d in datum {
             let cur = service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(&d.ip, d.port));
@@ -345,24 +350,33 @@ pub fn update_ip_addresses(
                 d.healthy.set(cur.healthy.get());
                 d.last_beat.set(cur.last_beat.get());
             }
-            map.insert((d.ip.clone(), d.port, d.cluster.clone()), d.clone());
+        }
+        list.extend(datum.iter().cloned());
+        if !list.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+            // Map semantics: for a repeated key the last entry wins.
+            list.sort_by(|a, b| key(a).cmp(&key(b)));
+            list.reverse();
+            list.dedup_by(|a, b| key(a) == key(b));
+            list.reverse();
         }
     }
     for mut ip in ips {
-        let k = (ip.ip.clone(), ip.port, ip.cluster.clone());
-        if remove {
-            map.remove(&k);
-        } else {
-            if let Some(old) = map.get(&k) {
-                ip.instance_id = old.instance_id.clone();
+        match list.binary_search_by(|x| key(x).cmp(&key(&ip))) {
+            Ok(at) if remove => {
+                list.remove(at);
             }
-            map.insert(k, Rc::new(ip));
+            Ok(at) => {
+                ip.instance_id = list[at].instance_id.clone();
+                list[at] = Rc::new(ip);
+            }
+            Err(at) if !remove => list.insert(at, Rc::new(ip)),
+            Err(_) => {}
         }
     }
-    if map.is_empty() && !remove {
+    if list.is_empty() && !remove {
         return None;
     }
-    Some(map.into_values().collect())
+    Some(list)
 }
 
 #[cfg(test)]
