@@ -260,8 +260,9 @@ enum Event<M, T, C> {
     RequestArrives { ex: ExchangeId, msg: M },
     ResponseArrives { ex: ExchangeId, msg: M },
     ExchangeFails { ex: ExchangeId, err: HttpError },
-    Command { node: NodeId, cmd: C },
-    Fault(Fault),
+    // Commands and faults are rare and large: boxed, so every other event stays small.
+    Command { node: NodeId, cmd: Box<C> },
+    Fault(Box<Fault>),
 }
 
 struct Exchange {
@@ -442,10 +443,10 @@ impl<N: Node> Engine<N> {
     }
 
     pub fn schedule_fault(&mut self, at: Time, f: Fault) {
-        self.queue.push(at, Event::Fault(f));
+        self.queue.push(at, Event::Fault(Box::new(f)));
     }
     pub fn schedule_command(&mut self, at: Time, node: NodeId, cmd: N::Cmd) {
-        self.queue.push(at, Event::Command { node, cmd });
+        self.queue.push(at, Event::Command { node, cmd: Box::new(cmd) });
     }
 
     /// Runs every event with time `<= until`; the clock then stands at `until`.
@@ -492,7 +493,7 @@ impl<N: Node> Engine<N> {
 
     fn step(&mut self, ev: Event<N::Msg, N::Timer, N::Cmd>) {
         match ev {
-            Event::Fault(f) => self.apply_fault(f),
+            Event::Fault(f) => self.apply_fault(*f),
             Event::Timer { node, inc, id, timer } => {
                 if !self.cancelled.is_empty() && self.cancelled.remove(&id) {
                     return;
@@ -516,7 +517,7 @@ impl<N: Node> Engine<N> {
                     self.procs[node as usize].backlog.push(Event::Command { node, cmd });
                     return;
                 }
-                self.dispatch(node, Input::Command(cmd));
+                self.dispatch(node, Input::Command(*cmd));
             }
             Event::Datagram { from, to, msg } => {
                 let p = &self.procs[to as usize];

@@ -19,7 +19,7 @@ use distro::{DataStore, Datum, DelayEngine, DistroMapper, Notifier, NotifyAction
 use member::MemberManager;
 use push::{can_enable_push, AckEntry, PushClient, PushService};
 use rand_chacha::ChaCha8Rng;
-use registry::{instance_list_key, simple_instance_id, update_ip_addresses, Instance, Preserved, Service};
+use registry::{instance_list_key, simple_instance_id, update_ip_addresses, Instance, Preserved, Service, ServiceMap};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -157,7 +157,7 @@ enum Call {
 
 pub struct NamingServer {
     pub config: ServerConfig,
-    pub services: BTreeMap<ServiceKey, Service>,
+    pub services: ServiceMap,
     pub store: DataStore,
     notifier: Notifier,
     pub mapper: DistroMapper,
@@ -197,7 +197,7 @@ impl NamingServer {
         };
         NamingServer {
             config,
-            services: BTreeMap::new(),
+            services: ServiceMap::default(),
             store: DataStore::default(),
             notifier: Notifier::default(),
             mapper,

@@ -6,9 +6,11 @@
 //! update is visible through both (R1.27), which is what makes the datum-vs-Service lag and the
 //! local-health-wins rule behave as in Nacos.
 
+use crate::engine::trace::StableHasher;
 use crate::naming::wire::{InstanceData, Metadata, ServiceKey, Str, Weight};
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 
 pub const EPHEMERAL_PREFIX: &str = "com.alibaba.nacos.naming.iplist.ephemeral.";
@@ -318,6 +320,70 @@ impl Service {
         }
         self.last_modified = now_ms;
         (added, removed)
+    }
+}
+
+/// `ServiceManager.serviceMap`: services by key. Every beat looks its service up (twice, with
+/// its `ClientBeatProcessor`), and walking an ordered map compares string keys at every step,
+/// so look-ups go through a hash table; iteration is always in key order (sorted on the way
+/// out), so the table's layout never reaches an observation or a message.
+#[derive(Debug, Default)]
+pub struct ServiceMap {
+    map: HashMap<ServiceKey, Service, BuildHasherDefault<StableHasher>>,
+}
+
+impl ServiceMap {
+    pub fn get(&self, key: &ServiceKey) -> Option<&Service> {
+        self.map.get(key)
+    }
+    pub fn get_mut(&mut self, key: &ServiceKey) -> Option<&mut Service> {
+        self.map.get_mut(key)
+    }
+    pub fn contains_key(&self, key: &ServiceKey) -> bool {
+        self.map.contains_key(key)
+    }
+    pub fn insert(&mut self, key: ServiceKey, service: Service) {
+        self.map.insert(key, service);
+    }
+    pub fn remove(&mut self, key: &ServiceKey) -> Option<Service> {
+        self.map.remove(key)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+    /// In key order.
+    pub fn iter(&self) -> std::vec::IntoIter<(&ServiceKey, &Service)> {
+        let mut v: Vec<_> = self.map.iter().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v.into_iter()
+    }
+    /// In key order.
+    pub fn iter_mut(&mut self) -> std::vec::IntoIter<(&ServiceKey, &mut Service)> {
+        let mut v: Vec<_> = self.map.iter_mut().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        v.into_iter()
+    }
+    /// In key order.
+    pub fn keys(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.iter().map(|(k, _)| k)
+    }
+}
+
+impl<'a> IntoIterator for &'a ServiceMap {
+    type Item = (&'a ServiceKey, &'a Service);
+    type IntoIter = std::vec::IntoIter<(&'a ServiceKey, &'a Service)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::ops::Index<&ServiceKey> for ServiceMap {
+    type Output = Service;
+    fn index(&self, key: &ServiceKey) -> &Service {
+        &self.map[key]
     }
 }
 
