@@ -15,8 +15,8 @@ use network::{HttpLossMode, LinkConfig, Network};
 use queue::EventQueue;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, HashSet};
-use std::hash::Hash;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash};
 use trace::TraceHash;
 
 /// Compact node index (servers first, then clients, in scenario order).
@@ -356,7 +356,9 @@ pub struct Engine<N: Node> {
     procs: Vec<Proc<N>>,
     pub network: Network,
     net_rng: ChaCha8Rng,
-    exchanges: BTreeMap<ExchangeId, Exchange>,
+    /// Open exchanges; looked up on every request and response, iterated only (sorted) when a
+    /// crash resets connections.
+    exchanges: HashMap<ExchangeId, Exchange, BuildHasherDefault<trace::StableHasher>>,
     cancelled: HashSet<TimerId>,
     out: Outputs<N::Msg, N::Timer, N::Obs>,
     trace: TraceHash,
@@ -394,7 +396,7 @@ impl<N: Node> Engine<N> {
             procs,
             network: Network::new(n, default_link),
             net_rng: derive_rng(seed, stream::NETWORK),
-            exchanges: BTreeMap::new(),
+            exchanges: HashMap::default(),
             cancelled: HashSet::new(),
             out: Outputs::default(),
             trace: TraceHash::default(),
@@ -816,12 +818,13 @@ impl<N: Node> Engine<N> {
     /// A process crash with the host up: the kernel resets every connection on which the
     /// process was serving a request, and the callers see the error one trip later.
     fn reset_connections(&mut self, node: NodeId) {
-        let victims: Vec<(ExchangeId, NodeId)> = self
+        let mut victims: Vec<(ExchangeId, NodeId)> = self
             .exchanges
             .iter()
             .filter(|(_, x)| x.server == node && x.arrived)
             .map(|(id, x)| (*id, x.client))
             .collect();
+        victims.sort_unstable();
         for (ex, client) in victims {
             let back = self.network.config(node as usize, client as usize).delay(&mut self.net_rng);
             self.queue.push(self.now + back, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });

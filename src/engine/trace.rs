@@ -49,9 +49,10 @@ impl Hasher for StableHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
+            // The tail as a little-endian word, built byte by byte: short strings are the
+            // common case and a copy into a buffer would be a library call.
+            let tail = rest.iter().rev().fold(0u64, |w, &b| (w << 8) | b as u64);
+            self.mix(tail ^ ((rest.len() as u64) << 56));
         }
     }
     fn write_u8(&mut self, i: u8) {

@@ -535,19 +535,17 @@ impl NamingClient {
         let changed = match &old {
             None => true,
             Some(old) => {
-                let before: BTreeMap<(&str, u16), &HostJson> =
-                    old.hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
-                let after: BTreeMap<(&str, u16), &HostJson> =
-                    info.hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
-                let mut changed = before.len() != after.len() || before.keys().any(|k| !after.contains_key(k));
+                let (before, after) = (by_address(&old.hosts), by_address(&info.hosts));
+                let mut changed = before.len() != after.len()
+                    || before.iter().any(|(k, _)| after.binary_search_by(|(a, _)| a.cmp(k)).is_err());
                 for (k, h) in &after {
-                    match before.get(k) {
-                        Some(o) if !same_api_instance(o, h) => {
+                    match before.binary_search_by(|(b, _)| b.cmp(k)) {
+                        Ok(i) if !same_api_instance(before[i].1, h) => {
                             changed = true;
                             self.rebuild_beat_info(h, out);
                         }
-                        Some(_) => {}
-                        None => changed = true,
+                        Ok(_) => {}
+                        Err(_) => changed = true,
                     }
                 }
                 changed
@@ -614,6 +612,17 @@ fn placeholder(name: &Str, clusters: &Str) -> ServiceInfo {
         checksum: "".into(),
         hosts: Vec::new(),
     }
+}
+
+/// Hosts keyed by `ip:port` in key order, as the Java `Map` the diff builds (R4.10): for a
+/// repeated address the last host wins.
+fn by_address(hosts: &[HostJson]) -> Vec<((&str, u16), &HostJson)> {
+    let mut v: Vec<_> = hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.reverse();
+    v.dedup_by(|a, b| a.0 == b.0);
+    v.reverse();
+    v
 }
 
 /// Equality of the api `Instance.toString()`: every field but `valid` and `marked`.
