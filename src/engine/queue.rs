@@ -18,6 +18,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 /// Lanes kept at most; a lane that empties is reused for the next new delay.
 const MAX_LANES: usize = 8;
+const EMPTY: (i64, u64) = (i64::MAX, u64::MAX);
 
 #[derive(Copy, Clone, PartialEq, Eq)]
 struct Key {
@@ -47,6 +48,9 @@ struct Lane<E> {
 pub struct EventQueue<E> {
     heap: BinaryHeap<Key>,
     lanes: Vec<Lane<E>>,
+    /// `(time, seq)` of each lane's head (`EMPTY` when the lane is empty), side by side so
+    /// choosing the next event scans one small array.
+    heads: Vec<(i64, u64)>,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -60,6 +64,7 @@ impl<E> Default for EventQueue<E> {
         EventQueue {
             heap: BinaryHeap::new(),
             lanes: Vec::new(),
+            heads: Vec::new(),
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
@@ -85,13 +90,18 @@ impl<E> EventQueue<E> {
                     }
                     None if self.lanes.len() < MAX_LANES => {
                         self.lanes.push(Lane { delay, items: VecDeque::new() });
+                        self.heads.push(EMPTY);
                         Some(self.lanes.len() - 1)
                     }
                     None => None,
                 },
             };
             if let Some(i) = lane {
-                return self.lanes[i].items.push_back((at.0, seq, ev));
+                let items = &mut self.lanes[i].items;
+                if items.is_empty() {
+                    self.heads[i] = (at.0, seq);
+                }
+                return items.push_back((at.0, seq, ev));
             }
         }
         self.push_heap(at.0, seq, ev);
@@ -99,15 +109,15 @@ impl<E> EventQueue<E> {
 
     /// The lane whose head comes first, if it comes before the heap top.
     fn first_lane(&self) -> Option<usize> {
-        let mut best: Option<(usize, (i64, u64))> = self.heap.peek().map(|k| (usize::MAX, (k.at, k.seq)));
-        for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(&(at, seq, _)) = lane.items.front() {
-                if best.is_none_or(|(_, b)| (at, seq) < b) {
-                    best = Some((i, (at, seq)));
-                }
+        let mut best = self.heap.peek().map_or(EMPTY, |k| (k.at, k.seq));
+        let mut lane = None;
+        for (i, &head) in self.heads.iter().enumerate() {
+            if head < best {
+                best = head;
+                lane = Some(i);
             }
         }
-        best.and_then(|(i, _)| (i != usize::MAX).then_some(i))
+        lane
     }
 
     /// Takes the next insertion sequence number without queueing anything, for an event that
@@ -145,7 +155,7 @@ impl<E> EventQueue<E> {
     pub fn pop_until(&mut self, until: Time) -> Option<(Time, E)> {
         let lane = self.first_lane();
         let at = match lane {
-            Some(i) => self.lanes[i].items.front().map(|&(at, _, _)| at),
+            Some(i) => Some(self.heads[i].0),
             None => self.heap.peek().map(|k| k.at),
         }?;
         if at > until.0 {
@@ -165,7 +175,9 @@ impl<E> EventQueue<E> {
     fn take(&mut self, lane: Option<usize>) -> (Time, E) {
         let (at, ev) = match lane {
             Some(i) => {
-                let (at, _, ev) = self.lanes[i].items.pop_front().expect("non-empty lane");
+                let items = &mut self.lanes[i].items;
+                let (at, _, ev) = items.pop_front().expect("non-empty lane");
+                self.heads[i] = items.front().map_or(EMPTY, |&(at, seq, _)| (at, seq));
                 (at, ev)
             }
             None => {
