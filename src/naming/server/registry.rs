@@ -228,9 +228,14 @@ impl Cluster {
         ips.sort_by(|a, b| (&a.ip, a.port).cmp(&(&b.ip, b.port)));
         ips.dedup_by(|a, b| a.ip == b.ip && a.port == b.port);
         let old = if ephemeral { &mut self.ephemeral } else { &mut self.persistent };
-        let mut added = Vec::new();
+        // Both lists are sorted by address: one merge pass pairs them up.
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        let mut olds = old.list.iter().peekable();
         for ip in &ips {
-            match old.find(&ip.ip, ip.port) {
+            while let Some(o) = olds.next_if(|o| addr(o) < addr(ip)) {
+                removed.push(o.clone());
+            }
+            match olds.next_if(|o| addr(o) == addr(ip)) {
                 Some(o) => {
                     if !Rc::ptr_eq(o, ip) && !ip.marked && !o.same_java_string(ip) {
                         ip.healthy.set(o.healthy.get());
@@ -239,11 +244,15 @@ impl Cluster {
                 None => added.push(ip.clone()),
             }
         }
-        let new = Instances::new(ips);
-        let removed = old.list.iter().filter(|o| new.find(&o.ip, o.port).is_none()).cloned().collect();
-        *old = new;
+        removed.extend(olds.cloned());
+        *old = Instances::new(ips);
         (added, removed)
     }
+}
+
+/// The `(ip, port)` an instance list is sorted and unique by.
+fn addr(i: &Instance) -> (&str, u16) {
+    (&i.ip, i.port)
 }
 
 fn find_sorted<'a>(v: &'a [InstanceRef], ip: &str, port: u16) -> Option<&'a InstanceRef> {
@@ -410,8 +419,27 @@ pub fn update_ip_addresses(
     }
     let mut list: Vec<InstanceRef> = Vec::new();
     if let Some(datum) = datum {
+        // setValid: each datum entry takes the health of the first cluster's instance at its
+        // address. A datum built here is sorted by address, so cursors over the (sorted)
+        // cluster sets only move forward; any other datum is searched entry by entry.
+        let sets: Vec<&[InstanceRef]> = service.clusters.values().map(|c| c.set(ephemeral).as_slice()).collect();
+        let sorted = datum.windows(2).all(|w| addr(&w[0]) <= addr(&w[1]));
+        let mut cursors = vec![0usize; sets.len()];
         for d in datum {
-            let cur = service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(&d.ip, d.port));
+            let cur = if sorted {
+                let mut cur = None;
+                for (set, at) in sets.iter().zip(cursors.iter_mut()) {
+                    while set.get(*at).is_some_and(|x| addr(x) < addr(d)) {
+                        *at += 1;
+                    }
+                    if cur.is_none() {
+                        cur = set.get(*at).filter(|x| addr(x) == addr(d));
+                    }
+                }
+                cur
+            } else {
+                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(&d.ip, d.port))
+            };
             if let Some(cur) = cur {
                 d.healthy.set(cur.healthy.get());
                 d.last_beat.set(cur.last_beat.get());
