@@ -62,7 +62,7 @@ pub fn push_decimal(out: &mut String, mut n: i64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[at..]).expect("ascii digits"));
+    out.extend(buf[at..].iter().map(|&d| d as char));
 }
 
 /// Who sent an HTTP request, as the User-Agent header says. `DistroFilter` refuses a second hop

@@ -963,8 +963,9 @@ pub fn service_key_of(key: &str) -> Option<ServiceKey> {
 /// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
 fn service_checksum(s: &Service) -> Str {
     // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
-    let mut text = String::new();
-    let mut ends = Vec::new();
+    let n = s.all_ips(true).chain(s.all_ips(false)).count();
+    let mut text = String::with_capacity(n * 48);
+    let mut ends = Vec::with_capacity(n);
     for i in s.all_ips(true).chain(s.all_ips(false)) {
         text.push_str(&i.ip);
         text.push(':');
