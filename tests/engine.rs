@@ -89,6 +89,52 @@ fn cancelled_timer_never_fires() {
     assert_eq!(seen, vec![("second", 20)]);
 }
 
+/// Every millisecond: cancel the timer set a millisecond ago (it has just fired, so the cancel
+/// comes too late) and set a new one. At the start, also set a timer for 30 s and cancel it.
+struct LateCanceller {
+    last: Option<TimerId>,
+}
+impl Node for LateCanceller {
+    type Msg = ();
+    type Timer = &'static str;
+    type Cmd = ();
+    type Obs = (&'static str, i64);
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<(), &'static str, ()>,
+        _: &mut ChaCha8Rng,
+        out: &mut Outputs<(), &'static str, (&'static str, i64)>,
+    ) {
+        match input {
+            Input::Start | Input::Timer { timer: "tick", .. } => {
+                if matches!(input, Input::Start) {
+                    let doomed = out.set_timer(Dur::from_secs(30), "cancelled");
+                    out.cancel_timer(doomed);
+                }
+                if let Some(fired) = self.last.take() {
+                    out.cancel_timer(fired);
+                }
+                self.last = Some(out.set_timer(Dur::from_millis(1), "tick"));
+            }
+            Input::Timer { timer, .. } => out.observe((timer, now.as_millis())),
+            _ => {}
+        }
+    }
+    fn crash(&mut self) {}
+}
+
+#[test]
+fn cancels_of_fired_timers_are_forgotten_and_pending_ones_kept() {
+    let mut e = Engine::new(1, vec![(LateCanceller { last: None }, Clock::default())], link(1));
+    e.run_until(ms(20_000));
+    // 20 000 cancels came too late; only the last purge's leftovers and the pending one remain.
+    let remembered = e.cancelled_timers();
+    assert!((1..1024).contains(&remembered), "{remembered} cancelled ids remembered");
+    e.run_until(ms(31_000));
+    assert!(e.records.is_empty(), "the cancelled 30 s timer fired: {:?}", e.records.first().map(|r| r.obs));
+}
+
 #[test]
 fn clock_skew_and_drift_are_seen_by_the_node_and_jumps_do_not_move_timers() {
     let mut nodes = pings(2, 1000);

@@ -19,6 +19,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash};
 use trace::TraceHash;
 
+/// The cancelled-timer set is first purged at this size.
+const MIN_CANCELLED_PURGE: usize = 1024;
+
 /// Compact node index (servers first, then clients, in scenario order).
 pub type NodeId = u32;
 
@@ -359,7 +362,11 @@ pub struct Engine<N: Node> {
     /// Open exchanges; looked up on every request and response, iterated only (sorted) when a
     /// crash resets connections.
     exchanges: HashMap<ExchangeId, Exchange, BuildHasherDefault<trace::StableHasher>>,
+    /// Cancelled timers not yet popped. A cancel can name a timer that already fired; such
+    /// ids are purged whenever the set has doubled, so it stays as small as the cancelled
+    /// timers actually pending.
     cancelled: HashSet<TimerId>,
+    purge_cancelled_at: usize,
     out: Outputs<N::Msg, N::Timer, N::Obs>,
     trace: TraceHash,
     pub stats: Stats,
@@ -398,6 +405,7 @@ impl<N: Node> Engine<N> {
             net_rng: derive_rng(seed, stream::NETWORK),
             exchanges: HashMap::default(),
             cancelled: HashSet::new(),
+            purge_cancelled_at: MIN_CANCELLED_PURGE,
             out: Outputs::default(),
             trace: TraceHash::default(),
             stats: Stats::default(),
@@ -641,10 +649,31 @@ impl<N: Node> Engine<N> {
                 }
                 Action::CancelTimer(id) => {
                     self.cancelled.insert(id);
+                    if self.cancelled.len() >= self.purge_cancelled_at {
+                        self.purge_cancelled();
+                    }
                 }
             }
         }
         self.out.actions = actions;
+    }
+
+    /// Forgets cancelled ids whose timers are no longer queued (nor parked in a paused
+    /// process's backlog). Amortized O(1) per cancel: it runs when the set has doubled.
+    fn purge_cancelled(&mut self) {
+        let timer_id = |e: &Event<N::Msg, N::Timer, N::Cmd>| match e {
+            Event::Timer { id, .. } => Some(*id),
+            _ => None,
+        };
+        let backlogs = self.procs.iter().flat_map(|p| p.backlog.iter());
+        let pending: HashSet<TimerId> = self.queue.iter().chain(backlogs).filter_map(timer_id).collect();
+        self.cancelled.retain(|id| pending.contains(id));
+        self.purge_cancelled_at = (2 * self.cancelled.len()).max(MIN_CANCELLED_PURGE);
+    }
+
+    /// How many cancelled timers the engine still remembers (for tests of the purge).
+    pub fn cancelled_timers(&self) -> usize {
+        self.cancelled.len()
     }
 
     fn send_udp(&mut self, from: NodeId, to: NodeId, msg: N::Msg) {

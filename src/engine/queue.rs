@@ -191,6 +191,12 @@ impl<E> EventQueue<E> {
         (Time(at), ev)
     }
 
+    /// Every queued event, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &E> {
+        let lanes = self.lanes.iter().flat_map(|l| l.items.iter().map(|(_, _, e)| e));
+        lanes.chain(self.slab.iter().flatten())
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
