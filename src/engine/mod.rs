@@ -201,6 +201,9 @@ impl Clock {
     }
     /// The node's monotonic clock (Java `nanoTime`): drift applies, offsets and jumps do not.
     fn monotonic(&self, g: i64) -> i64 {
+        if self.drift_ppm == 0.0 {
+            return g;
+        }
         g + (g as f64 * self.drift_ppm / 1e6).floor() as i64
     }
     /// The earliest global time at which this node's monotonic clock has advanced by `d` since
@@ -275,8 +278,6 @@ struct Exchange {
     server_inc: u32,
     /// The server process has the request (so a crash of the server resets the connection).
     arrived: bool,
-    /// The server has answered (the response may still be lost or late).
-    responded: bool,
     /// When the caller's read timeout fires, and the queue position reserved for it at send
     /// time. The timeout is queued only once the exchange might still be open by then
     /// ([`Engine::arm_read_timeout`]); most exchanges end well before, so most never are.
@@ -367,6 +368,9 @@ pub struct Engine<N: Node> {
     /// timers actually pending.
     cancelled: HashSet<TimerId>,
     purge_cancelled_at: usize,
+    /// The last exchange a process answered: a request handled without an answer gets its
+    /// read timeout queued.
+    answered: Option<ExchangeId>,
     out: Outputs<N::Msg, N::Timer, N::Obs>,
     trace: TraceHash,
     pub stats: Stats,
@@ -406,6 +410,7 @@ impl<N: Node> Engine<N> {
             exchanges: HashMap::default(),
             cancelled: HashSet::new(),
             purge_cancelled_at: MIN_CANCELLED_PURGE,
+            answered: None,
             out: Outputs::default(),
             trace: TraceHash::default(),
             stats: Stats::default(),
@@ -561,22 +566,24 @@ impl<N: Node> Engine<N> {
                 }
                 x.arrived = true;
                 self.trace.add(2, self.now.0, server, &(client, &msg));
+                self.answered = None;
                 self.dispatch(server, Input::Request { from: client, id: ex, msg });
-                if self.exchanges.get(&ex).is_some_and(|x| !x.responded) {
+                if self.answered != Some(ex) {
                     // Answered later, if at all.
                     self.arm_read_timeout(ex);
                 }
             }
             Event::ResponseArrives { ex, msg } => {
-                let Some(x) = self.exchanges.get(&ex) else { return };
+                let Some(x) = self.exchanges.remove(&ex) else { return };
                 let client = x.client;
                 let p = &self.procs[client as usize];
                 if p.paused && p.alive && p.inc == x.client_inc {
+                    // Still open until the process resumes and reads it.
+                    self.exchanges.insert(ex, x);
                     self.procs[client as usize].backlog.push(Event::ResponseArrives { ex, msg });
                     self.arm_read_timeout(ex);
                     return;
                 }
-                let x = self.exchanges.remove(&ex).expect("present");
                 if !p.alive || p.inc != x.client_inc {
                     return;
                 }
@@ -621,6 +628,9 @@ impl<N: Node> Engine<N> {
     }
 
     fn apply_outputs(&mut self, from: NodeId) {
+        if self.out.observations.is_empty() && self.out.actions.is_empty() {
+            return;
+        }
         for obs in self.out.observations.drain(..) {
             self.stats.observations += 1;
             self.trace.add(0, self.now.0, from, &obs);
@@ -706,7 +716,6 @@ impl<N: Node> Engine<N> {
             server: to,
             server_inc: self.procs[t].inc,
             arrived: false,
-            responded: false,
             deadline: self.now + tmo.read,
             timeout_seq: 0,
             timeout_armed: true,
@@ -765,8 +774,8 @@ impl<N: Node> Engine<N> {
     }
 
     fn send_response(&mut self, from: NodeId, ex: ExchangeId, msg: N::Msg) {
-        let Some(x) = self.exchanges.get_mut(&ex) else { return };
-        x.responded = true;
+        let Some(x) = self.exchanges.get(&ex) else { return };
+        self.answered = Some(ex);
         let (s, c, deadline) = (from as usize, x.client as usize, x.deadline);
         if self.network.is_blocked(s, c) || !self.procs[c].host_up {
             // Lost: the caller's read timeout fires.
