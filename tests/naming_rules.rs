@@ -246,7 +246,7 @@ fn poll_back_off_for_an_empty_service() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut out = Out::default();
     let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
-    c.handle(ms(0), Input::Command(sub), &mut rng, &mut out);
+    c.handle(ms(0), Input::Command(Box::new(sub)), &mut rng, &mut out);
     let mut delays = Vec::new();
     let mut now = 0;
     for _ in 0..8 {

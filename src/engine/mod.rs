@@ -78,8 +78,9 @@ pub enum Input<M, T, C> {
         id: TimerId,
         timer: T,
     },
-    /// A workload command from the scenario (register, subscribe, …).
-    Command(C),
+    /// A workload command from the scenario (register, subscribe, …). Boxed: commands are
+    /// rare and large, and every input is moved through the dispatch path.
+    Command(Box<C>),
 }
 
 /// A sans-IO state machine driven by the engine.
@@ -532,7 +533,7 @@ impl<N: Node> Engine<N> {
                     self.procs[node as usize].backlog.push(Event::Command { node, cmd });
                     return;
                 }
-                self.dispatch(node, Input::Command(*cmd));
+                self.dispatch(node, Input::Command(cmd));
             }
             Event::Datagram { from, to, msg } => {
                 let p = &self.procs[to as usize];

@@ -99,7 +99,7 @@ impl Node for PingNode {
             Input::Response { result: Ok(PingMsg::Echo(seq)), .. } => out.observe(PingObs::EchoOk { seq }),
             Input::Response { result: Ok(_), .. } => {}
             Input::Response { result: Err(err), .. } => out.observe(PingObs::EchoFailed { err }),
-            Input::Command(()) => {}
+            Input::Command(_) => {}
         }
     }
 

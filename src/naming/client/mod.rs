@@ -656,7 +656,7 @@ impl Node for NamingClient {
                     self.on_command(now, cmd, out);
                 }
             }
-            Input::Command(cmd) => self.on_command(now, cmd, out),
+            Input::Command(cmd) => self.on_command(now, *cmd, out),
             Input::Response { id, result } => self.on_response(now, id, result, out),
             Input::Datagram { from, msg: Msg::Push { last_ref_time, data, .. } } => {
                 self.on_push(from, last_ref_time, data, out)

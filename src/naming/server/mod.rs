@@ -909,7 +909,7 @@ impl Node for NamingServer {
             Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
             Input::Datagram { .. } => {}
             Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, out),
-            Input::Timer { .. } | Input::Command(()) => {}
+            Input::Timer { .. } | Input::Command(_) => {}
         }
     }
 
