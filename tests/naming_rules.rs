@@ -140,14 +140,14 @@ fn beat(ip: &str, port: u16, full: bool) -> Msg {
         metadata: Rc::default(),
         period: 5000,
     };
-    Msg::Beat(Rc::new(BeatReq {
-        service: svc(),
-        cluster: "DEFAULT".into(),
-        ip: ip.into(),
+    Msg::Beat(Rc::new(BeatReq::new(
+        svc(),
+        "DEFAULT".into(),
+        ip.into(),
         port,
-        beat: full.then(|| Rc::new(body)),
-        agent: Agent::JavaClient("1.4.1".into()),
-    }))
+        full.then(|| Rc::new(body)),
+        Agent::JavaClient("1.4.1".into()),
+    )))
 }
 
 /// R2.14: unhealthy at the first check with `now - lastBeat > 15000`, strict; deleted past 30000.

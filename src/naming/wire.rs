@@ -4,6 +4,7 @@
 //! Payloads that real Nacos serializes to JSON travel here as plain values (`Rc` for the large,
 //! immutable ones so a push to many clients does not copy host lists).
 
+use crate::engine::trace::StableHasher;
 use crate::engine::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -176,7 +177,12 @@ pub struct DeregisterReq {
 }
 
 /// PUT `/instance/beat`; `beat` is absent for a light beat.
-#[derive(Clone, Debug, PartialEq, Hash)]
+///
+/// The most frequent message by far, built once and re-sent every period, so it carries the
+/// digest of its content: the trace hashes that instead of reading its strings (cold, one set
+/// per instance) on every delivery. The digest is private, so every beat request is built by
+/// [`BeatReq::new`] or [`BeatReq::with`] and its digest always matches its content.
+#[derive(Clone, Debug, PartialEq)]
 pub struct BeatReq {
     pub service: ServiceKey,
     pub cluster: Str,
@@ -184,6 +190,34 @@ pub struct BeatReq {
     pub port: u16,
     pub beat: Option<Rc<BeatInfo>>,
     pub agent: Agent,
+    digest: u64,
+}
+
+impl BeatReq {
+    pub fn new(
+        service: ServiceKey,
+        cluster: Str,
+        ip: Str,
+        port: u16,
+        beat: Option<Rc<BeatInfo>>,
+        agent: Agent,
+    ) -> Self {
+        let digest = StableHasher::digest(&(&service, &cluster, &ip, port, &beat, &agent));
+        BeatReq { service, cluster, ip, port, beat, agent, digest }
+    }
+
+    /// A copy with some fields changed (and its digest recomputed).
+    pub fn with(&self, change: impl FnOnce(&mut BeatReq)) -> BeatReq {
+        let mut r = self.clone();
+        change(&mut r);
+        BeatReq::new(r.service, r.cluster, r.ip, r.port, r.beat, r.agent)
+    }
+}
+
+impl Hash for BeatReq {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.digest);
+    }
 }
 
 /// GET `/instance/list`.

@@ -11,7 +11,7 @@ use crate::naming::server::registry::{metadata_millis, DEFAULT_HEART_BEAT_INTERV
 use crate::naming::wire::*;
 use crate::time::{Dur, Time};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 pub type Out = Outputs<Msg, Timer, Observation>;
@@ -133,6 +133,8 @@ pub struct NamingClient {
     beats: BTreeMap<BeatKey, u64>,
     beat_tasks: BTreeMap<u64, BeatEntry>,
     generation: u64,
+    /// Interned service names and clusters ([`intern`](Self::intern)).
+    names: BTreeSet<Str>,
     /// Reactor-wide, starts false (R2.5).
     light_beat_enabled: bool,
     /// `serviceInfoMap`.
@@ -174,6 +176,7 @@ impl NamingClient {
             beats: BTreeMap::new(),
             beat_tasks: BTreeMap::new(),
             generation: 0,
+            names: BTreeSet::new(),
             light_beat_enabled: false,
             cache: BTreeMap::new(),
             update_tasks: BTreeMap::new(),
@@ -185,14 +188,27 @@ impl NamingClient {
         Agent::JavaClient(self.config.version.clone())
     }
 
-    fn service_key(&self, group: &str, service: &str) -> ServiceKey {
-        ServiceKey { namespace: self.config.namespace.clone(), name: format!("{group}@@{service}").into() }
+    fn service_key(&mut self, group: &str, service: &str) -> ServiceKey {
+        let name = self.intern(&format!("{group}@@{service}"));
+        ServiceKey { namespace: self.config.namespace.clone(), name }
+    }
+
+    /// One shared string per distinct service name or cluster: the server reads them on every
+    /// beat, and a copy per instance would be one more cold cache line per beat.
+    fn intern(&mut self, s: &str) -> Str {
+        if let Some(v) = self.names.get(s) {
+            return v.clone();
+        }
+        let v: Str = s.into();
+        self.names.insert(v.clone());
+        v
     }
 
     fn on_command(&mut self, now: Time, cmd: ClientCmd, out: &mut Out) {
         match &cmd {
             ClientCmd::Register { service, group, ip, port, cluster, weight, metadata, ephemeral } => {
                 let svc = self.service_key(group, service);
+                let cluster = &self.intern(cluster);
                 if *ephemeral {
                     let period =
                         metadata_millis(metadata, "preserved.heart.beat.interval", DEFAULT_HEART_BEAT_INTERVAL);
@@ -405,15 +421,15 @@ impl NamingClient {
         let generation = self.generation;
         let period = info.period;
         let info = Rc::new(info);
-        let req = BeatReq {
-            service: ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() },
-            cluster: info.cluster.clone(),
-            ip: key.ip.clone(),
-            port: key.port,
-            beat: Some(info.clone()),
-            agent: self.agent(),
-        };
-        let light = Msg::Beat(Rc::new(BeatReq { beat: None, ..req.clone() }));
+        let req = BeatReq::new(
+            ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() },
+            info.cluster.clone(),
+            key.ip.clone(),
+            key.port,
+            Some(info.clone()),
+            self.agent(),
+        );
+        let light = Msg::Beat(Rc::new(req.with(|r| r.beat = None)));
         let entry = BeatEntry { key: key.clone(), period, info, full: Msg::Beat(Rc::new(req)), light };
         if let Some(stopped) = self.beats.insert(key, generation) {
             self.beat_tasks.remove(&stopped);

@@ -471,7 +471,11 @@ impl NamingServer {
                 if cluster == req.cluster && b.ip == req.ip && b.port == req.port {
                     req.clone()
                 } else {
-                    Rc::new(BeatReq { cluster, ip: b.ip.clone(), port: b.port, ..(*req).clone() })
+                    Rc::new(req.with(|r| {
+                        r.cluster = cluster;
+                        r.ip = b.ip.clone();
+                        r.port = b.port;
+                    }))
                 }
             }
             None => req.clone(),
@@ -946,7 +950,7 @@ fn forwarded(msg: Msg) -> Msg {
     match msg {
         Msg::Register(r) => Msg::Register(Rc::new(RegisterReq { agent: Agent::Server, ..(*r).clone() })),
         Msg::Deregister(r) => Msg::Deregister(Rc::new(DeregisterReq { agent: Agent::Server, ..(*r).clone() })),
-        Msg::Beat(r) => Msg::Beat(Rc::new(BeatReq { agent: Agent::Server, ..(*r).clone() })),
+        Msg::Beat(r) => Msg::Beat(Rc::new(r.with(|r| r.agent = Agent::Server))),
         other => other,
     }
 }
