@@ -8,7 +8,8 @@
 //! Most events in a registry are "now + a constant": 5 s beat timers, 50 s read timeouts, 1 ms
 //! network hops. Pushed while time only moves forward, events with the same delay arrive in
 //! (time, seq) order, so a FIFO per delay keeps them sorted for free and the heap holds only the
-//! rest. A lane holds its events inline, so popping it reads memory in order. Popping takes the
+//! rest (a delay gets a lane once it recurs, so one-off random delays do not churn the lanes). A
+//! lane holds its events inline, so popping it reads memory in order. Popping takes the
 //! least (time, seq) over the heap top and the lane heads: the order is exactly that of a single
 //! heap.
 
@@ -19,6 +20,7 @@ use std::collections::{BinaryHeap, VecDeque};
 /// Lanes kept at most; a lane that empties is reused for the next new delay.
 const MAX_LANES: usize = 8;
 const EMPTY: (i64, u64) = (i64::MAX, u64::MAX);
+const SEEN_SLOTS: usize = 64;
 
 #[derive(Copy, Clone, PartialEq, Eq)]
 struct Key {
@@ -51,6 +53,8 @@ pub struct EventQueue<E> {
     /// `(time, seq)` of each lane's head (`EMPTY` when the lane is empty), side by side so
     /// choosing the next event scans one small array.
     heads: Vec<(i64, u64)>,
+    /// Delays recently pushed to the heap, direct-mapped ([`recurs`](Self::recurs)).
+    seen: [i64; SEEN_SLOTS],
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -65,6 +69,7 @@ impl<E> Default for EventQueue<E> {
             heap: BinaryHeap::new(),
             lanes: Vec::new(),
             heads: Vec::new(),
+            seen: [-1; SEEN_SLOTS],
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
@@ -83,6 +88,9 @@ impl<E> EventQueue<E> {
             let delay = at.0 - self.now;
             let lane = match self.lanes.iter().position(|l| l.delay == delay) {
                 Some(i) => Some(i),
+                // A delay gets a lane only once it recurs: random network delays almost never
+                // do, and would otherwise churn through the lanes the fixed delays need.
+                None if !self.recurs(delay) => None,
                 None => match self.lanes.iter().position(|l| l.items.is_empty()) {
                     Some(i) => {
                         self.lanes[i].delay = delay;
@@ -105,6 +113,15 @@ impl<E> EventQueue<E> {
             }
         }
         self.push_heap(at.0, seq, ev);
+    }
+
+    /// Whether `delay` was seen before (by a small direct-mapped memory of delays that went to
+    /// the heap); records it if not.
+    fn recurs(&mut self, delay: i64) -> bool {
+        let slot = &mut self.seen[(delay as u64 % SEEN_SLOTS as u64) as usize];
+        let again = *slot == delay;
+        *slot = delay;
+        again
     }
 
     /// The lane whose head comes first, if it comes before the heap top.
@@ -270,6 +287,22 @@ mod tests {
         q.push_reserved(Time(50), seq, "reserved");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, ["before", "reserved", "after"]);
+    }
+
+    /// One-off delays stay in the heap; a delay that recurs gets a lane.
+    #[test]
+    fn only_recurring_delays_get_lanes() {
+        let mut q = EventQueue::default();
+        q.push(Time(0), 0);
+        q.pop();
+        for d in 1..=20 {
+            q.push(Time(1000 + d * 7), d);
+        }
+        assert!(q.lanes.is_empty());
+        q.push(Time(5000), 100);
+        q.push(Time(5000), 101);
+        assert_eq!(q.lanes.iter().map(|l| (l.delay, l.items.len())).collect::<Vec<_>>(), [(5000, 1)]);
+        assert_eq!(q.len(), 22);
     }
 
     #[test]
