@@ -279,12 +279,12 @@ struct Exchange {
     server_inc: u32,
     /// The server process has the request (so a crash of the server resets the connection).
     arrived: bool,
-    /// When the caller's read timeout fires, and the queue position reserved for it at send
-    /// time. The timeout is queued only once the exchange might still be open by then
-    /// ([`Engine::arm_read_timeout`]); most exchanges end well before, so most never are.
+    /// When the caller's read timeout fires.
     deadline: Time,
-    timeout_seq: u64,
-    timeout_armed: bool,
+    /// The queue position reserved for the read timeout at send time, while it is not queued.
+    /// It is queued only once the exchange might still be open at the deadline
+    /// ([`Engine::arm_read_timeout`]); most exchanges end well before, so most never are.
+    unqueued_timeout: Option<u64>,
 }
 
 struct Proc<N: Node> {
@@ -718,8 +718,7 @@ impl<N: Node> Engine<N> {
             server_inc: self.procs[t].inc,
             arrived: false,
             deadline: self.now + tmo.read,
-            timeout_seq: 0,
-            timeout_armed: true,
+            unqueued_timeout: None,
         };
         if self.network.is_blocked(f, t) || self.network.is_blocked(t, f) || !self.procs[t].host_up {
             // No SYN-ACK comes back: the connect attempt times out.
@@ -751,8 +750,7 @@ impl<N: Node> Engine<N> {
         self.queue.push(self.now + d, Event::RequestArrives { ex, msg });
         // Whichever comes first wins: the response or the read timeout. The timeout's place in
         // the queue is taken now; it is queued there only if it can still matter.
-        x.timeout_seq = self.queue.reserve();
-        x.timeout_armed = false;
+        x.unqueued_timeout = Some(self.queue.reserve());
         let late = self.now + d >= x.deadline;
         self.exchanges.insert(ex, x);
         if late {
@@ -767,10 +765,9 @@ impl<N: Node> Engine<N> {
     /// time, without the queue work for the timeouts of answered exchanges.
     fn arm_read_timeout(&mut self, ex: ExchangeId) {
         let Some(x) = self.exchanges.get_mut(&ex) else { return };
-        if !x.timeout_armed {
-            x.timeout_armed = true;
+        if let Some(seq) = x.unqueued_timeout.take() {
             let ev = Event::ExchangeFails { ex, err: HttpError::ReadTimeout };
-            self.queue.push_reserved(x.deadline, x.timeout_seq, ev);
+            self.queue.push_reserved(x.deadline, seq, ev);
         }
     }
 
@@ -788,7 +785,7 @@ impl<N: Node> Engine<N> {
             Some(garbage) if cfg.http_garble > 0.0 && self.net_rng.gen_bool(cfg.http_garble) => garbage,
             _ => msg,
         };
-        let d = self.network.config(s, c).tcp_delay(&mut self.net_rng);
+        let d = cfg.tcp_delay(&mut self.net_rng);
         self.queue.push(self.now + d, Event::ResponseArrives { ex, msg });
         if self.now + d >= deadline {
             self.arm_read_timeout(ex);

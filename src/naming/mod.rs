@@ -13,6 +13,19 @@ use rand_chacha::ChaCha8Rng;
 use server::NamingServer;
 use wire::{Msg, Observation, Timer};
 
+/// Sorts `v` by `cmp` and keeps, of entries that compare equal, the last: the contents of a
+/// Java map filled in `v`'s order, in key order. Input already strictly sorted is left as it is.
+pub(crate) fn sorted_map_order<T>(v: &mut Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    use std::cmp::Ordering::{Equal, Less};
+    if v.windows(2).all(|w| cmp(&w[0], &w[1]) == Less) {
+        return;
+    }
+    v.sort_by(&cmp);
+    v.reverse();
+    v.dedup_by(|a, b| cmp(a, b) == Equal);
+    v.reverse();
+}
+
 /// One simulated process.
 pub enum Process {
     Server(Box<NamingServer>),
@@ -57,5 +70,18 @@ impl Node for Process {
             Process::Server(s) => s.crash(),
             Process::Client(c) => c.crash(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sorted_map_order_sorts_and_keeps_the_last_of_equal_keys() {
+        let mut v = vec![("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5)];
+        super::sorted_map_order(&mut v, |x, y| x.0.cmp(y.0));
+        assert_eq!(v, [("a", 5), ("b", 3), ("c", 4)]);
+        let mut sorted = vec![("a", 1), ("b", 2)];
+        super::sorted_map_order(&mut sorted, |x, y| x.0.cmp(y.0));
+        assert_eq!(sorted, [("a", 1), ("b", 2)]);
     }
 }

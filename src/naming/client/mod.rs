@@ -634,13 +634,7 @@ fn placeholder(name: &Str, clusters: &Str) -> ServiceInfo {
 /// repeated address the last host wins.
 fn by_address(hosts: &[HostJson]) -> Vec<((&str, u16), &HostJson)> {
     let mut v: Vec<_> = hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
-    // A server lists a one-cluster service in address order already.
-    if !v.windows(2).all(|w| w[0].0 < w[1].0) {
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.reverse();
-        v.dedup_by(|a, b| a.0 == b.0);
-        v.reverse();
-    }
+    crate::naming::sorted_map_order(&mut v, |a, b| a.0.cmp(&b.0));
     v
 }
 

@@ -967,7 +967,7 @@ pub fn service_key_of(key: &str) -> Option<ServiceKey> {
 /// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
 fn service_checksum(s: &Service) -> Str {
     // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
-    let n = s.all_ips(true).chain(s.all_ips(false)).count();
+    let n: usize = s.clusters.values().map(|c| c.set(true).len() + c.set(false).len()).sum();
     let mut text = String::with_capacity(n * 48);
     let mut ends = Vec::with_capacity(n);
     for i in s.all_ips(true).chain(s.all_ips(false)) {

@@ -55,7 +55,7 @@ pub struct Preserved {
 impl Preserved {
     pub fn of(md: &Metadata) -> Preserved {
         Preserved {
-            beat_interval: md.get("preserved.heart.beat.interval").and_then(|v| v.trim().parse::<i64>().ok()),
+            beat_interval: metadata_number(md, "preserved.heart.beat.interval"),
             beat_timeout: metadata_millis(md, "preserved.heart.beat.timeout", DEFAULT_HEART_BEAT_TIMEOUT),
             delete_timeout: metadata_millis(md, "preserved.ip.delete.timeout", DEFAULT_IP_DELETE_TIMEOUT),
         }
@@ -64,7 +64,11 @@ impl Preserved {
 
 /// Reads a numeric preserved metadata key: only a value that parses as a number counts (R1.11).
 pub fn metadata_millis(md: &Metadata, key: &str, default: i64) -> i64 {
-    md.get(key).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(default)
+    metadata_number(md, key).unwrap_or(default)
+}
+
+fn metadata_number(md: &Metadata, key: &str) -> Option<i64> {
+    md.get(key).and_then(|v| v.trim().parse::<i64>().ok())
 }
 
 impl Instance {
@@ -446,13 +450,7 @@ pub fn update_ip_addresses(
             }
         }
         list.extend(datum.iter().cloned());
-        if !list.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
-            // Map semantics: for a repeated key the last entry wins.
-            list.sort_by(|a, b| key(a).cmp(&key(b)));
-            list.reverse();
-            list.dedup_by(|a, b| key(a) == key(b));
-            list.reverse();
-        }
+        crate::naming::sorted_map_order(&mut list, |a, b| key(a).cmp(&key(b)));
     }
     for mut ip in ips {
         match list.binary_search_by(|x| key(x).cmp(&key(&ip))) {
