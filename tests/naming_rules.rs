@@ -287,6 +287,45 @@ fn poll_back_off_for_an_empty_service() {
     assert_eq!(delays, vec![2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000]);
 }
 
+/// R4.10: a poll answer changes the subscriber's view only when a host was added, removed or
+/// modified; the same hosts, in the same or another order, change nothing.
+#[test]
+fn same_hosts_in_any_order_leave_the_view_unchanged() {
+    let mut h = Harness::new();
+    h.request(ms(0), register("10.1.0.2", 8080));
+    h.request(ms(0), register("10.1.0.3", 8080));
+    let info = h.list(ms(10));
+    assert_eq!(info.hosts.len(), 2);
+    let mut c = client();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut out = Out::default();
+    let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
+    c.handle(ms(0), Input::Command(Box::new(sub)), &mut rng, &mut out);
+    let mut answer = |hosts: Vec<HostJson>| {
+        out.clear();
+        let poll = Timer::Client(ClientTimer::Update("DEFAULT_GROUP@@demo".into()));
+        c.handle(ms(20), Input::Timer { id: TimerId(0), timer: poll }, &mut rng, &mut out);
+        let id = out
+            .wishes()
+            .find_map(|w| match w {
+                Wish::Request { id, .. } => Some(id),
+                _ => None,
+            })
+            .expect("a poll");
+        out.clear();
+        let info = ServiceInfo { hosts, ..(*info).clone() };
+        c.handle(ms(22), Input::Response { id, result: Ok(Msg::Service(Rc::new(info))) }, &mut rng, &mut out);
+        out.take_observations().iter().filter(|o| o.kind() == "subscriber_view_changed").count()
+    };
+    assert_eq!(answer(info.hosts.clone()), 1, "first data");
+    assert_eq!(answer(info.hosts.clone()), 0, "same hosts");
+    assert_eq!(answer(info.hosts.iter().rev().cloned().collect()), 0, "same hosts, other order");
+    let mut sick = info.hosts.clone();
+    sick[1].healthy = false;
+    assert_eq!(answer(sick), 1, "one host modified");
+    assert_eq!(answer(info.hosts[..1].to_vec()), 1, "one host removed");
+}
+
 fn run_scenario(json: &str) -> (world::World, Vec<world::ExpectOutcome>) {
     let sc = scenario::parse("inline.json", json).expect("valid scenario");
     let mut w = world::build(&sc, sc.seed);

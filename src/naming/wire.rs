@@ -157,6 +157,41 @@ pub struct ServiceKey {
     pub name: Str,
 }
 
+/// An order-preserving inline form of `(ip, port)` for ips of at most 16 bytes: the ip's bytes,
+/// big-endian, zero-padded (text never holds a zero byte, so a shorter ip sorts first, as in
+/// `str` order), then the port. Registries search sorted keys instead of chasing each
+/// instance's ip string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AddrKey {
+    ip: u128,
+    port: u16,
+}
+
+impl AddrKey {
+    pub fn of(ip: &str, port: u16) -> Option<AddrKey> {
+        let b = ip.as_bytes();
+        (b.len() <= 16).then(|| {
+            let mut buf = [0u8; 16];
+            buf[..b.len()].copy_from_slice(b);
+            AddrKey { ip: u128::from_be_bytes(buf), port }
+        })
+    }
+}
+
+/// An `(ip, port)` to look up, with its key worked out once (a beat request carries its own).
+#[derive(Clone, Copy, Debug)]
+pub struct Addr<'a> {
+    pub ip: &'a str,
+    pub port: u16,
+    pub key: Option<AddrKey>,
+}
+
+impl<'a> Addr<'a> {
+    pub fn new(ip: &'a str, port: u16) -> Addr<'a> {
+        Addr { ip, port, key: AddrKey::of(ip, port) }
+    }
+}
+
 /// POST `/instance`.
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub struct RegisterReq {
@@ -191,6 +226,8 @@ pub struct BeatReq {
     pub beat: Option<Rc<BeatInfo>>,
     pub agent: Agent,
     digest: u64,
+    /// The key of `(ip, port)`: the server looks the instance up twice per beat.
+    key: Option<AddrKey>,
 }
 
 impl BeatReq {
@@ -203,7 +240,13 @@ impl BeatReq {
         agent: Agent,
     ) -> Self {
         let digest = StableHasher::digest(&(&service, &cluster, &ip, port, &beat, &agent));
-        BeatReq { service, cluster, ip, port, beat, agent, digest }
+        let key = AddrKey::of(&ip, port);
+        BeatReq { service, cluster, ip, port, beat, agent, digest, key }
+    }
+
+    /// The `(ip, port)` this beat names, keyed.
+    pub fn addr(&self) -> Addr<'_> {
+        Addr { ip: &self.ip, port: self.port, key: self.key }
     }
 
     /// A copy with some fields changed (and its digest recomputed).

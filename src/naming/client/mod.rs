@@ -550,6 +550,9 @@ impl NamingClient {
         let old = self.cache.insert(key, info.clone());
         let changed = match &old {
             None => true,
+            // The usual poll answer: the same hosts in the same order. The diff below would find
+            // every host unmodified; this pass reaches that without sorting.
+            Some(old) if same_hosts(&old.hosts, &info.hosts) => false,
             Some(old) => {
                 let (before, after) = (by_address(&old.hosts), by_address(&info.hosts));
                 let mut changed = before.len() != after.len()
@@ -636,6 +639,11 @@ fn by_address(hosts: &[HostJson]) -> Vec<((&str, u16), &HostJson)> {
     let mut v: Vec<_> = hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
     crate::naming::sorted_map_order(&mut v, |a, b| a.0.cmp(&b.0));
     v
+}
+
+/// Whether two host lists hold the same hosts (by address and `toString()`) in the same order.
+fn same_hosts(a: &[HostJson], b: &[HostJson]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.port == y.port && x.ip == y.ip && same_api_instance(x, y))
 }
 
 /// Equality of the api `Instance.toString()`: every field but `valid` and `marked`.

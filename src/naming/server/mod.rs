@@ -482,7 +482,8 @@ impl NamingServer {
         };
         let (svc, beat) = (&req.service, &req.beat);
         let (cluster, ip, port) = (&target.cluster, &target.ip, target.port);
-        let found = self.services.get(svc).and_then(|s| s.find(cluster, ip, port)).map(|i| i.preserved.beat_interval);
+        let found =
+            self.services.get(svc).and_then(|s| s.find(cluster, target.addr())).map(|i| i.preserved.beat_interval);
         let beat_interval = match found {
             Some(v) => v,
             None => {
@@ -620,7 +621,7 @@ impl NamingServer {
         match t {
             ServerTimer::Notifier => self.run_notifier(now_ms, out),
             ServerTimer::ClientBeatProcess(b) => {
-                self.client_beat_process(now_ms, &b.service, &b.cluster, &b.ip, b.port, out)
+                self.client_beat_process(now_ms, &b.service, &b.cluster, b.addr(), out)
             }
             ServerTimer::ClientBeatCheck(svc) => {
                 if !self.services.contains_key(&svc) {
@@ -705,24 +706,16 @@ impl NamingServer {
     }
 
     /// `ClientBeatProcessor.run` (R2.10).
-    fn client_beat_process(
-        &mut self,
-        now_ms: i64,
-        svc: &ServiceKey,
-        cluster: &str,
-        ip: &str,
-        port: u16,
-        out: &mut Out,
-    ) {
+    fn client_beat_process(&mut self, now_ms: i64, svc: &ServiceKey, cluster: &str, addr: Addr, out: &mut Out) {
         let Some(service) = self.services.get(svc) else { return };
         let Some(c) = service.clusters.get(cluster) else { return };
         // Java walks the whole list; it is sorted and unique by (ip, port), so a search finds
         // the same instance.
-        let Some(i) = c.find_ephemeral(ip, port) else { return };
+        let Some(i) = c.find_ephemeral(addr) else { return };
         i.last_beat.set(now_ms);
         if !i.marked && !i.healthy.get() {
             i.healthy.set(true);
-            out.observe(Observation::InstanceHealthy { service: svc.name.clone(), ip: i.ip.clone(), port });
+            out.observe(Observation::InstanceHealthy { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
             self.service_changed(svc, out);
         }
     }

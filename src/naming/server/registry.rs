@@ -7,7 +7,7 @@
 //! local-health-wins rule behave as in Nacos.
 
 use crate::engine::trace::StableHasher;
-use crate::naming::wire::{InstanceData, Metadata, ServiceKey, Str, Weight};
+use crate::naming::wire::{Addr, AddrKey, InstanceData, Metadata, ServiceKey, Str, Weight};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -168,36 +168,18 @@ struct Instances {
     keyed: bool,
 }
 
-/// An order-preserving inline form of `(ip, port)` for ips of at most 16 bytes: the ip's bytes,
-/// big-endian, zero-padded (text never holds a zero byte, so a shorter ip sorts first, as in
-/// `str` order), then the port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct AddrKey {
-    ip: u128,
-    port: u16,
-}
-
-fn addr_key(ip: &str, port: u16) -> Option<AddrKey> {
-    let b = ip.as_bytes();
-    (b.len() <= 16).then(|| {
-        let mut buf = [0u8; 16];
-        buf[..b.len()].copy_from_slice(b);
-        AddrKey { ip: u128::from_be_bytes(buf), port }
-    })
-}
-
 impl Instances {
     fn new(list: Vec<InstanceRef>) -> Instances {
-        let keys: Vec<AddrKey> = list.iter().map_while(|i| addr_key(&i.ip, i.port)).collect();
+        let keys: Vec<AddrKey> = list.iter().map_while(|i| AddrKey::of(&i.ip, i.port)).collect();
         let keyed = keys.len() == list.len();
         Instances { list, keys, keyed }
     }
 
-    fn find(&self, ip: &str, port: u16) -> Option<&InstanceRef> {
-        match addr_key(ip, port) {
+    fn find(&self, a: Addr) -> Option<&InstanceRef> {
+        match a.key {
             Some(k) if self.keyed => self.keys.binary_search(&k).ok().map(|i| &self.list[i]),
             // A long ip is in neither an all-short list nor its keys: search by string.
-            _ => find_sorted(&self.list, ip, port),
+            _ => find_sorted(&self.list, a.ip, a.port),
         }
     }
 }
@@ -215,14 +197,14 @@ impl Cluster {
         }
     }
 
-    pub fn find_ephemeral(&self, ip: &str, port: u16) -> Option<&InstanceRef> {
-        self.ephemeral.find(ip, port)
+    pub fn find_ephemeral(&self, a: Addr) -> Option<&InstanceRef> {
+        self.ephemeral.find(a)
     }
 
-    pub fn find(&self, ip: &str, port: u16) -> impl Iterator<Item = &InstanceRef> {
-        let a = self.ephemeral.find(ip, port);
-        let b = self.persistent.find(ip, port);
-        a.into_iter().chain(b)
+    pub fn find(&self, a: Addr) -> impl Iterator<Item = &InstanceRef> {
+        let e = self.ephemeral.find(a);
+        let p = self.persistent.find(a);
+        e.into_iter().chain(p)
     }
 
     /// `Cluster.updateIps(ips, ephemeral)` (R1.27): the new list replaces the set, but an
@@ -297,8 +279,8 @@ impl Service {
     }
 
     /// `Service.getInstance`-style look-up of one instance of a cluster (either flag).
-    pub fn find(&self, cluster: &str, ip: &str, port: u16) -> Option<&InstanceRef> {
-        self.clusters.get(cluster).and_then(|c| c.find(ip, port).next())
+    pub fn find(&self, cluster: &str, a: Addr) -> Option<&InstanceRef> {
+        self.clusters.get(cluster).and_then(|c| c.find(a).next())
     }
 
     /// `Service.onChange` + `updateIPs` (R1.25/R1.26): clamp weights, group by cluster (every
@@ -442,7 +424,7 @@ pub fn update_ip_addresses(
                 }
                 cur
             } else {
-                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(&d.ip, d.port))
+                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(Addr::new(&d.ip, d.port)))
             };
             if let Some(cur) = cur {
                 d.healthy.set(cur.healthy.get());
