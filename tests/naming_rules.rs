@@ -326,6 +326,59 @@ fn same_hosts_in_any_order_leave_the_view_unchanged() {
     assert_eq!(answer(info.hosts[..1].to_vec()), 1, "one host removed");
 }
 
+/// R2.3/R2.4: registering an instance again replaces its BeatInfo, whose pending timer then
+/// stops; deregistering stops the new one. Only a live BeatInfo's timer sends a beat.
+#[test]
+fn a_replaced_or_removed_beat_info_stops_its_timer() {
+    let mut c = client();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut out = Out::default();
+    let register = || ClientCmd::Register {
+        service: "demo".into(),
+        group: "DEFAULT_GROUP".into(),
+        ip: "10.1.0.2".into(),
+        port: 8080,
+        cluster: "DEFAULT".into(),
+        weight: 1.0,
+        metadata: Rc::default(),
+        ephemeral: true,
+    };
+    let mut beat_timers = |c: &mut NamingClient, out: &mut Out, cmd: ClientCmd| {
+        out.clear();
+        c.handle(ms(0), Input::Command(Box::new(cmd)), &mut rng, out);
+        out.wishes()
+            .filter_map(|w| match w {
+                Wish::SetTimer { timer: t @ Timer::Client(ClientTimer::Beat(_)), .. } => Some(t.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = beat_timers(&mut c, &mut out, register());
+    let second = beat_timers(&mut c, &mut out, register());
+    assert_eq!((first.len(), second.len()), (1, 1));
+    let sends = |c: &mut NamingClient, timer: &Timer| {
+        let mut out = Out::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        c.handle(ms(5000), Input::Timer { id: TimerId(0), timer: timer.clone() }, &mut rng, &mut out);
+        out.wishes().filter(|w| matches!(w, Wish::Request { msg: Msg::Beat(_), .. })).count()
+    };
+    assert_eq!(sends(&mut c, &first[0]), 0, "the replaced BeatInfo's timer");
+    assert_eq!(sends(&mut c, &second[0]), 1, "the live BeatInfo's timer");
+    let deregister = ClientCmd::Deregister {
+        service: "demo".into(),
+        group: "DEFAULT_GROUP".into(),
+        ip: "10.1.0.2".into(),
+        port: 8080,
+        cluster: "DEFAULT".into(),
+        ephemeral: true,
+    };
+    beat_timers(&mut c, &mut out, deregister);
+    assert_eq!(sends(&mut c, &second[0]), 0, "a removed BeatInfo's timer");
+    let third = beat_timers(&mut c, &mut out, register());
+    assert_eq!(sends(&mut c, &second[0]), 0, "an old timer never reaches a newer BeatInfo in its slot");
+    assert_eq!(sends(&mut c, &third[0]), 1);
+}
+
 fn run_scenario(json: &str) -> (world::World, Vec<world::ExpectOutcome>) {
     let sc = scenario::parse("inline.json", json).expect("valid scenario");
     let mut w = world::build(&sc, sc.seed);

@@ -392,10 +392,18 @@ pub struct AckKey {
     pub last_ref_time: i64,
 }
 
+/// A BeatInfo's place in its client's task table and its generation: a timer of a BeatInfo
+/// that was since replaced or removed finds another generation there (or nothing) and stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeatTaskId {
+    pub slot: u32,
+    pub generation: u64,
+}
+
 #[derive(Clone, Debug)]
 pub enum ClientTimer {
-    /// `BeatTask` of one BeatInfo; `generation` identifies the BeatInfo it was scheduled for.
-    Beat { generation: u64 },
+    /// `BeatTask` of one BeatInfo.
+    Beat(BeatTaskId),
     /// `UpdateTask` of one subscribed service key (`name@@clusters`).
     Update(Str),
     /// `FailoverReactor.SwitchRefresher`, fixed-delay 0 / 5 s (R4.14).

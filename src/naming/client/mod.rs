@@ -83,9 +83,7 @@ pub enum ClientCmd {
 /// What to do when an exchange completes.
 #[derive(Clone, Debug)]
 enum Then {
-    Beat {
-        generation: u64,
-    },
+    Beat(BeatTaskId),
     Register,
     Deregister,
     /// `updateServiceNow` at subscription: the answer is processed, nothing is rescheduled.
@@ -111,6 +109,7 @@ struct Call {
 /// A live `BeatInfo` and the two requests it sends, built once. `period` is the info's, kept
 /// here so rescheduling reads only this entry.
 struct BeatEntry {
+    generation: u64,
     key: BeatKey,
     period: i64,
     info: Rc<BeatInfo>,
@@ -129,9 +128,11 @@ pub struct NamingClient {
     /// Commands the application has issued; they are its code, so they survive a crash and
     /// are replayed when the process restarts.
     app: Vec<ClientCmd>,
-    /// `dom2Beat`: each key's live BeatInfo, by generation.
-    beats: BTreeMap<BeatKey, u64>,
-    beat_tasks: BTreeMap<u64, BeatEntry>,
+    /// `dom2Beat`: each key's live BeatInfo.
+    beats: BTreeMap<BeatKey, BeatTaskId>,
+    /// The live BeatInfos, found by slot: every beat looks its entry up twice.
+    beat_tasks: Vec<Option<BeatEntry>>,
+    free_slots: Vec<u32>,
     generation: u64,
     /// Interned service names and clusters ([`intern`](Self::intern)).
     names: BTreeSet<Str>,
@@ -174,7 +175,8 @@ impl NamingClient {
             config,
             app: Vec::new(),
             beats: BTreeMap::new(),
-            beat_tasks: BTreeMap::new(),
+            beat_tasks: Vec::new(),
+            free_slots: Vec::new(),
             generation: 0,
             names: BTreeSet::new(),
             light_beat_enabled: false,
@@ -244,8 +246,8 @@ impl NamingClient {
                 if *ephemeral {
                     // removeBeatInfo before the DELETE (R2.4).
                     let key = BeatKey { service: svc.name.clone(), ip: ip.clone(), port: *port };
-                    if let Some(generation) = self.beats.remove(&key) {
-                        self.beat_tasks.remove(&generation);
+                    if let Some(task) = self.beats.remove(&key) {
+                        self.remove_beat_task(task);
                     }
                 }
                 let msg = Msg::Deregister(Rc::new(DeregisterReq {
@@ -400,7 +402,7 @@ impl NamingClient {
 
     fn complete(&mut self, now: Time, then: Then, result: Result<Msg, ()>, out: &mut Out) {
         match then {
-            Then::Beat { generation } => self.beat_done(now, generation, result, out),
+            Then::Beat(task) => self.beat_done(now, task, result, out),
             Then::Register | Then::Deregister => {}
             Then::PullNow => {
                 if let Ok(Msg::Service(info)) = result {
@@ -419,6 +421,9 @@ impl NamingClient {
         let key = BeatKey { service: info.service.clone(), ip: info.ip.clone(), port: info.port };
         self.generation += 1;
         let generation = self.generation;
+        if let Some(stopped) = self.beats.remove(&key) {
+            self.remove_beat_task(stopped);
+        }
         let period = info.period;
         let info = Rc::new(info);
         let req = BeatReq::new(
@@ -430,27 +435,42 @@ impl NamingClient {
             self.agent(),
         );
         let light = Msg::Beat(Rc::new(req.with(|r| r.beat = None)));
-        let entry = BeatEntry { key: key.clone(), period, info, full: Msg::Beat(Rc::new(req)), light };
-        if let Some(stopped) = self.beats.insert(key, generation) {
-            self.beat_tasks.remove(&stopped);
+        let entry = BeatEntry { generation, key: key.clone(), period, info, full: Msg::Beat(Rc::new(req)), light };
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.beat_tasks[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                self.beat_tasks.push(Some(entry));
+                (self.beat_tasks.len() - 1) as u32
+            }
+        };
+        let task = BeatTaskId { slot, generation };
+        self.beats.insert(key, task);
+        out.set_timer(Dur::from_millis(period), Timer::Client(ClientTimer::Beat(task)));
+    }
+
+    fn remove_beat_task(&mut self, task: BeatTaskId) {
+        if beat_entry(&self.beat_tasks, task).is_some() {
+            self.beat_tasks[task.slot as usize] = None;
+            self.free_slots.push(task.slot);
         }
-        self.beat_tasks.insert(generation, entry);
-        out.set_timer(Dur::from_millis(period), Timer::Client(ClientTimer::Beat { generation }));
     }
 
     /// `BeatTask.run` (R2.5 steps 1–3).
-    fn beat_task(&mut self, now: Time, generation: u64, out: &mut Out) {
-        let Some(entry) = self.beat_tasks.get(&generation) else {
+    fn beat_task(&mut self, now: Time, task: BeatTaskId, out: &mut Out) {
+        let Some(entry) = beat_entry(&self.beat_tasks, task) else {
             return; // stopped
         };
         let msg = if self.light_beat_enabled { entry.light.clone() } else { entry.full.clone() };
-        self.req_api(now, "sendBeat", msg, Then::Beat { generation }, out);
+        self.req_api(now, "sendBeat", msg, Then::Beat(task), out);
     }
 
     /// `BeatTask.run` steps 4–7: adopt the server's interval and light-beat flag, re-register
     /// on 20404, and schedule the next beat after this one returned.
-    fn beat_done(&mut self, now: Time, generation: u64, result: Result<Msg, ()>, out: &mut Out) {
-        let Some(entry) = self.beat_tasks.get(&generation) else { return };
+    fn beat_done(&mut self, now: Time, task: BeatTaskId, result: Result<Msg, ()>, out: &mut Out) {
+        let Some(entry) = beat_entry(&self.beat_tasks, task) else { return };
         let key = &entry.key;
         let mut next = entry.period;
         if let Ok(Msg::Garbled) = result {
@@ -495,7 +515,7 @@ impl NamingClient {
                 self.req_api(now, "registerInstance", msg, Then::Register, out);
             }
         }
-        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Beat { generation }));
+        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Beat(task)));
     }
 
     // ------------------------------------------------------------------ HostReactor
@@ -606,6 +626,12 @@ impl NamingClient {
     }
 }
 
+/// The live BeatInfo of `task`, unless it was since replaced or removed.
+fn beat_entry(tasks: &[Option<BeatEntry>], task: BeatTaskId) -> Option<&BeatEntry> {
+    let entry = tasks.get(task.slot as usize)?.as_ref()?;
+    (entry.generation == task.generation).then_some(entry)
+}
+
 /// Whether a `major.minor.patch` version string is at most `max` (unparseable parts count as 0).
 fn version_at_most(version: &str, max: (u32, u32, u32)) -> bool {
     let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
@@ -683,9 +709,7 @@ impl Node for NamingClient {
                 self.on_push(from, last_ref_time, data, out)
             }
             Input::Datagram { .. } | Input::Request { .. } => {}
-            Input::Timer { timer: Timer::Client(ClientTimer::Beat { generation }), .. } => {
-                self.beat_task(now, generation, out)
-            }
+            Input::Timer { timer: Timer::Client(ClientTimer::Beat(task)), .. } => self.beat_task(now, task, out),
             Input::Timer { timer: Timer::Client(ClientTimer::Update(key)), .. } => self.update_task(now, key, out),
             Input::Timer { timer: Timer::Client(ClientTimer::SwitchRefresh), .. } => self.switch_refresh(out),
             Input::Timer { timer: Timer::Client(ClientTimer::DiskWrite { only_if_empty }), .. } => {
