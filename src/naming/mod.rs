@@ -46,17 +46,8 @@ impl Node for Process {
         out: &mut Outputs<Msg, Timer, Observation>,
     ) {
         match self {
-            Process::Server(s) => {
-                let input = match input {
-                    Input::Start => Input::Start,
-                    Input::Datagram { from, msg } => Input::Datagram { from, msg },
-                    Input::Request { from, id, msg } => Input::Request { from, id, msg },
-                    Input::Response { id, result } => Input::Response { id, result },
-                    Input::Timer { id, timer } => Input::Timer { id, timer },
-                    Input::Command(_) => return, // servers take no workload commands
-                };
-                s.handle(now, input, rng, out)
-            }
+            // Servers take no workload commands.
+            Process::Server(s) => s.on_input(now, input, out),
             Process::Client(c) => c.handle(now, input, rng, out),
         }
     }

@@ -891,6 +891,18 @@ impl Node for NamingServer {
     type Obs = Observation;
 
     fn handle(&mut self, now: Time, input: Input<Msg, Timer, ()>, _: &mut ChaCha8Rng, out: &mut Out) {
+        self.on_input(now, input, out)
+    }
+
+    fn crash(&mut self) {
+        *self = NamingServer::new(self.config.clone());
+    }
+}
+
+impl NamingServer {
+    /// Handles one input; generic over the command type, which a server ignores, so a
+    /// [`Process`](crate::naming::Process) hands its input over without rebuilding it.
+    pub fn on_input<C>(&mut self, now: Time, input: Input<Msg, Timer, C>, out: &mut Out) {
         match input {
             Input::Start => {
                 out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ZombieSweep));
@@ -908,10 +920,6 @@ impl Node for NamingServer {
             Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, out),
             Input::Timer { .. } | Input::Command(_) => {}
         }
-    }
-
-    fn crash(&mut self) {
-        *self = NamingServer::new(self.config.clone());
     }
 }
 
