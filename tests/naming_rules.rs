@@ -239,6 +239,19 @@ fn client() -> NamingClient {
     })
 }
 
+/// Runs the `UpdateTask` of `DEFAULT_GROUP@@demo` and returns the id of the poll it sends.
+fn poll(c: &mut NamingClient, now: Time, rng: &mut ChaCha8Rng, out: &mut Out) -> ExchangeId {
+    out.clear();
+    let timer = Timer::Client(ClientTimer::Update("DEFAULT_GROUP@@demo".into()));
+    c.handle(now, Input::Timer { id: TimerId(0), timer }, rng, out);
+    out.wishes()
+        .find_map(|w| match w {
+            Wish::Request { id, .. } => Some(id),
+            _ => None,
+        })
+        .expect("a poll")
+}
+
 /// R4.5/R4.6: an empty service is polled with back-off 2, 4, 8, 16, 32, then 60 s.
 #[test]
 fn poll_back_off_for_an_empty_service() {
@@ -250,20 +263,7 @@ fn poll_back_off_for_an_empty_service() {
     let mut delays = Vec::new();
     let mut now = 0;
     for _ in 0..8 {
-        out.clear();
-        c.handle(
-            ms(now),
-            Input::Timer { id: TimerId(0), timer: Timer::Client(ClientTimer::Update("DEFAULT_GROUP@@demo".into())) },
-            &mut rng,
-            &mut out,
-        );
-        let id = out
-            .wishes()
-            .find_map(|w| match w {
-                Wish::Request { id, .. } => Some(id),
-                _ => None,
-            })
-            .expect("a poll");
+        let id = poll(&mut c, ms(now), &mut rng, &mut out);
         let empty = ServiceInfo {
             name: "DEFAULT_GROUP@@demo".into(),
             clusters: "".into(),
@@ -302,16 +302,7 @@ fn same_hosts_in_any_order_leave_the_view_unchanged() {
     let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
     c.handle(ms(0), Input::Command(Box::new(sub)), &mut rng, &mut out);
     let mut answer = |hosts: Vec<HostJson>| {
-        out.clear();
-        let poll = Timer::Client(ClientTimer::Update("DEFAULT_GROUP@@demo".into()));
-        c.handle(ms(20), Input::Timer { id: TimerId(0), timer: poll }, &mut rng, &mut out);
-        let id = out
-            .wishes()
-            .find_map(|w| match w {
-                Wish::Request { id, .. } => Some(id),
-                _ => None,
-            })
-            .expect("a poll");
+        let id = poll(&mut c, ms(20), &mut rng, &mut out);
         out.clear();
         let info = ServiceInfo { hosts, ..(*info).clone() };
         c.handle(ms(22), Input::Response { id, result: Ok(Msg::Service(Rc::new(info))) }, &mut rng, &mut out);
