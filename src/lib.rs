@@ -8,4 +8,5 @@ pub mod fuzz;
 pub mod naming;
 pub mod report;
 pub mod scenario;
+pub mod slab;
 pub mod time;

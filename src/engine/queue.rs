@@ -13,6 +13,7 @@
 //! least (time, seq) over the heap top and the lane heads: the order is exactly that of a single
 //! heap.
 
+use crate::slab::Slab;
 use crate::time::Time;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -55,8 +56,7 @@ pub struct EventQueue<E> {
     heads: Vec<(i64, u64)>,
     /// Delays recently pushed to the heap, direct-mapped ([`recurs`](Self::recurs)).
     seen: [i64; SEEN_SLOTS],
-    slab: Vec<Option<E>>,
-    free: Vec<u32>,
+    slab: Slab<E>,
     seq: u64,
     /// Time of the last pop: delays are measured from it.
     now: i64,
@@ -70,8 +70,7 @@ impl<E> Default for EventQueue<E> {
             lanes: Vec::new(),
             heads: Vec::new(),
             seen: [-1; SEEN_SLOTS],
-            slab: Vec::new(),
-            free: Vec::new(),
+            slab: Slab::default(),
             seq: 0,
             now: i64::MIN,
             len: 0,
@@ -155,16 +154,7 @@ impl<E> EventQueue<E> {
     }
 
     fn push_heap(&mut self, at: i64, seq: u64, ev: E) {
-        let slot = match self.free.pop() {
-            Some(s) => {
-                self.slab[s as usize] = Some(ev);
-                s
-            }
-            None => {
-                self.slab.push(Some(ev));
-                (self.slab.len() - 1) as u32
-            }
-        };
+        let slot = self.slab.insert(ev);
         self.heap.push(Key { at, seq, slot });
     }
 
@@ -199,8 +189,7 @@ impl<E> EventQueue<E> {
             }
             None => {
                 let k = self.heap.pop().expect("a queued event");
-                self.free.push(k.slot);
-                (k.at, self.slab[k.slot as usize].take().expect("queued slot holds an event"))
+                (k.at, self.slab.remove(k.slot).expect("queued slot holds an event"))
             }
         };
         self.len -= 1;
@@ -211,7 +200,7 @@ impl<E> EventQueue<E> {
     /// Every queued event, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &E> {
         let lanes = self.lanes.iter().flat_map(|l| l.items.iter().map(|(_, _, e)| e));
-        lanes.chain(self.slab.iter().flatten())
+        lanes.chain(self.slab.iter())
     }
 
     pub fn len(&self) -> usize {
@@ -326,6 +315,6 @@ mod tests {
             q.push(Time(-1 - i), i);
             q.pop();
         }
-        assert_eq!(q.slab.len(), 1);
+        assert_eq!(q.slab.capacity(), 1);
     }
 }

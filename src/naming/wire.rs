@@ -179,16 +179,26 @@ impl AddrKey {
 }
 
 /// An `(ip, port)` to look up, with its key worked out once (a beat request carries its own).
+/// The fields are private so the key always matches the address.
 #[derive(Clone, Copy, Debug)]
 pub struct Addr<'a> {
-    pub ip: &'a str,
-    pub port: u16,
-    pub key: Option<AddrKey>,
+    ip: &'a str,
+    port: u16,
+    key: Option<AddrKey>,
 }
 
 impl<'a> Addr<'a> {
     pub fn new(ip: &'a str, port: u16) -> Addr<'a> {
         Addr { ip, port, key: AddrKey::of(ip, port) }
+    }
+    pub fn ip(&self) -> &'a str {
+        self.ip
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn key(&self) -> Option<AddrKey> {
+        self.key
     }
 }
 

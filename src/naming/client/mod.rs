@@ -9,6 +9,7 @@
 use crate::engine::{ExchangeId, HttpError, HttpTimeouts, Input, Node, NodeId, Outputs};
 use crate::naming::server::registry::{metadata_millis, DEFAULT_HEART_BEAT_INTERVAL};
 use crate::naming::wire::*;
+use crate::slab::Slab;
 use crate::time::{Dur, Time};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -131,8 +132,7 @@ pub struct NamingClient {
     /// `dom2Beat`: each key's live BeatInfo.
     beats: BTreeMap<BeatKey, BeatTaskId>,
     /// The live BeatInfos, found by slot: every beat looks its entry up twice.
-    beat_tasks: Vec<Option<BeatEntry>>,
-    free_slots: Vec<u32>,
+    beat_tasks: Slab<BeatEntry>,
     generation: u64,
     /// Interned service names and clusters ([`intern`](Self::intern)).
     names: BTreeSet<Str>,
@@ -175,8 +175,7 @@ impl NamingClient {
             config,
             app: Vec::new(),
             beats: BTreeMap::new(),
-            beat_tasks: Vec::new(),
-            free_slots: Vec::new(),
+            beat_tasks: Slab::default(),
             generation: 0,
             names: BTreeSet::new(),
             light_beat_enabled: false,
@@ -421,9 +420,6 @@ impl NamingClient {
         let key = BeatKey { service: info.service.clone(), ip: info.ip.clone(), port: info.port };
         self.generation += 1;
         let generation = self.generation;
-        if let Some(stopped) = self.beats.remove(&key) {
-            self.remove_beat_task(stopped);
-        }
         let period = info.period;
         let info = Rc::new(info);
         let req = BeatReq::new(
@@ -436,25 +432,16 @@ impl NamingClient {
         );
         let light = Msg::Beat(Rc::new(req.with(|r| r.beat = None)));
         let entry = BeatEntry { generation, key: key.clone(), period, info, full: Msg::Beat(Rc::new(req)), light };
-        let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                self.beat_tasks[slot as usize] = Some(entry);
-                slot
-            }
-            None => {
-                self.beat_tasks.push(Some(entry));
-                (self.beat_tasks.len() - 1) as u32
-            }
-        };
-        let task = BeatTaskId { slot, generation };
-        self.beats.insert(key, task);
+        let task = BeatTaskId { slot: self.beat_tasks.insert(entry), generation };
+        if let Some(stopped) = self.beats.insert(key, task) {
+            self.remove_beat_task(stopped);
+        }
         out.set_timer(Dur::from_millis(period), Timer::Client(ClientTimer::Beat(task)));
     }
 
     fn remove_beat_task(&mut self, task: BeatTaskId) {
         if beat_entry(&self.beat_tasks, task).is_some() {
-            self.beat_tasks[task.slot as usize] = None;
-            self.free_slots.push(task.slot);
+            self.beat_tasks.remove(task.slot);
         }
     }
 
@@ -627,9 +614,8 @@ impl NamingClient {
 }
 
 /// The live BeatInfo of `task`, unless it was since replaced or removed.
-fn beat_entry(tasks: &[Option<BeatEntry>], task: BeatTaskId) -> Option<&BeatEntry> {
-    let entry = tasks.get(task.slot as usize)?.as_ref()?;
-    (entry.generation == task.generation).then_some(entry)
+fn beat_entry(tasks: &Slab<BeatEntry>, task: BeatTaskId) -> Option<&BeatEntry> {
+    tasks.get(task.slot).filter(|e| e.generation == task.generation)
 }
 
 /// Whether a `major.minor.patch` version string is at most `max` (unparseable parts count as 0).

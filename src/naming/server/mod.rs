@@ -902,7 +902,7 @@ impl Node for NamingServer {
 impl NamingServer {
     /// Handles one input; generic over the command type, which a server ignores, so a
     /// [`Process`](crate::naming::Process) hands its input over without rebuilding it.
-    pub fn on_input<C>(&mut self, now: Time, input: Input<Msg, Timer, C>, out: &mut Out) {
+    pub(crate) fn on_input<C>(&mut self, now: Time, input: Input<Msg, Timer, C>, out: &mut Out) {
         match input {
             Input::Start => {
                 out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ZombieSweep));

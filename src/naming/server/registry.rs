@@ -176,10 +176,10 @@ impl Instances {
     }
 
     fn find(&self, a: Addr) -> Option<&InstanceRef> {
-        match a.key {
+        match a.key() {
             Some(k) if self.keyed => self.keys.binary_search(&k).ok().map(|i| &self.list[i]),
             // A long ip is in neither an all-short list nor its keys: search by string.
-            _ => find_sorted(&self.list, a.ip, a.port),
+            _ => find_sorted(&self.list, a.ip(), a.port()),
         }
     }
 }
@@ -424,7 +424,8 @@ pub fn update_ip_addresses(
                 }
                 cur
             } else {
-                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(Addr::new(&d.ip, d.port)))
+                let a = Addr::new(&d.ip, d.port);
+                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(a))
             };
             if let Some(cur) = cur {
                 d.healthy.set(cur.healthy.get());
