@@ -114,7 +114,9 @@ fn a_subscriber_view_that_differs_from_its_server_is_reported() {
     let Process::Client(c) = w.engine.node_mut(4) else { panic!() };
     let info = c.cache.values_mut().next().unwrap();
     let mut changed = (**info).clone();
-    changed.hosts.pop();
+    let mut hosts = changed.hosts.to_vec();
+    hosts.pop();
+    changed.hosts = hosts.into();
     *info = std::rc::Rc::new(changed);
     assert_eq!(clauses(&w), vec![SUBSCRIBERS_SEE_SERVER_ANSWER]);
 }

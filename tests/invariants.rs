@@ -71,7 +71,9 @@ fn a_view_changed_outside_a_pull_or_an_acked_push_is_caught() {
         let info = c.cache.values_mut().next().expect("the consumer has a view");
         assert!(!info.hosts.is_empty(), "the consumer sees the providers");
         let mut changed = (**info).clone();
-        changed.hosts[0].healthy = !changed.hosts[0].healthy;
+        let mut hosts = changed.hosts.to_vec();
+        hosts[0].healthy = !hosts[0].healthy;
+        changed.hosts = hosts.into();
         *info = Rc::new(changed);
     };
     let n = w.engine.records.len();

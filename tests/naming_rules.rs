@@ -176,6 +176,49 @@ fn beat_heals_and_resets_the_timeout() {
     assert_eq!(h.check(ms(31_001)), vec!["instance_unhealthy"]);
 }
 
+/// R4.9: polls of an unchanged service share one host list; a health flip, a new instance, an
+/// updated instance (new weight) or a removed one gives a fresh list that shows the change.
+#[test]
+fn an_unchanged_service_answers_the_same_host_list() {
+    let mut h = Harness::new();
+    h.request(ms(0), register("10.1.0.2", 8080));
+    h.request(ms(0), register("10.1.0.3", 8080));
+    let hosts = |info: &ServiceInfo| info.hosts.iter().map(|x| (x.port, x.healthy, x.weight.0)).collect::<Vec<_>>();
+    let first = h.list(ms(10));
+    let again = h.list(ms(20));
+    assert!(first.hosts.same_list(&again.hosts), "nothing changed: the same list");
+    assert_eq!((first.last_ref_time, again.last_ref_time), (10, 20), "the envelope is fresh");
+
+    h.request(ms(14_000), beat("10.1.0.3", 8080, false));
+    assert_eq!(h.check(ms(15_001)), vec!["instance_unhealthy"]);
+    let sick = h.list(ms(15_002));
+    assert!(!sick.hosts.same_list(&again.hosts));
+    assert_eq!(
+        sick.hosts.iter().map(|x| (&*x.ip, x.healthy)).collect::<Vec<_>>(),
+        [("10.1.0.3", true), ("10.1.0.2", false)]
+    );
+
+    h.request(ms(15_003), beat("10.1.0.2", 8080, false));
+    let healed = h.list(ms(15_004));
+    assert_eq!(hosts(&healed), [(8080, true, 1.0), (8080, true, 1.0)]);
+    assert!(!healed.hosts.same_list(&sick.hosts));
+
+    let mut heavy = instance("10.1.0.2", 8080);
+    heavy.weight = Weight(3.0);
+    h.request(
+        ms(15_005),
+        Msg::Register(Rc::new(RegisterReq {
+            service: svc(),
+            instance: heavy,
+            agent: Agent::JavaClient("1.4.1".into()),
+        })),
+    );
+    assert_eq!(h.list(ms(15_006)).hosts.iter().map(|x| x.weight.0).collect::<Vec<_>>(), [3.0, 1.0]);
+
+    h.request(ms(15_007), register("10.1.0.4", 8080));
+    assert_eq!(h.list(ms(15_008)).hosts.len(), 3);
+}
+
 /// R2.8.4: a light beat for a missing instance gets 20404 without lightBeatEnabled; a full beat
 /// re-creates the instance with lastBeat = now.
 #[test]
@@ -270,7 +313,7 @@ fn poll_back_off_for_an_empty_service() {
             cache_millis: 10_000,
             last_ref_time: 0,
             checksum: "".into(),
-            hosts: vec![],
+            hosts: Hosts::default(),
         };
         out.clear();
         c.handle(ms(now + 2), Input::Response { id, result: Ok(Msg::Service(Rc::new(empty))) }, &mut rng, &mut out);
@@ -304,14 +347,14 @@ fn same_hosts_in_any_order_leave_the_view_unchanged() {
     let mut answer = |hosts: Vec<HostJson>| {
         let id = poll(&mut c, ms(20), &mut rng, &mut out);
         out.clear();
-        let info = ServiceInfo { hosts, ..(*info).clone() };
+        let info = ServiceInfo { hosts: hosts.into(), ..(*info).clone() };
         c.handle(ms(22), Input::Response { id, result: Ok(Msg::Service(Rc::new(info))) }, &mut rng, &mut out);
         out.take_observations().iter().filter(|o| o.kind() == "subscriber_view_changed").count()
     };
-    assert_eq!(answer(info.hosts.clone()), 1, "first data");
-    assert_eq!(answer(info.hosts.clone()), 0, "same hosts");
+    assert_eq!(answer(info.hosts.to_vec()), 1, "first data");
+    assert_eq!(answer(info.hosts.to_vec()), 0, "same hosts");
     assert_eq!(answer(info.hosts.iter().rev().cloned().collect()), 0, "same hosts, other order");
-    let mut sick = info.hosts.clone();
+    let mut sick = info.hosts.to_vec();
     sick[1].healthy = false;
     assert_eq!(answer(sick), 1, "one host modified");
     assert_eq!(answer(info.hosts[..1].to_vec()), 1, "one host removed");

@@ -135,14 +135,68 @@ pub struct ServiceInfo {
     pub cache_millis: i64,
     pub last_ref_time: i64,
     pub checksum: Str,
-    pub hosts: Vec<HostJson>,
+    pub hosts: Hosts,
+}
+
+/// The hosts of a service JSON, shared and digested once. A server answers every poll of an
+/// unchanged service with the same list (see `NamingServer::service_info`), so neither the
+/// trace, which hashes a list by its digest, nor a subscriber comparing it with its view reads
+/// the hosts again.
+#[derive(Clone, Debug)]
+pub struct Hosts {
+    list: Rc<[HostJson]>,
+    digest: u64,
+}
+
+impl Hosts {
+    /// Whether both are the very same list (a cached answer): then they are equal.
+    pub fn same_list(&self, o: &Hosts) -> bool {
+        Rc::ptr_eq(&self.list, &o.list)
+    }
+}
+
+impl From<Vec<HostJson>> for Hosts {
+    fn from(v: Vec<HostJson>) -> Hosts {
+        Hosts { digest: StableHasher::digest(&v[..]), list: v.into() }
+    }
+}
+
+impl Default for Hosts {
+    fn default() -> Hosts {
+        Hosts::from(Vec::new())
+    }
+}
+
+impl std::ops::Deref for Hosts {
+    type Target = [HostJson];
+    fn deref(&self) -> &[HostJson] {
+        &self.list
+    }
+}
+
+impl PartialEq for Hosts {
+    fn eq(&self, o: &Hosts) -> bool {
+        self.same_list(o) || (self.digest == o.digest && self.list == o.list)
+    }
+}
+
+impl Hash for Hosts {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.digest);
+    }
+}
+
+impl Serialize for Hosts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.list.serialize(s)
+    }
 }
 
 impl ServiceInfo {
     /// Approximate size of the JSON in bytes, for the UDP gzip threshold (R3.7).
     pub fn json_size(&self) -> usize {
         let mut n = 120 + self.name.len() + self.clusters.len() + self.checksum.len();
-        for h in &self.hosts {
+        for h in self.hosts.iter() {
             n += 190 + 2 * h.ip.len() + h.instance_id.len() + h.cluster.len() + h.service.len();
             n += h.metadata.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
         }

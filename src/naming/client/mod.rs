@@ -641,7 +641,7 @@ fn placeholder(name: &Str, clusters: &Str) -> ServiceInfo {
         cache_millis: 1000,
         last_ref_time: 0,
         checksum: "".into(),
-        hosts: Vec::new(),
+        hosts: Hosts::default(),
     }
 }
 
@@ -654,8 +654,10 @@ fn by_address(hosts: &[HostJson]) -> Vec<((&str, u16), &HostJson)> {
 }
 
 /// Whether two host lists hold the same hosts (by address and `toString()`) in the same order.
-fn same_hosts(a: &[HostJson], b: &[HostJson]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.port == y.port && x.ip == y.ip && same_api_instance(x, y))
+fn same_hosts(a: &Hosts, b: &Hosts) -> bool {
+    a.same_list(b)
+        || a.len() == b.len()
+            && a.iter().zip(b.iter()).all(|(x, y)| x.port == y.port && x.ip == y.ip && same_api_instance(x, y))
 }
 
 /// Equality of the api `Instance.toString()`: every field but `valid` and `marked`.

@@ -565,7 +565,7 @@ impl NamingServer {
                 cache_millis,
                 last_ref_time: 0,
                 checksum: "".into(),
-                hosts: Vec::new(),
+                hosts: Hosts::default(),
             };
         };
         let wanted: Vec<&str> = clusters.split(',').filter(|c| !c.is_empty()).collect();
@@ -575,35 +575,26 @@ impl NamingServer {
             .filter(|(name, _)| wanted.is_empty() || wanted.contains(&&***name))
             .flat_map(|(_, c)| c.set(true).iter().chain(c.set(false)))
             .collect();
-        let healthy_count = served.iter().filter(|i| i.healthy.get()).count();
-        let protect = !served.is_empty() && (healthy_count as f32 / served.len() as f32) <= service.protect_threshold;
-        let mut hosts = Vec::with_capacity(served.len());
-        for pass_healthy in [true, false] {
-            if !pass_healthy && (healthy_only || protect) {
-                break;
-            }
-            for i in &served {
-                let in_group = protect || i.healthy.get() == pass_healthy;
-                if !in_group || !i.enabled {
-                    continue;
-                }
-                let valid = pass_healthy;
-                hosts.push(HostJson {
-                    ip: i.ip.clone(),
-                    port: i.port,
-                    valid,
-                    healthy: valid,
-                    marked: i.marked,
-                    instance_id: i.instance_id.clone(),
-                    metadata: i.metadata.clone(),
-                    enabled: i.enabled,
-                    weight: Weight(i.weight.get()),
-                    cluster: i.cluster.clone(),
-                    service: svc.name.clone(),
-                    ephemeral: i.ephemeral,
-                });
-            }
-        }
+        let threshold = service.protect_threshold;
+        let cached =
+            service.hosts_cache.borrow().as_ref().and_then(|c| c.get(clusters, healthy_only, threshold, &served));
+        let hosts = cached.unwrap_or_else(|| {
+            let hosts = build_hosts(&svc.name, &served, healthy_only, threshold);
+            *service.hosts_cache.borrow_mut() = Some(registry::HostsCache {
+                clusters: clusters.clone(),
+                healthy_only,
+                protect_threshold: threshold,
+                served: served
+                    .iter()
+                    .map(|&i| {
+                        let (healthy, weight) = registry::HostsCache::state(i);
+                        (i.clone(), healthy, weight)
+                    })
+                    .collect(),
+                hosts: hosts.clone(),
+            });
+            hosts
+        });
         ServiceInfo {
             name: svc.name.clone(),
             clusters: clusters.clone(),
@@ -930,6 +921,42 @@ impl From<Rejected> for Msg {
     fn from(r: Rejected) -> Msg {
         Msg::Error { status: r.0, message: r.1.into() }
     }
+}
+
+/// The hosts of a service JSON (R4.9) from the served instances: healthy ones first, then,
+/// unless `healthyOnly`, the unhealthy ones; under the protect threshold (R1.32) all of them,
+/// as healthy. Disabled instances are skipped.
+fn build_hosts(service: &Str, served: &[&registry::InstanceRef], healthy_only: bool, threshold: f32) -> Hosts {
+    let healthy_count = served.iter().filter(|i| i.healthy.get()).count();
+    let protect = !served.is_empty() && (healthy_count as f32 / served.len() as f32) <= threshold;
+    let mut hosts = Vec::with_capacity(served.len());
+    for pass_healthy in [true, false] {
+        if !pass_healthy && (healthy_only || protect) {
+            break;
+        }
+        for i in served {
+            let in_group = protect || i.healthy.get() == pass_healthy;
+            if !in_group || !i.enabled {
+                continue;
+            }
+            let valid = pass_healthy;
+            hosts.push(HostJson {
+                ip: i.ip.clone(),
+                port: i.port,
+                valid,
+                healthy: valid,
+                marked: i.marked,
+                instance_id: i.instance_id.clone(),
+                metadata: i.metadata.clone(),
+                enabled: i.enabled,
+                weight: Weight(i.weight.get()),
+                cluster: i.cluster.clone(),
+                service: service.clone(),
+                ephemeral: i.ephemeral,
+            });
+        }
+    }
+    hosts.into()
 }
 
 fn error(status: u16, message: &str) -> Msg {

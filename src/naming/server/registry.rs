@@ -7,8 +7,8 @@
 //! local-health-wins rule behave as in Nacos.
 
 use crate::engine::trace::StableHasher;
-use crate::naming::wire::{Addr, AddrKey, InstanceData, Metadata, ServiceKey, Str, Weight};
-use std::cell::Cell;
+use crate::naming::wire::{Addr, AddrKey, Hosts, InstanceData, Metadata, ServiceKey, Str, Weight};
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
@@ -286,6 +286,40 @@ pub struct Service {
     pub last_modified: i64,
     /// Cached `checksum` (R1.30): recomputed when a datum is applied, not on health flips.
     pub checksum: Str,
+    /// The last host list built for `/instance/list` or a push, reused while it would come out
+    /// the same ([`HostsCache::get`]).
+    pub hosts_cache: RefCell<Option<HostsCache>>,
+}
+
+/// A built host list and everything it was built from. The hosts of a service JSON depend only
+/// on the query, the protect threshold, and the served instances with their health and weight
+/// (the only mutable fields of an `Instance`; an update makes a new one). The cache holds the
+/// instances themselves, so an address it compares cannot be reused by another instance.
+#[derive(Debug)]
+pub struct HostsCache {
+    pub clusters: Str,
+    pub healthy_only: bool,
+    pub protect_threshold: f32,
+    pub served: Vec<(InstanceRef, bool, u64)>,
+    pub hosts: Hosts,
+}
+
+impl HostsCache {
+    /// The state of a served instance that a host list depends on.
+    pub fn state(i: &Instance) -> (bool, u64) {
+        (i.healthy.get(), i.weight.get().to_bits())
+    }
+
+    /// The cached hosts, if they were built for this query from these very instances in this
+    /// state.
+    pub fn get(&self, clusters: &str, healthy_only: bool, threshold: f32, served: &[&InstanceRef]) -> Option<Hosts> {
+        let same = *self.clusters == *clusters
+            && self.healthy_only == healthy_only
+            && self.protect_threshold.to_bits() == threshold.to_bits()
+            && self.served.len() == served.len()
+            && self.served.iter().zip(served).all(|((c, h, w), i)| Rc::ptr_eq(c, i) && (*h, *w) == Self::state(i));
+        same.then(|| self.hosts.clone())
+    }
 }
 
 impl Service {
@@ -297,6 +331,7 @@ impl Service {
             finalize_count: 0,
             last_modified: now_ms,
             checksum: "".into(),
+            hosts_cache: RefCell::new(None),
         }
     }
 
