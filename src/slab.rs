@@ -32,6 +32,11 @@ impl<T> Slab<T> {
         self.items.get(slot as usize)?.as_ref()
     }
 
+    /// Where `slot` lives (stored or free), without reading it: for cache hints.
+    pub fn slot(&self, slot: u32) -> Option<*const Option<T>> {
+        self.items.get(slot as usize).map(|s| s as *const Option<T>)
+    }
+
     /// Takes the value out of `slot` and frees the slot.
     pub fn remove(&mut self, slot: u32) -> Option<T> {
         let v = self.items.get_mut(slot as usize)?.take()?;

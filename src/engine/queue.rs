@@ -61,6 +61,8 @@ pub struct EventQueue<E> {
     /// Time of the last pop: delays are measured from it.
     now: i64,
     len: usize,
+    /// The lane the last event was popped from, if it came from one.
+    last_lane: Option<usize>,
 }
 
 impl<E> Default for EventQueue<E> {
@@ -74,6 +76,7 @@ impl<E> Default for EventQueue<E> {
             seq: 0,
             now: i64::MIN,
             len: 0,
+            last_lane: None,
         }
     }
 }
@@ -194,7 +197,29 @@ impl<E> EventQueue<E> {
         };
         self.len -= 1;
         self.now = at;
+        self.last_lane = lane;
         (Time(at), ev)
+    }
+
+    /// The event the heap gives next (unless a lane comes first), for cache hints; and where
+    /// the two that may follow it are stored, without reading them.
+    pub fn heap_next(&self) -> (Option<&E>, [Option<*const Option<E>>; 2]) {
+        let mut keys = self.heap.iter();
+        let next = keys.next().and_then(|k| self.slab.get(k.slot));
+        // A heap's array holds the top first, then its two children: one of them is next.
+        let mut after = [None, None];
+        for (a, k) in after.iter_mut().zip(keys) {
+            *a = self.slab.slot(k.slot);
+        }
+        (next, after)
+    }
+
+    /// The event `n` places behind the one just popped in its lane, if it came from a lane. A
+    /// lane pops in order, so that event comes up soon: the engine hints its data into the
+    /// cache ahead of time.
+    pub fn lane_ahead(&self, n: usize) -> Option<&E> {
+        let items = &self.lanes[self.last_lane?].items;
+        items.get(n.checked_sub(1)?).map(|(_, _, e)| e)
     }
 
     /// Every queued event, in no particular order.
@@ -292,6 +317,26 @@ mod tests {
         q.push(Time(5000), 101);
         assert_eq!(q.lanes.iter().map(|l| (l.delay, l.items.len())).collect::<Vec<_>>(), [(5000, 1)]);
         assert_eq!(q.len(), 22);
+    }
+
+    /// The look-ahead for cache hints names exactly the events that come up next.
+    #[test]
+    fn look_ahead_names_the_coming_events() {
+        let mut q = EventQueue::default();
+        q.push(Time(0), 0);
+        q.pop();
+        for i in 1..=5 {
+            q.push(Time(100), i); // the delay recurs from the second push on: a lane
+        }
+        q.push(Time(50), 77); // a one-off delay: the heap
+        assert_eq!(q.heap_next().0, Some(&77));
+        assert_eq!(q.pop().map(|(_, e)| e), Some(77));
+        assert_eq!(q.heap_next().0, Some(&1));
+        assert_eq!(q.pop().map(|(_, e)| e), Some(1));
+        assert_eq!(q.lane_ahead(1), None, "popped from the heap");
+        assert_eq!(q.pop().map(|(_, e)| e), Some(2));
+        assert_eq!((q.lane_ahead(1), q.lane_ahead(3), q.lane_ahead(4)), (Some(&3), Some(&5), None));
+        assert_eq!((q.lane_ahead(0), q.heap_next().0), (None, None));
     }
 
     #[test]

@@ -56,6 +56,18 @@ impl Node for Process {
         Some(Msg::Garbled)
     }
 
+    fn prefetch_msg(msg: &Msg) {
+        if let Msg::Beat(req) = msg {
+            crate::engine::prefetch(std::rc::Rc::as_ptr(req));
+        }
+    }
+
+    fn prefetch_timer(&self, timer: &Timer, near: bool) {
+        if let Process::Client(c) = self {
+            c.prefetch_timer(timer, near);
+        }
+    }
+
     fn crash(&mut self) {
         match self {
             Process::Server(s) => s.crash(),
