@@ -216,7 +216,21 @@ fn an_unchanged_service_answers_the_same_host_list() {
     assert_eq!(h.list(ms(15_006)).hosts.iter().map(|x| x.weight.0).collect::<Vec<_>>(), [3.0, 1.0]);
 
     h.request(ms(15_007), register("10.1.0.4", 8080));
-    assert_eq!(h.list(ms(15_008)).hosts.len(), 3);
+    let three = h.list(ms(15_008));
+    assert_eq!(three.hosts.iter().map(|x| &*x.ip).collect::<Vec<_>>(), ["10.1.0.2", "10.1.0.3", "10.1.0.4"]);
+
+    let gone = Msg::Deregister(Rc::new(DeregisterReq {
+        service: svc(),
+        ip: "10.1.0.3".into(),
+        port: 8080,
+        cluster: "DEFAULT".into(),
+        ephemeral: true,
+        agent: Agent::JavaClient("1.4.1".into()),
+    }));
+    h.request(ms(15_009), gone);
+    let two = h.list(ms(15_010));
+    assert_eq!(two.hosts.iter().map(|x| &*x.ip).collect::<Vec<_>>(), ["10.1.0.2", "10.1.0.4"]);
+    assert!(h.list(ms(15_011)).hosts.same_list(&two.hosts), "unchanged again: the same list");
 }
 
 /// R2.8.4: a light beat for a missing instance gets 20404 without lightBeatEnabled; a full beat

@@ -34,13 +34,17 @@ impl StableHasher {
     }
 }
 
+/// splitmix64's finalizer: every input bit reaches every output bit, so nearby inputs give
+/// unrelated outputs (digests, and the low bits a hash index masks off).
+pub fn avalanche(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl Hasher for StableHasher {
     fn finish(&self) -> u64 {
-        // Final avalanche (splitmix64) so nearby states give unrelated digests.
-        let mut z = self.h;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        avalanche(self.h)
     }
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);

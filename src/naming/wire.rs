@@ -233,11 +233,7 @@ impl AddrKey {
 
     /// A well-mixed 64-bit hash, for hash indexes; the same on every machine.
     pub fn hash_bits(&self) -> u64 {
-        // splitmix64's finalizer: every input bit reaches the low bits an index masks off.
-        let mut z = (self.ip as u64) ^ ((self.ip >> 64) as u64).rotate_left(17) ^ self.port as u64;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        crate::engine::trace::avalanche((self.ip as u64) ^ ((self.ip >> 64) as u64).rotate_left(17) ^ self.port as u64)
     }
 }
 

@@ -580,19 +580,8 @@ impl NamingServer {
             service.hosts_cache.borrow().as_ref().and_then(|c| c.get(clusters, healthy_only, threshold, &served));
         let hosts = cached.unwrap_or_else(|| {
             let hosts = build_hosts(&svc.name, &served, healthy_only, threshold);
-            *service.hosts_cache.borrow_mut() = Some(registry::HostsCache {
-                clusters: clusters.clone(),
-                healthy_only,
-                protect_threshold: threshold,
-                served: served
-                    .iter()
-                    .map(|&i| {
-                        let (healthy, weight) = registry::HostsCache::state(i);
-                        (i.clone(), healthy, weight)
-                    })
-                    .collect(),
-                hosts: hosts.clone(),
-            });
+            let cache = registry::HostsCache::new(clusters, healthy_only, threshold, &served, hosts.clone());
+            *service.hosts_cache.borrow_mut() = Some(cache);
             hosts
         });
         ServiceInfo {

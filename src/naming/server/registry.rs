@@ -165,9 +165,10 @@ struct Instances {
     list: Vec<InstanceRef>,
     keys: Vec<AddrKey>,
     /// Open addressing, linear probing: `position + 1` in `keys`, 0 for an empty slot. Its
-    /// length is a power of two at least twice the number of keys. Empty unless `keyed`.
+    /// length is a power of two above twice the number of keys, so a probe always ends.
+    /// Empty unless `keyed`.
     index: Vec<u32>,
-    /// Every ip fits a key exactly, so key order is `(ip, port)` order.
+    /// Every ip fits a key exactly, so the index can find every instance.
     keyed: bool,
 }
 
@@ -176,8 +177,8 @@ impl Instances {
         let keys: Vec<AddrKey> = list.iter().map_while(|i| AddrKey::of(&i.ip, i.port)).collect();
         let keyed = keys.len() == list.len();
         let mut index = Vec::new();
-        if keyed && !keys.is_empty() {
-            index = vec![0u32; (2 * keys.len()).next_power_of_two()];
+        if keyed {
+            index = vec![0u32; (2 * keys.len() + 1).next_power_of_two()];
             let mask = index.len() - 1;
             for (at, k) in keys.iter().enumerate() {
                 let mut slot = k.hash_bits() as usize & mask;
@@ -193,9 +194,6 @@ impl Instances {
     fn find(&self, a: Addr) -> Option<&InstanceRef> {
         match a.key() {
             Some(k) if self.keyed => {
-                if self.index.is_empty() {
-                    return None;
-                }
                 let mask = self.index.len() - 1;
                 let mut slot = k.hash_bits() as usize & mask;
                 loop {
@@ -300,13 +298,19 @@ pub struct HostsCache {
     pub clusters: Str,
     pub healthy_only: bool,
     pub protect_threshold: f32,
-    pub served: Vec<(InstanceRef, bool, u64)>,
+    pub served: Vec<(InstanceRef, (bool, u64))>,
     pub hosts: Hosts,
 }
 
 impl HostsCache {
+    /// Remembers `hosts` as built for this query from these instances in their current state.
+    pub fn new(clusters: &Str, healthy_only: bool, threshold: f32, served: &[&InstanceRef], hosts: Hosts) -> Self {
+        let served = served.iter().map(|&i| (i.clone(), Self::state(i))).collect();
+        HostsCache { clusters: clusters.clone(), healthy_only, protect_threshold: threshold, served, hosts }
+    }
+
     /// The state of a served instance that a host list depends on.
-    pub fn state(i: &Instance) -> (bool, u64) {
+    fn state(i: &Instance) -> (bool, u64) {
         (i.healthy.get(), i.weight.get().to_bits())
     }
 
@@ -317,7 +321,7 @@ impl HostsCache {
             && self.healthy_only == healthy_only
             && self.protect_threshold.to_bits() == threshold.to_bits()
             && self.served.len() == served.len()
-            && self.served.iter().zip(served).all(|((c, h, w), i)| Rc::ptr_eq(c, i) && (*h, *w) == Self::state(i));
+            && self.served.iter().zip(served).all(|((c, state), i)| Rc::ptr_eq(c, i) && *state == Self::state(i));
         same.then(|| self.hosts.clone())
     }
 }
