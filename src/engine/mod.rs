@@ -123,9 +123,11 @@ pub trait Node {
     /// hinted twice, first with `near` false and a few events later with `near` true, so a node
     /// can fetch a record first and then what the record points to.
     fn prefetch_timer(&self, _timer: &Self::Timer, _near: bool) {}
-    /// A hint that `msg` is delivered soon: bring what it points to into the cache. No effect
-    /// on behaviour; the default does nothing.
-    fn prefetch_msg(_msg: &Self::Msg) {}
+    /// A hint that a request or datagram `msg` is on its way to this node: bring what handling
+    /// it will read into the cache. Given twice: with `near` false when it is sent, and with
+    /// `near` true just before it is delivered, so a node can fetch a record first and then what
+    /// the record points to. No effect on behaviour; the default does nothing.
+    fn prefetch_msg(&self, _msg: &Self::Msg, _near: bool) {}
     /// What a response body the caller cannot parse looks like, if the protocol has such a
     /// thing (used by the `http_garble` link fault).
     fn garbled() -> Option<Self::Msg> {
@@ -291,7 +293,7 @@ pub enum Fault {
 enum Event<M, T, C> {
     Timer { node: NodeId, inc: u32, id: TimerId, timer: T },
     Datagram { from: NodeId, to: NodeId, msg: M },
-    RequestArrives { ex: ExchangeId, msg: M },
+    RequestArrives { ex: ExchangeId, server: NodeId, msg: M },
     ResponseArrives { ex: ExchangeId, msg: M },
     ExchangeFails { ex: ExchangeId, err: HttpError },
     // Commands and faults are rare and large: boxed, so every other event stays small.
@@ -542,11 +544,8 @@ impl<N: Node> Engine<N> {
         for p in after.into_iter().flatten() {
             prefetch(p);
         }
-        if let Some(
-            Event::RequestArrives { msg, .. } | Event::ResponseArrives { msg, .. } | Event::Datagram { msg, .. },
-        ) = next
-        {
-            N::prefetch_msg(msg);
+        if let Some(Event::RequestArrives { server: to, msg, .. } | Event::Datagram { to, msg, .. }) = next {
+            self.procs[*to as usize].node.prefetch_msg(msg, true);
         }
         for (n, near) in [(PREFETCH_FAR, false), (PREFETCH_NEAR, true)] {
             if let Some(Event::Timer { node, timer, .. }) = self.queue.lane_ahead(n) {
@@ -597,7 +596,7 @@ impl<N: Node> Engine<N> {
                 self.trace.add(1, self.now.0, to, &(from, &msg));
                 self.dispatch(to, Input::Datagram { from, msg });
             }
-            Event::RequestArrives { ex, msg } => {
+            Event::RequestArrives { ex, msg, .. } => {
                 let Some(x) = self.exchanges.get_mut(&ex) else { return };
                 let (client, server) = (x.client, x.server);
                 let p = &self.procs[server as usize];
@@ -609,7 +608,7 @@ impl<N: Node> Engine<N> {
                     return;
                 }
                 if p.paused {
-                    self.procs[server as usize].backlog.push(Event::RequestArrives { ex, msg });
+                    self.procs[server as usize].backlog.push(Event::RequestArrives { ex, server, msg });
                     self.arm_read_timeout(ex);
                     return;
                 }
@@ -795,7 +794,8 @@ impl<N: Node> Engine<N> {
             return;
         }
         let d = cfg.tcp_delay(&mut self.net_rng);
-        self.queue.push(self.now + d, Event::RequestArrives { ex, msg });
+        self.procs[t].node.prefetch_msg(&msg, false);
+        self.queue.push(self.now + d, Event::RequestArrives { ex, server: to, msg });
         // Whichever comes first wins: the response or the read timeout. The timeout's place in
         // the queue is taken now; it is queued there only if it can still matter.
         x.unqueued_timeout = Some(self.queue.reserve());

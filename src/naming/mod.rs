@@ -56,9 +56,9 @@ impl Node for Process {
         Some(Msg::Garbled)
     }
 
-    fn prefetch_msg(msg: &Msg) {
-        if let Msg::Beat(req) = msg {
-            crate::engine::prefetch(std::rc::Rc::as_ptr(req));
+    fn prefetch_msg(&self, msg: &Msg, near: bool) {
+        if let Process::Server(s) = self {
+            s.prefetch_msg(msg, near);
         }
     }
 

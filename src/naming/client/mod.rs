@@ -457,11 +457,7 @@ impl NamingClient {
                 crate::engine::prefetch(slot);
             }
         } else if let Some(entry) = beat_entry(&self.beat_tasks, *task) {
-            let req = if self.light_beat_enabled { &entry.light } else { &entry.full };
-            // The reference count sits just in front of the request, on its line or the one before.
-            let p = Rc::as_ptr(req) as *const u8;
-            crate::engine::prefetch(p.wrapping_sub(16));
-            crate::engine::prefetch(p);
+            BeatReq::prefetch(if self.light_beat_enabled { &entry.light } else { &entry.full });
         }
     }
 

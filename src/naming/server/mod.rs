@@ -482,8 +482,7 @@ impl NamingServer {
         };
         let (svc, beat) = (&req.service, &req.beat);
         let (cluster, ip, port) = (&target.cluster, &target.ip, target.port);
-        let found =
-            self.services.get(svc).and_then(|s| s.find(cluster, target.addr())).map(|i| i.preserved.beat_interval);
+        let found = self.services.beat_target(&target).any().map(|i| i.preserved.beat_interval);
         let beat_interval = match found {
             Some(v) => v,
             None => {
@@ -589,8 +588,19 @@ impl NamingServer {
             clusters: clusters.clone(),
             cache_millis,
             last_ref_time: now_ms,
-            checksum: service.checksum.clone(),
+            checksum: service.checksum.borrow().clone(),
             hosts,
+        }
+    }
+
+    /// A beat on its way here: when it is sent, the slot that remembers its instance; just
+    /// before it arrives, the request itself and the instance the slot names.
+    pub fn prefetch_msg(&self, msg: &Msg, near: bool) {
+        if let Msg::Beat(req) = msg {
+            if near {
+                BeatReq::prefetch(req);
+            }
+            self.services.prefetch_beat(req, near);
         }
     }
 
@@ -600,9 +610,7 @@ impl NamingServer {
         let now_ms = now.as_millis();
         match t {
             ServerTimer::Notifier => self.run_notifier(now_ms, out),
-            ServerTimer::ClientBeatProcess(b) => {
-                self.client_beat_process(now_ms, &b.service, &b.cluster, b.addr(), out)
-            }
+            ServerTimer::ClientBeatProcess(b) => self.client_beat_process(now_ms, &b, out),
             ServerTimer::ClientBeatCheck(svc) => {
                 if !self.services.contains_key(&svc) {
                     return; // Service.destroy() cancelled the task
@@ -670,7 +678,7 @@ impl NamingServer {
         let list = datum.instances.clone();
         let Some(service) = self.services.get_mut(&svc) else { return };
         let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
-        service.checksum = service_checksum(service);
+        *service.checksum.borrow_mut() = service_checksum(service);
         for i in added {
             out.observe(Observation::InstanceAdded {
                 service: svc.name.clone(),
@@ -686,12 +694,11 @@ impl NamingServer {
     }
 
     /// `ClientBeatProcessor.run` (R2.10).
-    fn client_beat_process(&mut self, now_ms: i64, svc: &ServiceKey, cluster: &str, addr: Addr, out: &mut Out) {
-        let Some(service) = self.services.get(svc) else { return };
-        let Some(c) = service.clusters.get(cluster) else { return };
-        // Java walks the whole list; it is sorted and unique by (ip, port), so a search finds
-        // the same instance.
-        let Some(i) = c.find_ephemeral(addr) else { return };
+    fn client_beat_process(&mut self, now_ms: i64, beat: &Rc<BeatReq>, out: &mut Out) {
+        // Java walks the cluster's whole ephemeral list; it is sorted and unique by (ip, port),
+        // so a look-up finds the same instance.
+        let Some(i) = &self.services.beat_target(beat).ephemeral else { return };
+        let svc = &beat.service;
         i.last_beat.set(now_ms);
         if !i.marked && !i.healthy.get() {
             i.healthy.set(true);
@@ -748,17 +755,17 @@ impl NamingServer {
     /// `EmptyServiceAutoClean` (R1.34): removal on the 5th consecutive empty sighting.
     fn empty_service_clean(&mut self, out: &mut Out) {
         let mut doomed = Vec::new();
-        for (key, s) in self.services.iter_mut() {
+        for (key, s) in self.services.iter() {
             if !self.mapper.responsible(&key.name) {
                 continue;
             }
             if s.is_empty() {
-                if s.finalize_count > 3 {
+                if s.finalize_count.get() > 3 {
                     doomed.push(key.clone());
                 }
-                s.finalize_count += 1;
+                s.finalize_count.set(s.finalize_count.get() + 1);
             } else {
-                s.finalize_count = 0;
+                s.finalize_count.set(0);
             }
         }
         for key in doomed {

@@ -7,7 +7,7 @@
 //! local-health-wins rule behave as in Nacos.
 
 use crate::engine::trace::StableHasher;
-use crate::naming::wire::{Addr, AddrKey, Hosts, InstanceData, Metadata, ServiceKey, Str, Weight};
+use crate::naming::wire::{Addr, AddrKey, BeatReq, Hosts, InstanceData, Metadata, ServiceKey, Str, Weight};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -24,21 +24,24 @@ pub const DEFAULT_IP_DELETE_TIMEOUT: i64 = 30000;
 /// The naming core `Instance` (R1.6). Mutable fields are `Cell`s because Nacos mutates the
 /// shared object in place.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Instance {
-    pub ip: Str,
-    pub port: u16,
-    pub cluster: Str,
-    pub weight: Cell<f64>,
+    // What beats and health checks read comes first, next to the reference count
+    // ([`Instance::prefetch`]).
+    pub last_beat: Cell<i64>,
+    pub preserved: Preserved,
     pub healthy: Cell<bool>,
+    pub marked: bool,
     pub enabled: bool,
     pub ephemeral: bool,
-    pub marked: bool,
+    pub port: u16,
+    pub weight: Cell<f64>,
+    pub ip: Str,
+    pub cluster: Str,
     /// Never replaced on an instance (an update makes a new one), so the preserved keys are
     /// read once, into `preserved`.
     pub metadata: Metadata,
-    pub preserved: Preserved,
     pub instance_id: Str,
-    pub last_beat: Cell<i64>,
 }
 
 /// The preserved metadata keys of an instance (R1.11), parsed once: every beat and every check
@@ -105,6 +108,15 @@ impl Instance {
         }
     }
 
+    /// Hints the lines a beat reads into the cache: from the reference count (16 bytes in
+    /// front of the value) to `port`, at most 64 bytes from a 16-byte aligned allocation, so
+    /// two lines, and a point in each is 64 bytes apart.
+    pub fn prefetch(this: &InstanceRef) {
+        let p = Rc::as_ptr(this) as *const u8;
+        crate::engine::prefetch(p.wrapping_sub(16));
+        crate::engine::prefetch(p.wrapping_add(48));
+    }
+
     pub fn heart_beat_timeout(&self) -> i64 {
         self.preserved.beat_timeout
     }
@@ -158,8 +170,8 @@ pub struct Cluster {
 }
 
 /// Instances sorted by `(ip, port)`, with their [`AddrKey`]s alongside and a hash index over
-/// the keys: every beat looks an instance up twice, and one probe of the index plus one key
-/// compare touches two cache lines where a binary search touches about seven.
+/// the keys: one probe of the index plus one key compare touches two cache lines where a
+/// binary search touches about seven.
 #[derive(Debug, Default)]
 struct Instances {
     list: Vec<InstanceRef>,
@@ -226,16 +238,6 @@ impl Cluster {
         }
     }
 
-    pub fn find_ephemeral(&self, a: Addr) -> Option<&InstanceRef> {
-        self.ephemeral.find(a)
-    }
-
-    pub fn find(&self, a: Addr) -> impl Iterator<Item = &InstanceRef> {
-        let e = self.ephemeral.find(a);
-        let p = self.persistent.find(a);
-        e.into_iter().chain(p)
-    }
-
     /// `Cluster.updateIps(ips, ephemeral)` (R1.27): the new list replaces the set, but an
     /// instance that already existed locally and whose `toString()` changed keeps its LOCAL
     /// health. Returns (added, removed) addresses for observations.
@@ -280,10 +282,12 @@ pub struct Service {
     pub key: ServiceKey,
     pub protect_threshold: f32,
     pub clusters: BTreeMap<Str, Cluster>,
-    pub finalize_count: u32,
+    pub finalize_count: Cell<u32>,
     pub last_modified: i64,
     /// Cached `checksum` (R1.30): recomputed when a datum is applied, not on health flips.
-    pub checksum: Str,
+    /// A cell, like `finalize_count`: bookkeeping updated in place, so neither needs mutable
+    /// access to the service (which would invalidate the [`BeatMemo`]).
+    pub checksum: RefCell<Str>,
     /// The last host list built for `/instance/list` or a push, reused while it would come out
     /// the same ([`HostsCache::get`]).
     pub hosts_cache: RefCell<Option<HostsCache>>,
@@ -332,9 +336,9 @@ impl Service {
             key,
             protect_threshold: 0.0,
             clusters: BTreeMap::new(),
-            finalize_count: 0,
+            finalize_count: Cell::new(0),
             last_modified: now_ms,
-            checksum: "".into(),
+            checksum: RefCell::new("".into()),
             hosts_cache: RefCell::new(None),
         }
     }
@@ -346,11 +350,6 @@ impl Service {
 
     pub fn is_empty(&self) -> bool {
         self.clusters.values().all(|c| c.set(true).is_empty() && c.set(false).is_empty())
-    }
-
-    /// `Service.getInstance`-style look-up of one instance of a cluster (either flag).
-    pub fn find(&self, cluster: &str, a: Addr) -> Option<&InstanceRef> {
-        self.clusters.get(cluster).and_then(|c| c.find(a).next())
     }
 
     /// `Service.onChange` + `updateIPs` (R1.25/R1.26): clamp weights, group by cluster (every
@@ -388,13 +387,81 @@ impl Service {
     }
 }
 
-/// `ServiceManager.serviceMap`: services by key. Every beat looks its service up (twice, with
-/// its `ClientBeatProcessor`), and walking an ordered map compares string keys at every step,
-/// so look-ups go through a hash table; iteration is always in key order (sorted on the way
+/// `ServiceManager.serviceMap`: services by key. Walking an ordered map compares string keys
+/// at every step, so look-ups go through a hash table (and beats through a memo); iteration is always in key order (sorted on the way
 /// out), so the table's layout never reaches an observation or a message.
 #[derive(Debug, Default)]
 pub struct ServiceMap {
     map: HashMap<ServiceKey, Service, BuildHasherDefault<StableHasher>>,
+    /// Bumped by every access that can change a service: mutable access is the only way to
+    /// add or remove a service, a cluster or an instance, so an answer looked up at this epoch
+    /// is still the answer while it holds.
+    epoch: u64,
+    beats: BeatMemo,
+}
+
+/// Where recent beat requests found their instance. A client re-sends the same request
+/// object every period, so a look-up is remembered by what the request names, for as long as
+/// the epoch holds: the next beat then reads one slot (usually one cache line) instead of
+/// hashing and comparing the service name, the cluster name and the address, each a cold
+/// string, twice per beat.
+///
+/// Open addressing with linear probing. An answer from an earlier epoch counts as an empty
+/// slot: the epoch changes for all answers at once, so every answer of the current epoch was
+/// placed when the slots before it on its probe path held current answers, and probing stays
+/// exact without ever deleting.
+#[derive(Debug, Default)]
+struct BeatMemo {
+    /// A power of two long, at least twice the answers of the current epoch.
+    slots: Vec<Option<BeatTarget>>,
+    /// How many slots hold answers of `epoch`.
+    live: usize,
+    epoch: u64,
+}
+
+/// The slot count a memo starts with; it doubles when half its slots hold current answers.
+const BEAT_MEMO_MIN: usize = 64;
+
+impl BeatMemo {
+    /// Where `req`'s answer is, or the free slot it would go to.
+    fn probe(&self, req: &Rc<BeatReq>) -> (usize, bool) {
+        let mask = self.slots.len() - 1;
+        let mut at = req.target_digest() as usize & mask;
+        while let Some(t) = self.slots[at].as_ref().filter(|t| t.epoch == self.epoch) {
+            if Rc::ptr_eq(&t.req, req) || t.req.names_same(req) {
+                return (at, true);
+            }
+            at = (at + 1) & mask;
+        }
+        (at, false)
+    }
+
+    /// Doubles the slots, keeping the current answers.
+    fn grow(&mut self) {
+        let n = (2 * self.slots.len()).max(BEAT_MEMO_MIN);
+        let old = std::mem::replace(&mut self.slots, std::iter::repeat_with(|| None).take(n).collect());
+        for t in old.into_iter().flatten().filter(|t| t.epoch == self.epoch) {
+            let (at, _) = self.probe(&t.req);
+            self.slots[at] = Some(t);
+        }
+    }
+}
+
+/// What a beat request's `(service, cluster, ip, port)` finds: the instance in the cluster's
+/// ephemeral set (what `ClientBeatProcessor` updates) and in its persistent set.
+#[derive(Debug)]
+pub struct BeatTarget {
+    req: Rc<BeatReq>,
+    epoch: u64,
+    pub ephemeral: Option<InstanceRef>,
+    pub persistent: Option<InstanceRef>,
+}
+
+impl BeatTarget {
+    /// The instance a beat finds: the ephemeral one, else the persistent one.
+    pub fn any(&self) -> Option<&InstanceRef> {
+        self.ephemeral.as_ref().or(self.persistent.as_ref())
+    }
 }
 
 impl ServiceMap {
@@ -402,22 +469,27 @@ impl ServiceMap {
         self.map.get(key)
     }
     pub fn get_mut(&mut self, key: &ServiceKey) -> Option<&mut Service> {
+        self.epoch += 1;
         self.map.get_mut(key)
     }
     pub fn contains_key(&self, key: &ServiceKey) -> bool {
         self.map.contains_key(key)
     }
     pub fn insert(&mut self, key: ServiceKey, service: Service) {
+        self.epoch += 1;
         self.map.insert(key, service);
     }
     pub fn remove(&mut self, key: &ServiceKey) -> Option<Service> {
+        self.epoch += 1;
         self.map.remove(key)
     }
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
     pub fn clear(&mut self) {
+        self.epoch += 1;
         self.map.clear();
+        self.beats = BeatMemo::default();
     }
     /// In key order.
     pub fn iter(&self) -> std::vec::IntoIter<(&ServiceKey, &Service)> {
@@ -426,14 +498,52 @@ impl ServiceMap {
         v.into_iter()
     }
     /// In key order.
-    pub fn iter_mut(&mut self) -> std::vec::IntoIter<(&ServiceKey, &mut Service)> {
-        let mut v: Vec<_> = self.map.iter_mut().collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        v.into_iter()
-    }
-    /// In key order.
     pub fn keys(&self) -> impl Iterator<Item = &ServiceKey> {
         self.iter().map(|(k, _)| k)
+    }
+
+    /// Hints the memo slot of `req` into the cache, or with `deep` (once the slot is cached)
+    /// the instance it remembers for `req`.
+    pub fn prefetch_beat(&self, req: &Rc<BeatReq>, deep: bool) {
+        let memo = &self.beats;
+        if memo.slots.is_empty() {
+            return;
+        }
+        if !deep {
+            crate::engine::prefetch(&memo.slots[req.target_digest() as usize & (memo.slots.len() - 1)]);
+            return;
+        }
+        if memo.epoch != self.epoch {
+            return;
+        }
+        if let (at, true) = memo.probe(req) {
+            if let Some(i) = memo.slots[at].as_ref().and_then(|t| t.ephemeral.as_ref()) {
+                Instance::prefetch(i);
+            }
+        }
+    }
+
+    /// The instances `req` names (its service, cluster and address), remembered while no
+    /// service changes.
+    pub fn beat_target(&mut self, req: &Rc<BeatReq>) -> &BeatTarget {
+        let memo = &mut self.beats;
+        if memo.epoch != self.epoch {
+            (memo.epoch, memo.live) = (self.epoch, 0);
+        }
+        if 2 * (memo.live + 1) > memo.slots.len() {
+            memo.grow();
+        }
+        let (at, known) = memo.probe(req);
+        if !known {
+            let cluster = self.map.get(&req.service).and_then(|s| s.clusters.get(&*req.cluster));
+            let (ephemeral, persistent) = match cluster {
+                Some(c) => (c.ephemeral.find(req.addr()).cloned(), c.persistent.find(req.addr()).cloned()),
+                None => (None, None),
+            };
+            memo.slots[at] = Some(BeatTarget { req: req.clone(), epoch: self.epoch, ephemeral, persistent });
+            memo.live += 1;
+        }
+        memo.slots[at].as_ref().expect("a remembered answer")
     }
 }
 
@@ -546,6 +656,21 @@ mod tests {
     }
 
     #[test]
+    fn what_a_beat_reads_of_an_instance_is_where_its_hint_points() {
+        // `Instance::prefetch` covers 16 bytes in front of the value and 48 bytes of it.
+        use std::mem::offset_of;
+        for end in [
+            offset_of!(Instance, last_beat) + 8,
+            offset_of!(Instance, preserved) + std::mem::size_of::<Preserved>(),
+            offset_of!(Instance, healthy) + 1,
+            offset_of!(Instance, marked) + 1,
+            offset_of!(Instance, port) + 2,
+        ] {
+            assert!(end <= 48, "{end}");
+        }
+    }
+
+    #[test]
     fn to_string_matches_java() {
         assert_eq!(inst("10.0.0.1", 8080, true).java_string(), "10.0.0.1:8080:unknown:DEFAULT_1.0_true_false_DEFAULT");
     }
@@ -598,14 +723,14 @@ mod tests {
             c.update_ips(list, true);
             assert_eq!(c.ephemeral.keyed, !long);
             for (ip, port) in &addrs {
-                let found = c.find_ephemeral(Addr::new(ip, *port)).expect("registered");
+                let found = c.ephemeral.find(Addr::new(ip, *port)).expect("registered");
                 assert_eq!((&*found.ip, found.port), (ip.as_str(), *port));
             }
-            assert!(c.find_ephemeral(Addr::new("10.0.0.0", 7999)).is_none());
-            assert!(c.find_ephemeral(Addr::new("10.0.9.0", 8000)).is_none());
-            assert_eq!(c.find_ephemeral(Addr::new("fd00:0000:0000:0000::1", 1)).is_some(), long);
+            assert!(c.ephemeral.find(Addr::new("10.0.0.0", 7999)).is_none());
+            assert!(c.ephemeral.find(Addr::new("10.0.9.0", 8000)).is_none());
+            assert_eq!(c.ephemeral.find(Addr::new("fd00:0000:0000:0000::1", 1)).is_some(), long);
         }
-        assert!(Cluster::default().find_ephemeral(Addr::new("10.0.0.0", 1)).is_none());
+        assert!(Cluster::default().ephemeral.find(Addr::new("10.0.0.0", 1)).is_none());
     }
 
     #[test]
@@ -630,5 +755,57 @@ mod tests {
         assert_eq!(list.len(), 1);
         let after = update_ip_addresses(Some(&list), &s, true, true, vec![inst("a", 1, true)]).unwrap();
         assert!(after.is_empty());
+    }
+
+    fn beat_req(key: &ServiceKey, ip: &str) -> Rc<BeatReq> {
+        Rc::new(BeatReq::new(key.clone(), "DEFAULT".into(), ip.into(), 8080, None, crate::naming::wire::Agent::Server))
+    }
+
+    #[test]
+    fn a_beat_finds_its_instance_as_the_registry_changes() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let mut map = ServiceMap::default();
+        map.insert(key.clone(), Service::new(key.clone(), 0));
+        let req = beat_req(&key, "10.0.0.1");
+        assert!(map.beat_target(&req).any().is_none(), "no cluster yet");
+        map.get_mut(&key).unwrap().update_ips(&[Rc::new(inst("10.0.0.1", 8080, true))], true, 0);
+        let first = map.beat_target(&req).ephemeral.clone().expect("registered");
+        assert!(map.beat_target(&req).persistent.is_none());
+        assert!(Rc::ptr_eq(map.beat_target(&req).any().unwrap(), &first), "remembered");
+        assert!(map.beat_target(&beat_req(&key, "10.0.0.2")).any().is_none());
+        // An update puts a new object at the same address: the next beat finds that one.
+        map.get_mut(&key).unwrap().update_ips(&[Rc::new(inst("10.0.0.1", 8080, false))], true, 1);
+        let second = map.beat_target(&req).ephemeral.clone().expect("still registered");
+        assert!(!Rc::ptr_eq(&first, &second));
+        // A persistent instance at the address is found when there is no ephemeral one.
+        map.get_mut(&key).unwrap().update_ips(&[Rc::new(inst("10.0.0.1", 8080, true))], false, 2);
+        map.get_mut(&key).unwrap().update_ips(&[], true, 3);
+        let t = map.beat_target(&req);
+        assert!(t.ephemeral.is_none() && t.persistent.is_some() && t.any().is_some());
+        map.remove(&key);
+        assert!(map.beat_target(&req).any().is_none(), "service gone");
+    }
+
+    #[test]
+    fn the_beat_memo_grows_and_answers_like_a_fresh_look_up() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let mut map = ServiceMap::default();
+        map.insert(key.clone(), Service::new(key.clone(), 0));
+        let ips: Vec<String> = (0..2000).map(|n| format!("10.0.{}.{}", n / 250, n % 250)).collect();
+        // Every other address is registered.
+        let list: Vec<InstanceRef> = ips.iter().step_by(2).map(|ip| Rc::new(inst(ip, 8080, true))).collect();
+        map.get_mut(&key).unwrap().update_ips(&list, true, 0);
+        let reqs: Vec<_> = ips.iter().map(|ip| beat_req(&key, ip)).collect();
+        for _ in 0..3 {
+            for (n, req) in reqs.iter().enumerate() {
+                let found = map.beat_target(req).ephemeral.clone();
+                match found {
+                    Some(i) => assert!(n % 2 == 0 && *i.ip == *ips[n]),
+                    None => assert!(n % 2 == 1),
+                }
+            }
+        }
+        let slots = map.beats.slots.len();
+        assert!((4096..=8192).contains(&slots), "{slots} slots for 2000 answers");
     }
 }

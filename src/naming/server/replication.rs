@@ -477,12 +477,13 @@ impl NamingServer {
 
     pub(super) fn service_report(&mut self, out: &mut Out) {
         let mut checksums = Vec::new();
-        for (key, service) in self.services.iter_mut() {
+        for (key, service) in self.services.iter() {
             if service.is_empty() || !self.mapper.responsible(&key.name) {
                 continue;
             }
-            service.checksum = service_checksum(service);
-            checksums.push((key.clone(), service.checksum.clone()));
+            let sum = service_checksum(service);
+            *service.checksum.borrow_mut() = sum.clone();
+            checksums.push((key.clone(), sum));
         }
         let msg = Msg::ServiceStatus { source: self.config.address.clone(), checksums: Rc::new(checksums) };
         self.tell_peers(msg, out);
@@ -493,9 +494,10 @@ impl NamingServer {
     pub(super) fn on_service_status(&mut self, source: &Str, checksums: &[(ServiceKey, Str)], out: &mut Out) -> Msg {
         let Some(node) = self.member_node(source) else { return error(400, "source is not a member") };
         for (svc, sum) in checksums {
-            let Some(service) = self.services.get_mut(svc) else { continue };
-            service.checksum = service_checksum(service);
-            if service.checksum != *sum {
+            let Some(service) = self.services.get(svc) else { continue };
+            let local = service_checksum(service);
+            *service.checksum.borrow_mut() = local.clone();
+            if local != *sum {
                 let x = out.request(node, Msg::InstanceStatuses(svc.clone()), SERVER_HTTP_TIMEOUTS);
                 self.calls.insert(x, Call::Statuses { service: svc.clone(), source: source.clone() });
             }
