@@ -15,7 +15,7 @@ use network::{HttpLossMode, LinkConfig, Network};
 use queue::EventQueue;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hash};
 use trace::TraceHash;
 
@@ -146,38 +146,39 @@ enum Action<M, T> {
 /// The buffer a node writes its wishes into. Owned by the engine and reused, so handling an
 /// input allocates nothing once the buffers have grown.
 pub struct Outputs<M, T, O> {
-    actions: Vec<Action<M, T>>,
+    /// A deque, so the engine takes actions off the front, in order, without a drain.
+    actions: VecDeque<Action<M, T>>,
     observations: Vec<O>,
     next_id: u64,
 }
 
 impl<M, T, O> Default for Outputs<M, T, O> {
     fn default() -> Self {
-        Outputs { actions: Vec::new(), observations: Vec::new(), next_id: 1 }
+        Outputs { actions: VecDeque::new(), observations: Vec::new(), next_id: 1 }
     }
 }
 
 impl<M, T, O> Outputs<M, T, O> {
     pub fn send_udp(&mut self, to: NodeId, msg: M) {
-        self.actions.push(Action::Udp { to, msg });
+        self.actions.push_back(Action::Udp { to, msg });
     }
     pub fn request(&mut self, to: NodeId, msg: M, timeouts: HttpTimeouts) -> ExchangeId {
         let id = ExchangeId(self.alloc());
-        self.actions.push(Action::Request { to, id, msg, timeouts });
+        self.actions.push_back(Action::Request { to, id, msg, timeouts });
         id
     }
     pub fn respond(&mut self, id: ExchangeId, msg: M) {
-        self.actions.push(Action::Respond { id, msg });
+        self.actions.push_back(Action::Respond { id, msg });
     }
     /// `after` is measured on the node's monotonic clock (Java's `nanoTime`): clock jumps do not
     /// move it, drift does.
     pub fn set_timer(&mut self, after: Dur, timer: T) -> TimerId {
         let id = TimerId(self.alloc());
-        self.actions.push(Action::SetTimer { id, after, timer });
+        self.actions.push_back(Action::SetTimer { id, after, timer });
         id
     }
     pub fn cancel_timer(&mut self, id: TimerId) {
-        self.actions.push(Action::CancelTimer(id));
+        self.actions.push_back(Action::CancelTimer(id));
     }
     pub fn observe(&mut self, obs: O) {
         self.observations.push(obs);
@@ -676,19 +677,16 @@ impl<N: Node> Engine<N> {
     }
 
     fn apply_outputs(&mut self, from: NodeId) {
-        if self.out.observations.is_empty() && self.out.actions.is_empty() {
-            return;
-        }
-        for obs in self.out.observations.drain(..) {
-            self.stats.observations += 1;
-            self.trace.add(0, self.now.0, from, &obs);
-            if self.record {
-                self.records.push(Record { at: self.now, node: from, obs });
+        if !self.out.observations.is_empty() {
+            for obs in self.out.observations.drain(..) {
+                self.stats.observations += 1;
+                self.trace.add(0, self.now.0, from, &obs);
+                if self.record {
+                    self.records.push(Record { at: self.now, node: from, obs });
+                }
             }
         }
-        // Take the buffer so `self` stays borrowable; put it back to keep its capacity.
-        let mut actions = std::mem::take(&mut self.out.actions);
-        for a in actions.drain(..) {
+        while let Some(a) = self.out.actions.pop_front() {
             match a {
                 Action::Udp { to, msg } => {
                     if let Some(d) = self.dispatched.last_mut() {
@@ -713,7 +711,6 @@ impl<N: Node> Engine<N> {
                 }
             }
         }
-        self.out.actions = actions;
     }
 
     /// Forgets cancelled ids whose timers are no longer queued (nor parked in a paused

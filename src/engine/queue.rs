@@ -9,9 +9,10 @@
 //! network hops. Pushed while time only moves forward, events with the same delay arrive in
 //! (time, seq) order, so a FIFO per delay keeps them sorted for free and the heap holds only the
 //! rest (a delay gets a lane once it recurs, so one-off random delays do not churn the lanes). A
-//! lane holds its events inline, so popping it reads memory in order. Popping takes the
-//! least (time, seq) over the heap top and the lane heads: the order is exactly that of a single
-//! heap.
+//! lane holds its events inline, so popping it reads memory in order. Events due far ahead (the
+//! long-period timers every process keeps) wait in a second heap, so the heap that every message
+//! goes through stays shallow. Popping takes the least (time, seq) over the two heap tops and the
+//! lane heads: the order is exactly that of a single heap.
 
 use crate::slab::Slab;
 use crate::time::Time;
@@ -22,6 +23,8 @@ use std::collections::{BinaryHeap, VecDeque};
 const MAX_LANES: usize = 8;
 const EMPTY: (i64, u64) = (i64::MAX, u64::MAX);
 const SEEN_SLOTS: usize = 64;
+/// How far ahead an event must be due to wait in the far heap: one minute, in nanoseconds.
+const FAR_AHEAD: i64 = 60_000_000_000;
 
 #[derive(Copy, Clone, PartialEq, Eq)]
 struct Key {
@@ -48,8 +51,19 @@ struct Lane<E> {
     items: VecDeque<(i64, u64, E)>,
 }
 
+/// Where the next event comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    Lane(usize),
+    Near,
+    Far,
+}
+
 pub struct EventQueue<E> {
     heap: BinaryHeap<Key>,
+    /// Keys of events due more than `far_ahead` after the last pop when pushed.
+    far: BinaryHeap<Key>,
+    far_ahead: i64,
     lanes: Vec<Lane<E>>,
     /// `(time, seq)` of each lane's head (`EMPTY` when the lane is empty), side by side so
     /// choosing the next event scans one small array.
@@ -69,6 +83,8 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            far: BinaryHeap::new(),
+            far_ahead: FAR_AHEAD,
             lanes: Vec::new(),
             heads: Vec::new(),
             seen: [-1; SEEN_SLOTS],
@@ -126,17 +142,23 @@ impl<E> EventQueue<E> {
         again
     }
 
-    /// The lane whose head comes first, if it comes before the heap top.
-    fn first_lane(&self) -> Option<usize> {
+    /// Where the next event is, and its time.
+    fn next_source(&self) -> Option<(Source, i64)> {
         let mut best = self.heap.peek().map_or(EMPTY, |k| (k.at, k.seq));
-        let mut lane = None;
+        let mut from = Source::Near;
+        if let Some(k) = self.far.peek() {
+            if (k.at, k.seq) < best {
+                best = (k.at, k.seq);
+                from = Source::Far;
+            }
+        }
         for (i, &head) in self.heads.iter().enumerate() {
             if head < best {
                 best = head;
-                lane = Some(i);
+                from = Source::Lane(i);
             }
         }
-        lane
+        (best != EMPTY).then_some((from, best.0))
     }
 
     /// Takes the next insertion sequence number without queueing anything, for an event that
@@ -158,47 +180,47 @@ impl<E> EventQueue<E> {
 
     fn push_heap(&mut self, at: i64, seq: u64, ev: E) {
         let slot = self.slab.insert(ev);
-        self.heap.push(Key { at, seq, slot });
+        let key = Key { at, seq, slot };
+        if at - self.now.max(0) > self.far_ahead {
+            self.far.push(key);
+        } else {
+            self.heap.push(key);
+        }
     }
 
     /// Pops the next event if its time is `<= until`.
     pub fn pop_until(&mut self, until: Time) -> Option<(Time, E)> {
-        let lane = self.first_lane();
-        let at = match lane {
-            Some(i) => Some(self.heads[i].0),
-            None => self.heap.peek().map(|k| k.at),
-        }?;
+        let (from, at) = self.next_source()?;
         if at > until.0 {
             return None;
         }
-        Some(self.take(lane))
+        Some(self.take(from))
     }
 
     pub fn pop(&mut self) -> Option<(Time, E)> {
-        if self.len == 0 {
-            return None;
-        }
-        let lane = self.first_lane();
-        Some(self.take(lane))
+        let (from, _) = self.next_source()?;
+        Some(self.take(from))
     }
 
-    fn take(&mut self, lane: Option<usize>) -> (Time, E) {
-        let (at, ev) = match lane {
-            Some(i) => {
+    fn take(&mut self, from: Source) -> (Time, E) {
+        let heap = match from {
+            Source::Lane(i) => {
                 let items = &mut self.lanes[i].items;
                 let (at, _, ev) = items.pop_front().expect("non-empty lane");
                 self.heads[i] = items.front().map_or(EMPTY, |&(at, seq, _)| (at, seq));
-                (at, ev)
+                self.len -= 1;
+                self.now = at;
+                self.last_lane = Some(i);
+                return (Time(at), ev);
             }
-            None => {
-                let k = self.heap.pop().expect("a queued event");
-                (k.at, self.slab.remove(k.slot).expect("queued slot holds an event"))
-            }
+            Source::Near => &mut self.heap,
+            Source::Far => &mut self.far,
         };
+        let k = heap.pop().expect("a queued event");
         self.len -= 1;
-        self.now = at;
-        self.last_lane = lane;
-        (Time(at), ev)
+        self.now = k.at;
+        self.last_lane = None;
+        (Time(k.at), self.slab.remove(k.slot).expect("queued slot holds an event"))
     }
 
     /// The event the heap gives next (unless a lane comes first), for cache hints; and where
@@ -258,7 +280,7 @@ mod tests {
     fn lanes_keep_the_single_heap_order() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let mut q = EventQueue::default();
+        let mut q = EventQueue { far_ahead: 5000, ..EventQueue::default() };
         let mut reference = BinaryHeap::new();
         let mut seq = 0u64;
         let mut popped = Vec::new();
@@ -266,11 +288,13 @@ mod tests {
         for _ in 0..20_000 {
             if rng.gen_bool(0.55) {
                 let now = if q.now == i64::MIN { 0 } else { q.now };
-                // A few fixed delays (lanes) mixed with random ones (heap), ties included.
-                let d = match rng.gen_range(0..4) {
+                // A few fixed delays (lanes) mixed with random ones (near and far heap), ties
+                // included.
+                let d = match rng.gen_range(0..5) {
                     0 => 5000,
                     1 => 1,
                     2 => 0,
+                    3 => rng.gen_range(4990..5010),
                     _ => rng.gen_range(0..10_000),
                 };
                 seq += 1;
@@ -284,6 +308,7 @@ mod tests {
         }
         assert_eq!(popped, expected);
         assert_eq!(q.len(), reference.len());
+        assert!(!q.far.is_empty() && !q.heap.is_empty(), "both heaps were used");
     }
 
     /// An event pushed late under a reserved sequence number pops where a push made at
