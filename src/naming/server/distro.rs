@@ -202,10 +202,14 @@ pub struct DistroMapper {
 }
 
 impl DistroMapper {
+    /// Inline, so a standalone server decides without reading the name (every beat asks,
+    /// and the name's place in a request is often not cached yet).
+    #[inline]
     pub fn responsible(&self, name: &str) -> bool {
-        if !self.distro_enabled || self.standalone {
-            return true;
-        }
+        !self.distro_enabled || self.standalone || self.responsible_in_cluster(name)
+    }
+
+    fn responsible_in_cluster(&self, name: &str) -> bool {
         if self.healthy.is_empty() {
             return false;
         }

@@ -427,8 +427,10 @@ impl BeatMemo {
     fn probe(&self, req: &Rc<BeatReq>) -> (usize, bool) {
         let mask = self.slots.len() - 1;
         let mut at = req.target_digest() as usize & mask;
+        let target = req.target_digest();
         while let Some(t) = self.slots[at].as_ref().filter(|t| t.epoch == self.epoch) {
-            if Rc::ptr_eq(&t.req, req) || t.req.names_same(req) {
+            // The digest first: it is in the slot, the request it was made for is not.
+            if t.target == target && (Rc::ptr_eq(&t.req, req) || t.req.names_same(req)) {
                 return (at, true);
             }
             at = (at + 1) & mask;
@@ -452,6 +454,7 @@ impl BeatMemo {
 #[derive(Debug)]
 pub struct BeatTarget {
     req: Rc<BeatReq>,
+    target: u64,
     epoch: u64,
     pub ephemeral: Option<InstanceRef>,
     pub persistent: Option<InstanceRef>,
@@ -540,7 +543,8 @@ impl ServiceMap {
                 Some(c) => (c.ephemeral.find(req.addr()).cloned(), c.persistent.find(req.addr()).cloned()),
                 None => (None, None),
             };
-            memo.slots[at] = Some(BeatTarget { req: req.clone(), epoch: self.epoch, ephemeral, persistent });
+            let target = req.target_digest();
+            memo.slots[at] = Some(BeatTarget { req: req.clone(), target, epoch: self.epoch, ephemeral, persistent });
             memo.live += 1;
         }
         memo.slots[at].as_ref().expect("a remembered answer")
