@@ -291,6 +291,9 @@ pub enum Fault {
     },
 }
 
+/// A 4-byte tag, so the payload starts aligned: moving an event (it is moved several times on
+/// its way to a node) is then whole aligned words, not overlapping unaligned ones.
+#[repr(u32)]
 enum Event<M, T, C> {
     Timer { node: NodeId, inc: u32, id: TimerId, timer: T },
     Datagram { from: NodeId, to: NodeId, msg: M },
