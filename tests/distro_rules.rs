@@ -89,7 +89,7 @@ fn verification_listing_a_responsible_key_aborts_and_changes_nothing() {
     let before = s.store.data.keys().cloned().collect::<Vec<_>>();
     assert_eq!(before, vec![key.clone()]);
     out.clear();
-    let msg = Msg::DistroChecksums { source: "10.0.0.1:8848".into(), checksums: Rc::new(vec![(key, 42)]) };
+    let msg = Msg::DistroChecksums(Rc::new(Sourced { source: "10.0.0.1:8848".into(), checksums: vec![(key, 42)] }));
     s.handle(Time::from_millis(2000), Input::Request { from: 0, id: ExchangeId(2), msg }, &mut rng, &mut out);
     assert!(out.wishes().any(|w| matches!(w, Wish::Respond { msg: Msg::Ok, .. })), "answered ok");
     assert!(!out.wishes().any(|w| matches!(w, Wish::Request { .. })), "no fetch");

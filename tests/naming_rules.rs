@@ -103,7 +103,7 @@ impl Harness {
         out.take_observations()
     }
     fn check(&mut self, at: Time) -> Vec<&'static str> {
-        let obs = self.fire(at, Timer::Server(ServerTimer::ClientBeatCheck(svc())));
+        let obs = self.fire(at, Timer::Server(ServerTimer::ClientBeatCheck(std::rc::Rc::new(svc()))));
         obs.iter().map(|o| o.kind()).collect()
     }
     fn list(&mut self, at: Time) -> Rc<ServiceInfo> {

@@ -383,8 +383,16 @@ pub struct ListReq {
     pub agent: Agent,
 }
 
-/// Requests ride behind `Rc`s so a message is a few words: events move it by value, and a
-/// client re-sends the same beat request every period without rebuilding it.
+/// A server's checksums with its address, as the status channels send them.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct Sourced<T> {
+    pub source: Str,
+    pub checksums: Vec<T>,
+}
+
+/// Requests ride behind `Rc`s so a message is a few words (24 bytes, pinned by a test): events
+/// move it by value, and a client re-sends the same beat request every period without
+/// rebuilding it.
 #[derive(Clone, Debug, PartialEq, Hash)]
 pub enum Msg {
     Register(Rc<RegisterReq>),
@@ -423,10 +431,7 @@ pub enum Msg {
     /// PUT `/distro/datum`: datums as the sender held them when the sync task ran (R5.14).
     DistroSync(Rc<DatumBatch>),
     /// PUT `/distro/checksum?source=`: checksums of the keys the source is responsible for (R5.18).
-    DistroChecksums {
-        source: Str,
-        checksums: Rc<Vec<(Str, u64)>>,
-    },
+    DistroChecksums(Rc<Sourced<(Str, u64)>>),
     /// GET `/distro/datum` with `{"keys": …}` (R5.19 step 5).
     DistroFetch(Rc<Vec<Str>>),
     /// GET `/distro/datums`: the whole DataStore (R5.21).
@@ -442,12 +447,9 @@ pub enum Msg {
         address: Str,
     },
     /// POST `/service/status`: checksums of the services the sender is responsible for (R5.24).
-    ServiceStatus {
-        source: Str,
-        checksums: Rc<Vec<(ServiceKey, Str)>>,
-    },
+    ServiceStatus(Rc<Sourced<(ServiceKey, Str)>>),
     /// GET `/instance/statuses?key=` (R5.26).
-    InstanceStatuses(ServiceKey),
+    InstanceStatuses(Rc<ServiceKey>),
     /// `{"ips": ["ip:port_healthy", …]}`.
     Statuses(Rc<Vec<(Str, u16, bool)>>),
 }
@@ -460,16 +462,16 @@ pub type DatumBatch = Vec<(Str, Rc<Vec<InstanceData>>)>;
 #[derive(Clone, Debug)]
 pub enum ServerTimer {
     /// `ClientBeatCheckTask` of one service (fixed-delay 5 s).
-    ClientBeatCheck(ServiceKey),
+    ClientBeatCheck(Rc<ServiceKey>),
     /// `ClientBeatProcessor`, scheduled "now" on the health executor (R2.8.6), for the
     /// cluster/ip/port of this beat.
     ClientBeatProcess(Rc<BeatReq>),
     /// The Distro notifier thread has work (R5.23).
     Notifier,
     /// The debounced push round of a service (R3.4).
-    PushRound(ServiceKey),
+    PushRound(Rc<ServiceKey>),
     /// `Retransmitter` for one ack key (R3.10).
-    Retransmit(AckKey),
+    Retransmit(Rc<AckKey>),
     /// `removeClientIfZombie`, fixed-delay 0 / 20 s (R3.3).
     ZombieSweep,
     /// `EmptyServiceAutoClean`, fixed-rate (R1.33).
@@ -840,6 +842,13 @@ mod tests {
         assert_ne!(r.digest(), light.digest());
         let other = r.with(|r| r.port = 8081);
         assert!(!r.names_same(&other) && r.target_digest() != other.target_digest());
+    }
+
+    #[test]
+    fn messages_and_timers_stay_small() {
+        // Every event moves one of these by value several times on its way to a node.
+        assert_eq!(std::mem::size_of::<Msg>(), 24);
+        assert_eq!(std::mem::size_of::<Timer>(), 32);
     }
 
     #[test]

@@ -257,7 +257,7 @@ impl NamingServer {
         // Server-to-server endpoints (never @CanDistro).
         let reply = match &msg {
             Msg::DistroSync(batch) => Some(self.on_distro_sync(now_ms, from, batch, out)),
-            Msg::DistroChecksums { source, checksums } => match self.on_checksums(id, source, checksums, out) {
+            Msg::DistroChecksums(c) => match self.on_checksums(id, &c.source, &c.checksums, out) {
                 Some(reply) => Some(reply),
                 None => return, // answered after the fetch
             },
@@ -265,7 +265,7 @@ impl NamingServer {
             Msg::DistroSnapshot => Some(self.on_fetch(None)),
             Msg::MemberReport { address } => Some(self.on_member_report(address, out)),
             Msg::ServerStatusBeat { address } => Some(self.on_server_status_beat(now_ms, address, out)),
-            Msg::ServiceStatus { source, checksums } => Some(self.on_service_status(source, checksums, out)),
+            Msg::ServiceStatus(c) => Some(self.on_service_status(&c.source, &c.checksums, out)),
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
             _ => None,
         };
@@ -371,7 +371,10 @@ impl NamingServer {
         self.services.insert(svc.clone(), Service::new(svc.clone(), now_ms));
         out.observe(Observation::ServiceCreated { service: svc.name.clone() });
         // Service.init(): the ClientBeatCheckTask, fixed-delay 5 s from creation (R2.13).
-        out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(svc.clone())));
+        out.set_timer(
+            Dur::from_millis(CLIENT_BEAT_CHECK_MS),
+            Timer::Server(ServerTimer::ClientBeatCheck(Rc::new(svc.clone()))),
+        );
     }
 
     /// `addInstance`/`removeInstance` (R1.19): read-modify-write of the datum, then put.
@@ -620,8 +623,8 @@ impl NamingServer {
             }
             ServerTimer::PushRound(svc) => self.push_round(now, &svc, out),
             ServerTimer::Retransmit(key) => {
-                if self.push.acks.contains_key(&key) {
-                    self.udp_push(key, out);
+                if self.push.acks.contains_key(&*key) {
+                    self.udp_push(Rc::unwrap_or_clone(key), out);
                 }
             }
             ServerTimer::ZombieSweep => {
@@ -784,7 +787,10 @@ impl NamingServer {
     /// `serviceChanged` (R3.4): a round 1 s after the first change; later changes are absorbed.
     fn service_changed(&mut self, svc: &ServiceKey, out: &mut Out) {
         if self.push.pending_rounds.insert(svc.clone()) {
-            out.set_timer(Dur::from_millis(push::PUSH_DELAY_MS), Timer::Server(ServerTimer::PushRound(svc.clone())));
+            out.set_timer(
+                Dur::from_millis(push::PUSH_DELAY_MS),
+                Timer::Server(ServerTimer::PushRound(Rc::new(svc.clone()))),
+            );
         }
     }
 
@@ -848,7 +854,7 @@ impl NamingServer {
         });
         let Some(&to) = self.config.address_book.by_ip.get(&key.ip) else { return };
         out.send_udp(to, entry.msg.clone());
-        out.set_timer(Dur::from_millis(push::ACK_TIMEOUT_MS), Timer::Server(ServerTimer::Retransmit(key)));
+        out.set_timer(Dur::from_millis(push::ACK_TIMEOUT_MS), Timer::Server(ServerTimer::Retransmit(Rc::new(key))));
     }
 
     /// The ack receiver (R3.11): matched by source address and `lastRefTime`.

@@ -263,7 +263,7 @@ impl NamingServer {
             .map(|(k, d)| (k.clone(), datum_checksum(d)))
             .collect();
         if !checksums.is_empty() {
-            let msg = Msg::DistroChecksums { source: self.config.address.clone(), checksums: Rc::new(checksums) };
+            let msg = Msg::DistroChecksums(Rc::new(Sourced { source: self.config.address.clone(), checksums }));
             self.tell_peers(msg, out);
         }
         out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
@@ -485,7 +485,7 @@ impl NamingServer {
             *service.checksum.borrow_mut() = sum.clone();
             checksums.push((key.clone(), sum));
         }
-        let msg = Msg::ServiceStatus { source: self.config.address.clone(), checksums: Rc::new(checksums) };
+        let msg = Msg::ServiceStatus(Rc::new(Sourced { source: self.config.address.clone(), checksums }));
         self.tell_peers(msg, out);
         out.set_timer(Dur::from_millis(SERVICE_REPORT_PERIOD_MS), Timer::Server(ServerTimer::ServiceReport));
     }
@@ -498,7 +498,7 @@ impl NamingServer {
             let local = service_checksum(service);
             *service.checksum.borrow_mut() = local.clone();
             if local != *sum {
-                let x = out.request(node, Msg::InstanceStatuses(svc.clone()), SERVER_HTTP_TIMEOUTS);
+                let x = out.request(node, Msg::InstanceStatuses(Rc::new(svc.clone())), SERVER_HTTP_TIMEOUTS);
                 self.calls.insert(x, Call::Statuses { service: svc.clone(), source: source.clone() });
             }
         }
