@@ -81,6 +81,54 @@ impl Node for Canceller {
     fn crash(&mut self) {}
 }
 
+/// Two nodes tick at the same instant; each tick sets a timer due at once, and the first such
+/// timer sets another: every timer due now must wait for what was queued before it.
+struct HandOff;
+impl Node for HandOff {
+    type Msg = ();
+    type Timer = &'static str;
+    type Cmd = ();
+    type Obs = (&'static str, i64);
+    fn handle(
+        &mut self,
+        now: Time,
+        input: Input<(), &'static str, ()>,
+        _: &mut ChaCha8Rng,
+        out: &mut Outputs<(), &'static str, (&'static str, i64)>,
+    ) {
+        let Input::Timer { timer, .. } = input else {
+            out.set_timer(Dur::from_millis(10), "tick");
+            return;
+        };
+        out.observe((timer, now.as_millis()));
+        match timer {
+            "tick" => {
+                out.set_timer(Dur::ZERO, "now");
+                let doomed = out.set_timer(Dur::ZERO, "cancelled");
+                out.cancel_timer(doomed);
+            }
+            "now" => {
+                out.set_timer(Dur::ZERO, "again");
+            }
+            _ => {}
+        }
+    }
+    fn crash(&mut self) {}
+}
+
+#[test]
+fn timers_due_now_keep_the_queue_order() {
+    let nodes = vec![(HandOff, Clock::default()), (HandOff, Clock::default())];
+    let mut e = Engine::new(1, nodes, link(1));
+    e.run_until(ms(100));
+    let seen: Vec<_> = e.records.iter().map(|r| (r.node, r.obs.0, r.obs.1)).collect();
+    assert_eq!(
+        seen,
+        [(0, "tick", 10), (1, "tick", 10), (0, "now", 10), (1, "now", 10), (0, "again", 10), (1, "again", 10)]
+    );
+    assert_eq!(e.pending_events(), 0);
+}
+
 #[test]
 fn cancelled_timer_never_fires() {
     let mut e = Engine::new(1, vec![(Canceller { first: None }, Clock::default())], link(1));

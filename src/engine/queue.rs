@@ -169,6 +169,18 @@ impl<E> EventQueue<E> {
         self.seq
     }
 
+    /// The `(time, seq)` of the next event, if any.
+    pub fn first_key(&self) -> Option<(i64, u64)> {
+        let mut best = self.heap.peek().map_or(EMPTY, |k| (k.at, k.seq));
+        if let Some(k) = self.far.peek() {
+            best = best.min((k.at, k.seq));
+        }
+        for &head in &self.heads {
+            best = best.min(head);
+        }
+        (best != EMPTY).then_some(best)
+    }
+
     /// Queues an event under a sequence number from [`reserve`](Self::reserve). It must be
     /// pushed before the queue pops past `(at, seq)`; it goes to the heap, which orders it by
     /// `(at, seq)` like every other event.
