@@ -305,9 +305,6 @@ enum Event<M, T, C> {
     Fault(Box<Fault>),
 }
 
-/// The events of an engine over nodes `N`.
-type NodeEvent<N> = Event<<N as Node>::Msg, <N as Node>::Timer, <N as Node>::Cmd>;
-
 struct Exchange {
     client: NodeId,
     client_inc: u32,
@@ -417,11 +414,6 @@ pub struct Engine<N: Node> {
     /// The inputs processes handled in the current event (several when a paused process
     /// resumes and runs its backlog), for invariant checks.
     dispatched: Vec<Dispatched>,
-    /// Timers set to fire at once (the `ClientBeatProcessor` hand-off after every beat), with
-    /// the queue places reserved for them, in that order. While nothing queued comes before
-    /// one, it runs next without going through the queue; otherwise they are queued at their
-    /// places. Either way the order is the queue's.
-    due_now: VecDeque<(u64, NodeEvent<N>)>,
 }
 
 impl<N: Node> Engine<N> {
@@ -459,12 +451,10 @@ impl<N: Node> Engine<N> {
             records: Vec::new(),
             record: true,
             dispatched: Vec::new(),
-            due_now: VecDeque::new(),
         };
         for i in 0..n as NodeId {
             e.dispatch(i, Input::Start);
         }
-        e.queue_due_now();
         e
     }
 
@@ -498,7 +488,7 @@ impl<N: Node> Engine<N> {
         self.procs[id as usize].clock.local(self.now)
     }
     pub fn pending_events(&self) -> usize {
-        self.queue.len() + self.due_now.len()
+        self.queue.len()
     }
 
     pub fn schedule_fault(&mut self, at: Time, f: Fault) {
@@ -521,17 +511,8 @@ impl<N: Node> Engine<N> {
         until: Time,
         mut check: impl FnMut(&Self, &[Dispatched]) -> Option<String>,
     ) -> Option<(Time, NodeId, String)> {
-        loop {
-            let (t, ev) = match self.next_due_now() {
-                Some(due) => due,
-                None => match self.queue.pop_until(until) {
-                    Some(next) => {
-                        self.prefetch_ahead();
-                        next
-                    }
-                    None => break,
-                },
-            };
+        while let Some((t, ev)) = self.queue.pop_until(until) {
+            self.prefetch_ahead();
             self.now = t;
             self.stats.events += 1;
             self.dispatched.clear();
@@ -539,7 +520,6 @@ impl<N: Node> Engine<N> {
             if let Some(last) = self.dispatched.last() {
                 let node = last.node;
                 if let Some(v) = check(self, &self.dispatched) {
-                    self.queue_due_now();
                     return Some((t, node, v));
                 }
             }
@@ -549,7 +529,7 @@ impl<N: Node> Engine<N> {
     }
 
     pub fn step_one(&mut self) -> bool {
-        match self.next_due_now().or_else(|| self.queue.pop()) {
+        match self.queue.pop() {
             Some((t, ev)) => {
                 self.now = t;
                 self.stats.events += 1;
@@ -558,24 +538,6 @@ impl<N: Node> Engine<N> {
                 true
             }
             None => false,
-        }
-    }
-
-    /// The first timer due now, if nothing queued comes before it; if something does, every
-    /// timer due now is queued at its reserved place instead.
-    fn next_due_now(&mut self) -> Option<(Time, NodeEvent<N>)> {
-        let &(seq, _) = self.due_now.front()?;
-        if self.queue.first_key().is_some_and(|k| k < (self.now.0, seq)) {
-            self.queue_due_now();
-            return None;
-        }
-        self.due_now.pop_front().map(|(_, ev)| (self.now, ev))
-    }
-
-    /// Puts the timers due now into the queue at their reserved places.
-    fn queue_due_now(&mut self) {
-        for (seq, ev) in self.due_now.drain(..) {
-            self.queue.push_reserved(self.now, seq, ev);
         }
     }
 
@@ -742,13 +704,7 @@ impl<N: Node> Engine<N> {
                 Action::SetTimer { id, after, timer } => {
                     let p = &self.procs[from as usize];
                     let at = p.clock.deadline(self.now, after.max(Dur::ZERO));
-                    let ev = Event::Timer { node: from, inc: p.inc, id, timer };
-                    if at == self.now {
-                        let seq = self.queue.reserve();
-                        self.due_now.push_back((seq, ev));
-                    } else {
-                        self.queue.push(at, ev);
-                    }
+                    self.queue.push(at, Event::Timer { node: from, inc: p.inc, id, timer });
                 }
                 Action::CancelTimer(id) => {
                     self.cancelled.insert(id);
@@ -768,8 +724,7 @@ impl<N: Node> Engine<N> {
             _ => None,
         };
         let backlogs = self.procs.iter().flat_map(|p| p.backlog.iter());
-        let due_now = self.due_now.iter().map(|(_, e)| e);
-        let pending: HashSet<TimerId> = self.queue.iter().chain(due_now).chain(backlogs).filter_map(timer_id).collect();
+        let pending: HashSet<TimerId> = self.queue.iter().chain(backlogs).filter_map(timer_id).collect();
         self.cancelled.retain(|id| pending.contains(id));
         self.purge_cancelled_at = (2 * self.cancelled.len()).max(MIN_CANCELLED_PURGE);
     }

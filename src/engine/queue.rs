@@ -11,8 +11,9 @@
 //! rest (a delay gets a lane once it recurs, so one-off random delays do not churn the lanes). A
 //! lane holds its events inline, so popping it reads memory in order. Events due far ahead (the
 //! long-period timers every process keeps) wait in a second heap, so the heap that every message
-//! goes through stays shallow. Popping takes the least (time, seq) over the two heap tops and the
-//! lane heads: the order is exactly that of a single heap.
+//! goes through stays shallow. Events pushed for the instant of the last pop (hand-offs "now")
+//! wait in a FIFO of their own. Popping takes the least (time, seq) over the two heap tops, the
+//! lane heads and the FIFO's head: the order is exactly that of a single heap.
 
 use crate::slab::Slab;
 use crate::time::Time;
@@ -57,6 +58,7 @@ enum Source {
     Lane(usize),
     Near,
     Far,
+    Now,
 }
 
 pub struct EventQueue<E> {
@@ -64,6 +66,8 @@ pub struct EventQueue<E> {
     /// Keys of events due more than `far_ahead` after the last pop when pushed.
     far: BinaryHeap<Key>,
     far_ahead: i64,
+    /// `(seq, event)` of events pushed for the instant of the last pop, in push order.
+    now_fifo: VecDeque<(u64, E)>,
     lanes: Vec<Lane<E>>,
     /// `(time, seq)` of each lane's head (`EMPTY` when the lane is empty), side by side so
     /// choosing the next event scans one small array.
@@ -85,6 +89,7 @@ impl<E> Default for EventQueue<E> {
             heap: BinaryHeap::new(),
             far: BinaryHeap::new(),
             far_ahead: FAR_AHEAD,
+            now_fifo: VecDeque::new(),
             lanes: Vec::new(),
             heads: Vec::new(),
             seen: [-1; SEEN_SLOTS],
@@ -102,6 +107,9 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         self.len += 1;
         let seq = self.seq;
+        if at.0 == self.now {
+            return self.now_fifo.push_back((seq, ev));
+        }
         if self.now != i64::MIN && at.0 >= self.now {
             let delay = at.0 - self.now;
             let lane = match self.lanes.iter().position(|l| l.delay == delay) {
@@ -142,8 +150,8 @@ impl<E> EventQueue<E> {
         again
     }
 
-    /// Where the next event is, and its time.
-    fn next_source(&self) -> Option<(Source, i64)> {
+    /// Where the next event is, and its `(time, seq)`.
+    fn next_source(&self) -> Option<(Source, (i64, u64))> {
         let mut best = self.heap.peek().map_or(EMPTY, |k| (k.at, k.seq));
         let mut from = Source::Near;
         if let Some(k) = self.far.peek() {
@@ -158,7 +166,13 @@ impl<E> EventQueue<E> {
                 from = Source::Lane(i);
             }
         }
-        (best != EMPTY).then_some((from, best.0))
+        if let Some(&(seq, _)) = self.now_fifo.front() {
+            if (self.now, seq) < best {
+                best = (self.now, seq);
+                from = Source::Now;
+            }
+        }
+        (best != EMPTY).then_some((from, best))
     }
 
     /// Takes the next insertion sequence number without queueing anything, for an event that
@@ -167,18 +181,6 @@ impl<E> EventQueue<E> {
     pub fn reserve(&mut self) -> u64 {
         self.seq += 1;
         self.seq
-    }
-
-    /// The `(time, seq)` of the next event, if any.
-    pub fn first_key(&self) -> Option<(i64, u64)> {
-        let mut best = self.heap.peek().map_or(EMPTY, |k| (k.at, k.seq));
-        if let Some(k) = self.far.peek() {
-            best = best.min((k.at, k.seq));
-        }
-        for &head in &self.heads {
-            best = best.min(head);
-        }
-        (best != EMPTY).then_some(best)
     }
 
     /// Queues an event under a sequence number from [`reserve`](Self::reserve). It must be
@@ -202,7 +204,7 @@ impl<E> EventQueue<E> {
 
     /// Pops the next event if its time is `<= until`.
     pub fn pop_until(&mut self, until: Time) -> Option<(Time, E)> {
-        let (from, at) = self.next_source()?;
+        let (from, (at, _)) = self.next_source()?;
         if at > until.0 {
             return None;
         }
@@ -215,24 +217,24 @@ impl<E> EventQueue<E> {
     }
 
     fn take(&mut self, from: Source) -> (Time, E) {
-        let heap = match from {
+        let (at, ev) = match from {
             Source::Lane(i) => {
                 let items = &mut self.lanes[i].items;
                 let (at, _, ev) = items.pop_front().expect("non-empty lane");
                 self.heads[i] = items.front().map_or(EMPTY, |&(at, seq, _)| (at, seq));
-                self.len -= 1;
-                self.now = at;
-                self.last_lane = Some(i);
-                return (Time(at), ev);
+                (at, ev)
             }
-            Source::Near => &mut self.heap,
-            Source::Far => &mut self.far,
+            Source::Now => (self.now, self.now_fifo.pop_front().expect("non-empty FIFO").1),
+            Source::Near | Source::Far => {
+                let heap = if let Source::Near = from { &mut self.heap } else { &mut self.far };
+                let k = heap.pop().expect("a queued event");
+                (k.at, self.slab.remove(k.slot).expect("queued slot holds an event"))
+            }
         };
-        let k = heap.pop().expect("a queued event");
         self.len -= 1;
-        self.now = k.at;
-        self.last_lane = None;
-        (Time(k.at), self.slab.remove(k.slot).expect("queued slot holds an event"))
+        self.now = at;
+        self.last_lane = if let Source::Lane(i) = from { Some(i) } else { None };
+        (Time(at), ev)
     }
 
     /// The event the heap gives next (unless a lane comes first), for cache hints; and where
@@ -259,7 +261,7 @@ impl<E> EventQueue<E> {
     /// Every queued event, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &E> {
         let lanes = self.lanes.iter().flat_map(|l| l.items.iter().map(|(_, _, e)| e));
-        lanes.chain(self.slab.iter())
+        lanes.chain(self.now_fifo.iter().map(|(_, e)| e)).chain(self.slab.iter())
     }
 
     pub fn len(&self) -> usize {
@@ -374,6 +376,24 @@ mod tests {
         assert_eq!(q.pop().map(|(_, e)| e), Some(2));
         assert_eq!((q.lane_ahead(1), q.lane_ahead(3), q.lane_ahead(4)), (Some(&3), Some(&5), None));
         assert_eq!((q.lane_ahead(0), q.heap_next().0), (None, None));
+    }
+
+    /// Events pushed for the instant of the last pop go to the FIFO, and still wait for events
+    /// queued earlier for that instant.
+    #[test]
+    fn events_for_the_current_instant_wait_for_earlier_ones() {
+        let mut q = EventQueue::default();
+        q.push(Time(0), "start");
+        q.pop();
+        q.push(Time(10), "a");
+        q.push(Time(10), "b");
+        assert_eq!(q.pop().map(|(_, e)| e), Some("a"));
+        q.push(Time(10), "now1");
+        q.push(Time(10), "now2");
+        assert_eq!(q.now_fifo.len(), 2);
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(t, e)| (t.0, e)).collect();
+        assert_eq!(order, [(10, "b"), (10, "now1"), (10, "now2")]);
+        assert!(q.is_empty());
     }
 
     #[test]
