@@ -591,7 +591,7 @@ impl NamingServer {
             clusters: clusters.clone(),
             cache_millis,
             last_ref_time: now_ms,
-            checksum: service.checksum.borrow().clone(),
+            checksum: service.checksum(),
             hosts,
         }
     }
@@ -681,7 +681,7 @@ impl NamingServer {
         let list = datum.instances.clone();
         let Some(service) = self.services.get_mut(&svc) else { return };
         let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
-        *service.checksum.borrow_mut() = service_checksum(service);
+        service.recalculate_checksum_later();
         for i in added {
             out.observe(Observation::InstanceAdded {
                 service: svc.name.clone(),
@@ -991,27 +991,4 @@ pub fn service_key_of(key: &str) -> Option<ServiceKey> {
         key.strip_prefix(registry::EPHEMERAL_PREFIX).or_else(|| key.strip_prefix(registry::PERSISTENT_PREFIX))?;
     let (ns, name) = rest.split_once("##")?;
     Some(ServiceKey { namespace: ns.into(), name: name.into() })
-}
-
-/// A deterministic stand-in for `Service.recalculateChecksum` (R1.29/R1.30): it hashes what
-/// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
-fn service_checksum(s: &Service) -> Str {
-    // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
-    let n: usize = s.clusters.values().map(|c| c.set(true).len() + c.set(false).len()).sum();
-    let mut text = String::with_capacity(n * 48);
-    let mut ends = Vec::with_capacity(n);
-    for i in s.all_ips(true).chain(s.all_ips(false)) {
-        text.push_str(&i.ip);
-        text.push(':');
-        push_decimal(&mut text, i.port as i64);
-        text.push('_');
-        Weight(i.weight.get()).write_java(&mut text);
-        text.push_str(if i.healthy.get() { "_true_" } else { "_false_" });
-        text.push_str(&i.cluster);
-        ends.push(text.len());
-    }
-    let mut parts: Vec<&str> =
-        ends.iter().scan(0, |start, &end| Some(&text[std::mem::replace(start, end)..end])).collect();
-    parts.sort_unstable();
-    format!("{:016x}", crate::engine::trace::StableHasher::digest(&(&*s.key.name, parts))).into()
 }

@@ -7,7 +7,9 @@
 //! local-health-wins rule behave as in Nacos.
 
 use crate::engine::trace::StableHasher;
-use crate::naming::wire::{Addr, AddrKey, BeatReq, Hosts, InstanceData, Metadata, ServiceKey, Str, Weight};
+use crate::naming::wire::{
+    push_decimal, Addr, AddrKey, BeatReq, Hosts, InstanceData, Metadata, ServiceKey, Str, Weight,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -287,10 +289,22 @@ pub struct Service {
     /// Cached `checksum` (R1.30): recomputed when a datum is applied, not on health flips.
     /// A cell, like `finalize_count`: bookkeeping updated in place, so neither needs mutable
     /// access to the service (which would invalidate the [`BeatMemo`]).
-    pub checksum: RefCell<Str>,
+    checksum: RefCell<Checksum>,
     /// The last host list built for `/instance/list` or a push, reused while it would come out
     /// the same ([`HostsCache::get`]).
     pub hosts_cache: RefCell<Option<HostsCache>>,
+}
+
+/// The cached service checksum (R1.30). Registering a service's instances one by one applies
+/// a datum per instance, and each recomputes over every instance: formatting and sorting
+/// them all would make registration quadratic in strings. What a recompute hashes is taken
+/// when Nacos takes it, and formatted when first read, so the value is the same.
+#[derive(Debug)]
+enum Checksum {
+    Ready(Str),
+    /// Every instance as it stood at the recompute, with its health and weight then (both
+    /// can change in place later; the rest of an instance cannot).
+    Due(Vec<(InstanceRef, bool, f64)>),
 }
 
 /// A built host list and everything it was built from. The hosts of a service JSON depend only
@@ -338,7 +352,7 @@ impl Service {
             clusters: BTreeMap::new(),
             finalize_count: Cell::new(0),
             last_modified: now_ms,
-            checksum: RefCell::new("".into()),
+            checksum: RefCell::new(Checksum::Ready("".into())),
             hosts_cache: RefCell::new(None),
         }
     }
@@ -346,6 +360,37 @@ impl Service {
     /// `Service.allIPs(ephemeral)`: every instance of that flag across clusters.
     pub fn all_ips(&self, ephemeral: bool) -> impl Iterator<Item = &InstanceRef> {
         self.clusters.values().flat_map(move |c| c.set(ephemeral).iter())
+    }
+
+    /// `getChecksum()`: the value of the last recompute.
+    pub fn checksum(&self) -> Str {
+        let mut cached = self.checksum.borrow_mut();
+        if let Checksum::Due(state) = &*cached {
+            let sum = checksum_of(&self.key.name, state.iter().map(|(i, healthy, weight)| (&**i, *healthy, *weight)));
+            *cached = Checksum::Ready(sum);
+        }
+        match &*cached {
+            Checksum::Ready(sum) => sum.clone(),
+            Checksum::Due(_) => unreachable!("formatted above"),
+        }
+    }
+
+    /// `recalculateChecksum()`, when the value is read at once.
+    pub fn recalculate_checksum(&self) -> Str {
+        let sum = checksum_of(&self.key.name, self.instances_now().map(|(i, h, w)| (&**i, h, w)));
+        *self.checksum.borrow_mut() = Checksum::Ready(sum.clone());
+        sum
+    }
+
+    /// `recalculateChecksum()` after a datum is applied: the value may never be read before
+    /// the next recompute, so it is formatted on first read ([`Checksum`]).
+    pub fn recalculate_checksum_later(&self) {
+        *self.checksum.borrow_mut() = Checksum::Due(self.instances_now().map(|(i, h, w)| (i.clone(), h, w)).collect());
+    }
+
+    /// Every instance, ephemeral then persistent, with its health and weight now.
+    fn instances_now(&self) -> impl Iterator<Item = (&InstanceRef, bool, f64)> {
+        self.all_ips(true).chain(self.all_ips(false)).map(|i| (i, i.healthy.get(), i.weight.get()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -385,6 +430,28 @@ impl Service {
         self.last_modified = now_ms;
         (added, removed)
     }
+}
+
+/// A deterministic stand-in for `Service.recalculateChecksum` (R1.29/R1.30): it hashes what
+/// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
+fn checksum_of<'a>(name: &str, instances: impl Iterator<Item = (&'a Instance, bool, f64)>) -> Str {
+    // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
+    let mut text = String::new();
+    let mut ends = Vec::new();
+    for (i, healthy, weight) in instances {
+        text.push_str(&i.ip);
+        text.push(':');
+        push_decimal(&mut text, i.port as i64);
+        text.push('_');
+        Weight(weight).write_java(&mut text);
+        text.push_str(if healthy { "_true_" } else { "_false_" });
+        text.push_str(&i.cluster);
+        ends.push(text.len());
+    }
+    let mut parts: Vec<&str> =
+        ends.iter().scan(0, |start, &end| Some(&text[std::mem::replace(start, end)..end])).collect();
+    parts.sort_unstable();
+    format!("{:016x}", StableHasher::digest(&(name, parts))).into()
 }
 
 /// `ServiceManager.serviceMap`: services by key. Walking an ordered map compares string keys
@@ -749,6 +816,30 @@ mod tests {
         neg.weight.set(-1.0);
         s.update_ips(&[big.clone(), tiny.clone(), neg.clone()], true, 0);
         assert_eq!((big.weight.get(), tiny.weight.get(), neg.weight.get()), (10000.0, 0.01, -1.0));
+    }
+
+    #[test]
+    fn a_checksum_formatted_late_is_the_one_of_its_recompute() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let mut s = Service::new(key, 0);
+        let (a, b) = (Rc::new(inst("10.0.0.1", 80, true)), Rc::new(inst("10.0.0.2", 80, true)));
+        s.update_ips(&[a.clone(), b.clone()], true, 0);
+        let both_healthy = s.recalculate_checksum();
+        a.healthy.set(false);
+        let a_unhealthy = s.recalculate_checksum();
+        assert_ne!(both_healthy, a_unhealthy);
+        // A health flip after the recompute does not reach the value (R1.30), even though the
+        // value is formatted only when read, after the flip.
+        a.healthy.set(true);
+        s.recalculate_checksum_later();
+        a.healthy.set(false);
+        assert_eq!(s.checksum(), both_healthy);
+        assert_eq!(s.checksum(), both_healthy);
+        assert_eq!(s.recalculate_checksum(), a_unhealthy);
+        // The instances it hashes are those of the recompute, not the ones applied since.
+        s.recalculate_checksum_later();
+        s.update_ips(std::slice::from_ref(&b), true, 1);
+        assert_eq!(s.checksum(), a_unhealthy);
     }
 
     #[test]

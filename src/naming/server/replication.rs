@@ -5,7 +5,7 @@
 use super::distro::{Datum, NotifyAction, LOAD_RETRY_MS, STAGE_DELAY_MS, SYNC_RETRY_DELAY_MS, TICK_MS, VERIFY_MS};
 use super::member::{StateChange, REPORT_INITIAL_MS, REPORT_PERIOD_MS};
 use super::registry::{self, Instance, InstanceRef};
-use super::{error, service_checksum, service_key_of, Call, DistroVersion, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
+use super::{error, service_key_of, Call, DistroVersion, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
 use crate::engine::{ExchangeId, HttpError, HttpTimeouts, NodeId};
 use crate::naming::wire::*;
 use crate::time::Dur;
@@ -481,8 +481,7 @@ impl NamingServer {
             if service.is_empty() || !self.mapper.responsible(&key.name) {
                 continue;
             }
-            let sum = service_checksum(service);
-            *service.checksum.borrow_mut() = sum.clone();
+            let sum = service.recalculate_checksum();
             checksums.push((key.clone(), sum));
         }
         let msg = Msg::ServiceStatus(Rc::new(Sourced { source: self.config.address.clone(), checksums }));
@@ -495,8 +494,7 @@ impl NamingServer {
         let Some(node) = self.member_node(source) else { return error(400, "source is not a member") };
         for (svc, sum) in checksums {
             let Some(service) = self.services.get(svc) else { continue };
-            let local = service_checksum(service);
-            *service.checksum.borrow_mut() = local.clone();
+            let local = service.recalculate_checksum();
             if local != *sum {
                 let x = out.request(node, Msg::InstanceStatuses(Rc::new(svc.clone())), SERVER_HTTP_TIMEOUTS);
                 self.calls.insert(x, Call::Statuses { service: svc.clone(), source: source.clone() });
