@@ -193,7 +193,7 @@ impl NamingClient {
     }
 
     fn service_key(&mut self, group: &str, service: &str) -> ServiceKey {
-        let name = self.intern(&format!("{group}@@{service}"));
+        let name = self.intern(&[group, "@@", service].concat());
         ServiceKey { namespace: self.config.namespace.clone(), name }
     }
 

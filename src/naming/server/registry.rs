@@ -158,7 +158,16 @@ impl Instance {
 
 /// The default `simple` instance id generator (R1.10).
 pub fn simple_instance_id(ip: &str, port: u16, cluster: &str, service: &str) -> Str {
-    format!("{ip}#{port}#{cluster}#{service}").into()
+    // `ip#port#cluster#service`, built by hand: every registration makes one.
+    let mut id = String::with_capacity(ip.len() + cluster.len() + service.len() + 8);
+    id.push_str(ip);
+    id.push('#');
+    push_decimal(&mut id, port as i64);
+    id.push('#');
+    id.push_str(cluster);
+    id.push('#');
+    id.push_str(service);
+    id.into()
 }
 
 pub type InstanceRef = Rc<Instance>;
@@ -188,7 +197,8 @@ struct Instances {
 
 impl Instances {
     fn new(list: Vec<InstanceRef>) -> Instances {
-        let keys: Vec<AddrKey> = list.iter().map_while(|i| AddrKey::of(&i.ip, i.port)).collect();
+        let mut keys = Vec::with_capacity(list.len());
+        keys.extend(list.iter().map_while(|i| AddrKey::of(&i.ip, i.port)));
         let keyed = keys.len() == list.len();
         let mut index = Vec::new();
         if keyed {
@@ -244,17 +254,20 @@ impl Cluster {
     /// instance that already existed locally and whose `toString()` changed keeps its LOCAL
     /// health. Returns (added, removed) addresses for observations.
     pub fn update_ips(&mut self, mut ips: Vec<InstanceRef>, ephemeral: bool) -> (Vec<InstanceRef>, Vec<InstanceRef>) {
-        ips.sort_by(|a, b| (&a.ip, a.port).cmp(&(&b.ip, b.port)));
-        ips.dedup_by(|a, b| a.ip == b.ip && a.port == b.port);
+        // A list built by `updateIpAddresses` is sorted and unique by address already.
+        if !ips.windows(2).all(|w| addr(&w[0]) < addr(&w[1])) {
+            ips.sort_by(|a, b| addr(a).cmp(&addr(b)));
+            ips.dedup_by(|a, b| a.ip == b.ip && a.port == b.port);
+        }
         let old = if ephemeral { &mut self.ephemeral } else { &mut self.persistent };
         // Both lists are sorted by address: one merge pass pairs them up.
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         let mut olds = old.list.iter().peekable();
         for ip in &ips {
-            while let Some(o) = olds.next_if(|o| addr(o) < addr(ip)) {
+            while let Some(o) = olds.next_if(|o| addr_cmp(o, ip).is_lt()) {
                 removed.push(o.clone());
             }
-            match olds.next_if(|o| addr(o) == addr(ip)) {
+            match olds.next_if(|o| addr_cmp(o, ip).is_eq()) {
                 Some(o) => {
                     if !Rc::ptr_eq(o, ip) && !ip.marked && !o.same_java_string(ip) {
                         ip.healthy.set(o.healthy.get());
@@ -272,6 +285,16 @@ impl Cluster {
 /// The `(ip, port)` an instance list is sorted and unique by.
 fn addr(i: &Instance) -> (&str, u16) {
     (&i.ip, i.port)
+}
+
+/// Compares the addresses of two listed instances. A new list mostly holds the very instances
+/// of the one it replaces (R1.27), so the same object answers without reading its ip.
+fn addr_cmp(a: &InstanceRef, b: &InstanceRef) -> std::cmp::Ordering {
+    if Rc::ptr_eq(a, b) {
+        std::cmp::Ordering::Equal
+    } else {
+        addr(a).cmp(&addr(b))
+    }
 }
 
 fn find_sorted<'a>(v: &'a [InstanceRef], ip: &str, port: u16) -> Option<&'a InstanceRef> {
@@ -406,7 +429,10 @@ impl Service {
         ephemeral: bool,
         now_ms: i64,
     ) -> (Vec<InstanceRef>, Vec<InstanceRef>) {
-        let mut by_cluster: BTreeMap<Str, Vec<InstanceRef>> = BTreeMap::new();
+        // Instances grouped by cluster name, in the order the names first come; a list is
+        // mostly one cluster, so the group of the previous instance is tried first.
+        let mut by_cluster: Vec<(Str, Vec<InstanceRef>)> = Vec::new();
+        let mut last = 0;
         for ip in list {
             let w = ip.weight.get();
             if w > 10000.0 {
@@ -414,15 +440,29 @@ impl Service {
             } else if w > 0.0 && w < 0.01 {
                 ip.weight.set(0.01);
             }
-            let name: Str = if ip.cluster.is_empty() { "DEFAULT".into() } else { ip.cluster.clone() };
-            by_cluster.entry(name).or_default().push(ip.clone());
+            let name: &str = if ip.cluster.is_empty() { "DEFAULT" } else { &ip.cluster };
+            let same = |group: &(Str, Vec<InstanceRef>)| std::ptr::eq(&*group.0, name) || *group.0 == *name;
+            if !by_cluster.get(last).is_some_and(same) {
+                last = match by_cluster.iter().position(same) {
+                    Some(at) => at,
+                    None => {
+                        let name = if ip.cluster.is_empty() { name.into() } else { ip.cluster.clone() };
+                        by_cluster.push((name, Vec::with_capacity(list.len())));
+                        by_cluster.len() - 1
+                    }
+                };
+            }
+            by_cluster[last].1.push(ip.clone());
         }
-        for name in by_cluster.keys() {
+        for (name, _) in &by_cluster {
             self.clusters.entry(name.clone()).or_default();
         }
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         for (name, cluster) in self.clusters.iter_mut() {
-            let ips = by_cluster.remove(name).unwrap_or_default();
+            let ips = match by_cluster.iter_mut().find(|(n, _)| n == name) {
+                Some((_, ips)) => std::mem::take(ips),
+                None => Vec::new(),
+            };
             let (a, r) = cluster.update_ips(ips, ephemeral);
             added.extend(a);
             removed.extend(r);
@@ -636,7 +676,7 @@ impl std::ops::Index<&ServiceKey> for ServiceMap {
 /// Consistency keys (R1.4).
 pub fn instance_list_key(svc: &ServiceKey, ephemeral: bool) -> Str {
     let prefix = if ephemeral { EPHEMERAL_PREFIX } else { PERSISTENT_PREFIX };
-    format!("{prefix}{}##{}", svc.namespace, svc.name).into()
+    [prefix, &svc.namespace, "##", &svc.name].concat().into()
 }
 
 /// `updateIpAddresses(service, action, ephemeral, ips)` (R1.20): builds the next instance list
@@ -666,11 +706,11 @@ pub fn update_ip_addresses(
             let cur = if sorted {
                 let mut cur = None;
                 for (set, at) in sets.iter().zip(cursors.iter_mut()) {
-                    while set.get(*at).is_some_and(|x| addr(x) < addr(d)) {
+                    while set.get(*at).is_some_and(|x| addr_cmp(x, d).is_lt()) {
                         *at += 1;
                     }
                     if cur.is_none() {
-                        cur = set.get(*at).filter(|x| addr(x) == addr(d));
+                        cur = set.get(*at).filter(|x| addr_cmp(x, d).is_eq());
                     }
                 }
                 cur
@@ -739,6 +779,20 @@ mod tests {
         ] {
             assert!(end <= 48, "{end}");
         }
+    }
+
+    #[test]
+    fn ids_and_keys_read_as_in_java() {
+        assert_eq!(
+            &*simple_instance_id("10.0.0.1", 8080, "DEFAULT", "DEFAULT_GROUP@@a"),
+            "10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@a"
+        );
+        let svc = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        assert_eq!(
+            &*instance_list_key(&svc, true),
+            "com.alibaba.nacos.naming.iplist.ephemeral.public##DEFAULT_GROUP@@a"
+        );
+        assert_eq!(&*instance_list_key(&svc, false), "com.alibaba.nacos.naming.iplist.public##DEFAULT_GROUP@@a");
     }
 
     #[test]
