@@ -700,7 +700,9 @@ pub fn update_ip_addresses(
         // address. A datum built here is sorted by address, so cursors over the (sorted)
         // cluster sets only move forward; any other datum is searched entry by entry.
         let sets: Vec<&[InstanceRef]> = service.clusters.values().map(|c| c.set(ephemeral).as_slice()).collect();
-        let sorted = datum.windows(2).all(|w| addr(&w[0]) <= addr(&w[1]));
+        // Sorted and unique by key implies sorted by address; checked once for both uses.
+        let by_key = datum.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+        let sorted = by_key || datum.windows(2).all(|w| addr(&w[0]) <= addr(&w[1]));
         let mut cursors = vec![0usize; sets.len()];
         for d in datum {
             let cur = if sorted {
@@ -724,7 +726,9 @@ pub fn update_ip_addresses(
             }
         }
         list.extend(datum.iter().cloned());
-        crate::naming::sorted_map_order(&mut list, |a, b| key(a).cmp(&key(b)));
+        if !by_key {
+            crate::naming::sorted_map_order(&mut list, |a, b| key(a).cmp(&key(b)));
+        }
     }
     for mut ip in ips {
         match list.binary_search_by(|x| key(x).cmp(&key(&ip))) {
@@ -904,6 +908,25 @@ mod tests {
         assert_eq!(list.len(), 1);
         let after = update_ip_addresses(Some(&list), &s, true, true, vec![inst("a", 1, true)]).unwrap();
         assert!(after.is_empty());
+    }
+
+    #[test]
+    fn lists_out_of_order_take_the_slow_paths_to_the_same_rules() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let mut s = Service::new(key, 0);
+        // A cluster list out of order, with an address twice: sorted, the first one kept.
+        let (b, a, a2) = (Rc::new(inst("b", 1, true)), Rc::new(inst("a", 1, true)), Rc::new(inst("a", 1, false)));
+        s.update_ips(&[b.clone(), a.clone(), a2], true, 0);
+        let listed: Vec<_> = s.all_ips(true).cloned().collect();
+        assert!(Rc::ptr_eq(&listed[0], &a) && Rc::ptr_eq(&listed[1], &b) && listed.len() == 2);
+        // A datum out of order (a peer's), with a key twice: in key order, the last one kept,
+        // health copied from the service's instance at the address.
+        a.healthy.set(false);
+        let datum = [Rc::new(inst("b", 1, true)), Rc::new(inst("a", 1, true)), Rc::new(inst("b", 1, true))];
+        let list = update_ip_addresses(Some(&datum), &s, false, true, vec![inst("c", 1, true)]).unwrap();
+        let addrs: Vec<_> = list.iter().map(|i| (&*i.ip, i.healthy.get())).collect();
+        assert_eq!(addrs, [("a", false), ("b", true), ("c", true)]);
+        assert!(Rc::ptr_eq(&list[1], &datum[2]));
     }
 
     fn beat_req(key: &ServiceKey, ip: &str) -> Rc<BeatReq> {
