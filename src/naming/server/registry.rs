@@ -388,14 +388,12 @@ impl Service {
     /// `getChecksum()`: the value of the last recompute.
     pub fn checksum(&self) -> Str {
         let mut cached = self.checksum.borrow_mut();
-        if let Checksum::Due(state) = &*cached {
-            let sum = checksum_of(&self.key.name, state.iter().map(|(i, healthy, weight)| (&**i, *healthy, *weight)));
-            *cached = Checksum::Ready(sum);
-        }
-        match &*cached {
-            Checksum::Ready(sum) => sum.clone(),
-            Checksum::Due(_) => unreachable!("formatted above"),
-        }
+        let sum = match &*cached {
+            Checksum::Ready(sum) => return sum.clone(),
+            Checksum::Due(state) => checksum_of(&self.key.name, state.iter().map(|(i, h, w)| (&**i, *h, *w))),
+        };
+        *cached = Checksum::Ready(sum.clone());
+        sum
     }
 
     /// `recalculateChecksum()`, when the value is read at once.
@@ -446,6 +444,8 @@ impl Service {
                 last = match by_cluster.iter().position(same) {
                     Some(at) => at,
                     None => {
+                        // The instance's own string, not a copy: later instances of the
+                        // cluster share it, and `same` then answers by pointer.
                         let name = if ip.cluster.is_empty() { name.into() } else { ip.cluster.clone() };
                         by_cluster.push((name, Vec::with_capacity(list.len())));
                         by_cluster.len() - 1
