@@ -124,7 +124,8 @@ fn service_equals_datum(engine: &Engine<Process>, node: NodeId) -> Option<String
     if !s.notifier_idle() {
         return None;
     }
-    for (key, datum) in s.store.data.iter().filter(|(k, _)| k.starts_with(super::server::registry::EPHEMERAL_PREFIX)) {
+    for (key, datum) in s.store.data.iter().filter(|(k, _)| k.starts_with(super::server::key_builder::EPHEMERAL_PREFIX))
+    {
         let Some(svc) = super::server::service_key_of(key) else { continue };
         let Some(service) = s.services.get(&svc) else { continue };
         let stored: BTreeSet<(&str, u16)> = datum.instances.iter().map(|i| (&*i.ip, i.port)).collect();

@@ -1,6 +1,7 @@
 //! The sans-IO Nacos naming cores, one module per Nacos component, and [`Process`], the world
 //! node that is either a server or a client.
 
+mod cache_hints;
 pub mod client;
 pub mod invariants;
 pub mod server;
@@ -57,15 +58,11 @@ impl Node for Process {
     }
 
     fn prefetch_msg(&self, msg: &Msg, near: bool) {
-        if let Process::Server(s) = self {
-            s.prefetch_msg(msg, near);
-        }
+        self.hint_msg(msg, near);
     }
 
     fn prefetch_timer(&self, timer: &Timer, near: bool) {
-        if let Process::Client(c) = self {
-            c.prefetch_timer(timer, near);
-        }
+        self.hint_timer(timer, near);
     }
 
     fn crash(&mut self) {

@@ -7,8 +7,8 @@ use super::{
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
-use crate::naming::server::registry;
-use crate::naming::server::replication::datum_checksum;
+use crate::naming::server::distro::datum_checksum;
+use crate::naming::server::key_builder;
 use crate::naming::server::{AddressBook, DistroVersion, NamingServer, ServerConfig, ServerStatus, Switches};
 use crate::naming::wire::{Observation, ServiceKey, Str};
 use crate::naming::Process;
@@ -567,7 +567,7 @@ pub fn convergence_problems(world: &World) -> Vec<Divergence> {
 
     let keys: BTreeSet<&Str> = servers
         .iter()
-        .flat_map(|(_, s)| s.store.data.keys().filter(|k| k.starts_with(registry::EPHEMERAL_PREFIX)))
+        .flat_map(|(_, s)| s.store.data.keys().filter(|k| k.starts_with(key_builder::EPHEMERAL_PREFIX)))
         .collect();
     'keys: for key in keys {
         let sums: Vec<(usize, Option<u64>)> =

@@ -2,8 +2,10 @@
 //! agreement protocol: each server probes one peer every 2 s and believes what it sees, so views
 //! diverge under asymmetric faults, and responsibility (the DistroMapper) diverges with them.
 
-use crate::engine::{HttpError, NodeId};
-use crate::naming::wire::Str;
+use super::{Call, NamingServer, Out};
+use crate::engine::{HttpError, HttpTimeouts, NodeId};
+use crate::naming::wire::*;
+use crate::time::Dur;
 
 /// `nacos.core.member.fail-access-cnt`: more consecutive failures than this ⇒ DOWN (R6.4).
 pub const FAIL_ACCESS_CNT: u32 = 3;
@@ -126,6 +128,48 @@ impl MemberManager {
         let change =
             (from != NodeState::Up).then(|| StateChange { member: m.address.clone(), from, to: NodeState::Up });
         (first || change.is_some(), change)
+    }
+}
+
+/// The core async HTTP client used by member reports (R6.3).
+const REPORT_TIMEOUTS: HttpTimeouts = HttpTimeouts { connect: Dur::from_millis(5000), read: Dur::from_millis(2500) };
+
+impl NamingServer {
+    pub(super) fn member_report(&mut self, out: &mut Out) {
+        if let Some((address, node)) = self.members.next_report_target() {
+            let x = out.request(node, Msg::MemberReport { address: self.config.address.clone() }, REPORT_TIMEOUTS);
+            self.calls.insert(x, Call::Report { address });
+        }
+        out.set_timer(Dur::from_millis(REPORT_PERIOD_MS), Timer::Server(ServerTimer::MemberReport));
+    }
+
+    pub(super) fn on_report_result(&mut self, address: Str, result: Result<Msg, HttpError>, out: &mut Out) {
+        let change = match result {
+            Ok(Msg::Error { status: 404 | 501, .. }) => None, // "version too low"
+            Ok(Msg::Error { .. }) => self.members.on_fail(&address, None),
+            Ok(_) => self.members.on_success(&address),
+            Err(e) => self.members.on_fail(&address, Some(e)),
+        };
+        if let Some(c) = change {
+            self.members_changed(Some(c), out);
+        }
+    }
+
+    /// POST `/core/cluster/report` (R6.5).
+    pub(super) fn on_member_report(&mut self, address: &str, out: &mut Out) -> Msg {
+        let (changed, change) = self.members.on_report(address);
+        if changed {
+            self.members_changed(change, out);
+        }
+        Msg::Ok
+    }
+
+    /// `MembersChangeEvent` → the DistroMapper recomputes its healthy list (R5.1, R6.6).
+    pub(super) fn members_changed(&mut self, change: Option<StateChange>, out: &mut Out) {
+        if let Some(c) = change {
+            out.observe(Observation::MemberStateChanged { member: c.member, from: c.from.name(), to: c.to.name() });
+        }
+        self.mapper.healthy = self.members.healthy_list();
     }
 }
 

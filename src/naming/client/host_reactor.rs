@@ -1,0 +1,201 @@
+//! `HostReactor` (spec §4, R4.1–R4.12): subscriptions, the `UpdateTask` that polls each one
+//! with its back-off, and `processServiceJson`, which every pull and push goes through.
+
+use super::naming_proxy::Then;
+use super::{NamingClient, Out};
+use crate::naming::server::registry::{metadata_millis, DEFAULT_HEART_BEAT_INTERVAL};
+use crate::naming::wire::*;
+use crate::time::{Dur, Time};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// `UpdateTask` first delay and the unit of its back-off (R4.5).
+const UPDATE_DEFAULT_DELAY_MS: i64 = 1000;
+const UPDATE_MAX_DELAY_MS: i64 = 60_000;
+const MAX_FAIL_COUNT: u32 = 6;
+
+/// `UpdateTask` state (R4.5).
+struct UpdateTask {
+    last_ref_time: i64,
+    fail_count: u32,
+}
+
+/// `futureMap`: the `UpdateTask` of each subscribed service key. The `serviceInfoMap` itself
+/// is the client's [`cache`](NamingClient::cache).
+#[derive(Default)]
+pub(super) struct HostReactor {
+    update_tasks: BTreeMap<Str, UpdateTask>,
+}
+
+impl HostReactor {
+    /// The subscribed service keys (`name@@clusters`).
+    pub(super) fn subscribed(&self) -> impl Iterator<Item = &Str> {
+        self.update_tasks.keys()
+    }
+}
+
+impl NamingClient {
+    /// `subscribe` → `getServiceInfo` (R4.2): a placeholder, a pull now, and the `UpdateTask`
+    /// after 1 s.
+    pub(super) fn subscribe(&mut self, now: Time, svc: &ServiceKey, clusters: &Str, out: &mut Out) {
+        if self.failover.is_on() {
+            // getServiceInfo serves the failover copy and schedules no polling (R4.2 step 1):
+            // this subscription never updates, even after failover is switched off.
+            return;
+        }
+        let key = service_info_key(&svc.name, clusters);
+        if !self.cache.contains_key(&key) {
+            self.cache.insert(key.clone(), Rc::new(placeholder(&svc.name, clusters)));
+            let msg = self.list_msg(svc, clusters);
+            self.req_api(now, "queryList", msg, Then::PullNow, out);
+        }
+        if !self.host_reactor.update_tasks.contains_key(&key) {
+            self.host_reactor.update_tasks.insert(key.clone(), UpdateTask { last_ref_time: i64::MAX, fail_count: 0 });
+            out.set_timer(Dur::from_millis(UPDATE_DEFAULT_DELAY_MS), Timer::Client(ClientTimer::Update(key)));
+        }
+    }
+
+    /// `UpdateTask.run` (R4.5), first half: pull, or only refresh when a push updated the
+    /// cache since the last run.
+    pub(super) fn update_task(&mut self, now: Time, key: Str, out: &mut Out) {
+        let Some(task) = self.host_reactor.update_tasks.get(&key) else { return };
+        let Some(cached) = self.cache.get(&key) else { return };
+        let refresh_only = cached.last_ref_time > task.last_ref_time;
+        let svc = ServiceKey { namespace: self.config.namespace.clone(), name: cached.name.clone() };
+        let msg = self.list_msg(&svc, &cached.clusters.clone());
+        self.req_api(now, "queryList", msg, Then::Update { key, refresh_only }, out);
+    }
+
+    /// `UpdateTask.run`, second half, and its `finally`: delay `cacheMillis` on success,
+    /// `1000 << failCount` (capped at 60 s) on an empty answer or an error.
+    pub(super) fn update_done(&mut self, key: Str, refresh_only: bool, result: Result<Msg, ()>, out: &mut Out) {
+        let mut delay = UPDATE_DEFAULT_DELAY_MS;
+        let mut failed = false;
+        match result {
+            Ok(Msg::Service(info)) if !refresh_only => self.process_service_json(info, out),
+            // The body does not parse: UpdateTask catches the Throwable and counts a failure.
+            Ok(Msg::Garbled) => failed = !refresh_only,
+            Ok(_) => {}
+            // refreshOnly swallows its exception; updateService lets it reach UpdateTask.
+            Err(()) => failed = !refresh_only,
+        }
+        let Some(task) = self.host_reactor.update_tasks.get_mut(&key) else { return };
+        if failed {
+            task.fail_count = (task.fail_count + 1).min(MAX_FAIL_COUNT);
+        } else if let Some(cached) = self.cache.get(&key) {
+            task.last_ref_time = cached.last_ref_time;
+            if cached.hosts.is_empty() {
+                task.fail_count = (task.fail_count + 1).min(MAX_FAIL_COUNT);
+            } else {
+                delay = cached.cache_millis;
+                task.fail_count = 0;
+            }
+        }
+        let next = (delay << task.fail_count).min(UPDATE_MAX_DELAY_MS);
+        out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Update(key)));
+    }
+
+    /// `processServiceJson` (R4.10), shared by pulls and pushes.
+    pub(super) fn process_service_json(&mut self, info: Rc<ServiceInfo>, out: &mut Out) {
+        if self.config.push_empty_protection && !info.hosts.iter().any(|h| h.healthy && h.weight.0 > 0.0) {
+            return;
+        }
+        let key = service_info_key(&info.name, &info.clusters);
+        // An older lastRefTime is only logged in 1.4.x: the older data still replaces the cache.
+        let old = self.cache.insert(key, info.clone());
+        let changed = match &old {
+            None => true,
+            // The usual poll answer: the same hosts in the same order. The diff below would find
+            // every host unmodified; this pass reaches that without sorting.
+            Some(old) if same_hosts(&old.hosts, &info.hosts) => false,
+            Some(old) => {
+                let (before, after) = (by_address(&old.hosts), by_address(&info.hosts));
+                let mut changed = before.len() != after.len()
+                    || before.iter().any(|(k, _)| after.binary_search_by(|(a, _)| a.cmp(k)).is_err());
+                for (k, h) in &after {
+                    match before.binary_search_by(|(b, _)| b.cmp(k)) {
+                        Ok(i) if !same_api_instance(before[i].1, h) => {
+                            changed = true;
+                            self.rebuild_beat_info(h, out);
+                        }
+                        Ok(_) => {}
+                        Err(_) => changed = true,
+                    }
+                }
+                changed
+            }
+        };
+        if changed {
+            let hosts =
+                info.hosts.iter().map(|h| SeenHost { ip: h.ip.clone(), port: h.port, healthy: h.healthy }).collect();
+            out.observe(Observation::SubscriberViewChanged { service: info.name.clone(), hosts });
+        }
+    }
+
+    /// A modified ephemeral host that this client beats for gets a fresh BeatInfo built from
+    /// the server's view, which restarts its beat timer (R4.10 step 3).
+    fn rebuild_beat_info(&mut self, h: &HostJson, out: &mut Out) {
+        let key = BeatKey { service: h.service.clone(), ip: h.ip.clone(), port: h.port };
+        if !h.ephemeral || !self.beat_reactor.contains(&key) {
+            return;
+        }
+        let period = metadata_millis(&h.metadata, "preserved.heart.beat.interval", DEFAULT_HEART_BEAT_INTERVAL);
+        let info = BeatInfo {
+            ip: h.ip.clone(),
+            port: h.port,
+            weight: h.weight,
+            service: h.service.clone(),
+            cluster: h.cluster.clone(),
+            metadata: h.metadata.clone(),
+            period,
+        };
+        self.add_beat_info(info, out);
+    }
+}
+
+/// `ServiceInfo.getKey` (R4.1).
+pub fn service_info_key(name: &str, clusters: &str) -> Str {
+    if clusters.is_empty() {
+        name.into()
+    } else {
+        format!("{name}@@{clusters}").into()
+    }
+}
+
+fn placeholder(name: &Str, clusters: &Str) -> ServiceInfo {
+    ServiceInfo {
+        name: name.clone(),
+        clusters: clusters.clone(),
+        cache_millis: 1000,
+        last_ref_time: 0,
+        checksum: "".into(),
+        hosts: Hosts::default(),
+    }
+}
+
+/// Hosts keyed by `ip:port` in key order, as the Java `Map` the diff builds (R4.10): for a
+/// repeated address the last host wins.
+fn by_address(hosts: &[HostJson]) -> Vec<((&str, u16), &HostJson)> {
+    let mut v: Vec<_> = hosts.iter().map(|h| ((&*h.ip, h.port), h)).collect();
+    crate::naming::sorted_map_order(&mut v, |a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Whether two host lists hold the same hosts (by address and `toString()`) in the same order.
+fn same_hosts(a: &Hosts, b: &Hosts) -> bool {
+    a.same_list(b)
+        || a.len() == b.len()
+            && a.iter().zip(b.iter()).all(|(x, y)| x.port == y.port && x.ip == y.ip && same_api_instance(x, y))
+}
+
+/// Equality of the api `Instance.toString()`: every field but `valid` and `marked`.
+fn same_api_instance(a: &HostJson, b: &HostJson) -> bool {
+    a.instance_id == b.instance_id
+        && a.weight == b.weight
+        && a.healthy == b.healthy
+        && a.enabled == b.enabled
+        && a.ephemeral == b.ephemeral
+        && a.cluster == b.cluster
+        && a.service == b.service
+        && a.metadata == b.metadata
+}

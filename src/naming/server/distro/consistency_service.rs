@@ -1,0 +1,226 @@
+//! `DistroConsistencyServiceImpl` (spec R1.24, R5.16, R5.19–R5.20, R5.23): a local `put` stores
+//! the datum now and leaves the Service to the single `Notifier` thread; datums from peers
+//! (sync, verification fetch, snapshot load) land here too, and `onReceiveChecksums` decides
+//! what a verification removes and fetches.
+
+use super::data_store::{datum_checksum, Datum};
+use crate::engine::{ExchangeId, HttpError, NodeId};
+use crate::naming::server::key_builder::{is_distro_key, service_key_of};
+use crate::naming::server::registry::{self, Instance, InstanceRef};
+use crate::naming::server::{error, Call, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
+use crate::naming::wire::*;
+use crate::time::Dur;
+use std::collections::{BTreeSet, VecDeque};
+use std::rc::Rc;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum NotifyAction {
+    Change,
+    Delete,
+}
+
+/// The Distro `Notifier`: a FIFO of (key, action); a CHANGE already queued for a key absorbs a
+/// new one, DELETE is never deduplicated (R5.23).
+#[derive(Default)]
+pub struct Notifier {
+    queue: VecDeque<(Str, NotifyAction)>,
+    queued_changes: BTreeSet<Str>,
+    /// A notifier "thread wake-up" timer is pending.
+    pub scheduled: bool,
+}
+
+impl Notifier {
+    /// Returns true when the notifier needs a wake-up timer.
+    pub fn add(&mut self, key: Str, action: NotifyAction) -> bool {
+        if action == NotifyAction::Change && !self.queued_changes.insert(key.clone()) {
+            return false;
+        }
+        self.queue.push_back((key, action));
+        !std::mem::replace(&mut self.scheduled, true)
+    }
+
+    pub fn pop(&mut self) -> Option<(Str, NotifyAction)> {
+        let (k, a) = self.queue.pop_front()?;
+        if a == NotifyAction::Change {
+            self.queued_changes.remove(&k);
+        }
+        Some((k, a))
+    }
+}
+
+/// Datums from the wire become fresh local instances (R2.17: `lastBeat` and `healthy` as sent).
+fn instances_from(list: &[InstanceData]) -> Vec<InstanceRef> {
+    list.iter().map(|d| Rc::new(Instance::from_data(d))).collect()
+}
+
+impl NamingServer {
+    /// Distro `put` (R1.24/R5.8): a new local datum now, the Service later via the notifier,
+    /// and a sync to every peer through the delay engine.
+    pub(crate) fn put(&mut self, key: Str, list: Vec<registry::InstanceRef>, now_ms: i64, out: &mut Out) {
+        self.on_put(key.clone(), list, out);
+        self.distro_sync(&key, now_ms, out);
+    }
+
+    /// `onPut`: store the datum and queue a CHANGE for the notifier.
+    pub(crate) fn on_put(&mut self, key: Str, list: Vec<registry::InstanceRef>, out: &mut Out) {
+        self.store.data.insert(key.clone(), Datum { instances: Rc::new(list), timestamp: 1 });
+        if self.notifier.add(key, NotifyAction::Change) {
+            out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::Notifier));
+        }
+    }
+
+    /// The notifier thread drains its queue, applying each datum to its Service (R5.23, R1.25).
+    pub(crate) fn run_notifier(&mut self, now_ms: i64, out: &mut Out) {
+        self.notifier.scheduled = false;
+        while let Some((key, action)) = self.notifier.pop() {
+            if action == NotifyAction::Delete {
+                continue; // @1.4.1 Service.onDelete ignores it (R1.28)
+            }
+            self.apply_datum(now_ms, &key, out);
+        }
+    }
+
+    /// The Service listener's `onChange` for one key: the current datum replaces the cluster
+    /// lists (local health wins, R1.27), the checksum is recomputed and a push scheduled.
+    pub(crate) fn apply_datum(&mut self, now_ms: i64, key: &Str, out: &mut Out) {
+        let Some(datum) = self.store.data.get(key) else { return };
+        let ephemeral = key.starts_with(crate::naming::server::key_builder::EPHEMERAL_PREFIX);
+        let Some(svc) = service_key_of(key) else { return };
+        let list = datum.instances.clone();
+        let Some(service) = self.services.get_mut(&svc) else { return };
+        let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
+        service.recalculate_checksum_later();
+        for i in added {
+            out.observe(Observation::InstanceAdded {
+                service: svc.name.clone(),
+                ip: i.ip.clone(),
+                port: i.port,
+                healthy: i.healthy.get(),
+            });
+        }
+        for i in removed {
+            out.observe(Observation::InstanceRemoved { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
+        }
+        self.service_changed(&svc, out);
+    }
+
+    /// PUT `/distro/datum` (R5.16): create missing services, then `onPut` each datum; no version
+    /// check, last writer wins.
+    pub(crate) fn on_distro_sync(&mut self, now_ms: i64, from: NodeId, batch: &DatumBatch, out: &mut Out) -> Msg {
+        if batch.is_empty() {
+            return error(400, "receive empty datum");
+        }
+        let mut applied = 0;
+        for (key, list) in batch.iter() {
+            if !is_distro_key(key) {
+                continue;
+            }
+            let Some(svc) = service_key_of(key) else { continue };
+            self.create_service_if_absent(now_ms, &svc, out);
+            self.on_put(key.clone(), instances_from(list), out);
+            applied += 1;
+        }
+        out.observe(Observation::DistroSyncApplied { source: self.member_address(from).into(), keys: applied });
+        Msg::Ok
+    }
+
+    /// `processData` (R5.20, verification and snapshot load): store each datum, create missing
+    /// services, and apply to the Service synchronously (not through the notifier).
+    pub(crate) fn process_data(&mut self, now_ms: i64, batch: &DatumBatch, out: &mut Out) {
+        for (key, list) in batch.iter() {
+            let Some(svc) = service_key_of(key) else { continue };
+            self.store.data.insert(key.clone(), Datum { instances: Rc::new(instances_from(list)), timestamp: 1 });
+            self.create_service_if_absent(now_ms, &svc, out);
+            self.apply_datum(now_ms, key, out);
+        }
+    }
+
+    /// `onReceiveChecksums` (R5.19). Returns the reply, or `None` when it follows a fetch.
+    pub(crate) fn on_checksums(
+        &mut self,
+        id: ExchangeId,
+        source: &Str,
+        checksums: &[(Str, u64)],
+        out: &mut Out,
+    ) -> Option<Msg> {
+        if self.verify_in_progress.contains(source) {
+            out.observe(Observation::VerifyAborted {
+                source: source.clone(),
+                reason: "a verification from this source is in progress".into(),
+            });
+            return Some(Msg::Ok);
+        }
+        let mut to_update = Vec::new();
+        for (key, sum) in checksums {
+            let Some(svc) = service_key_of(key) else { continue };
+            if self.mapper.responsible(&svc.name) {
+                out.observe(Observation::VerifyAborted {
+                    source: source.clone(),
+                    reason: format!("this server is responsible for {key}"),
+                });
+                return Some(Msg::Ok);
+            }
+            match self.store.data.get(key) {
+                Some(d) if datum_checksum(d) == *sum => {}
+                _ => to_update.push(key.clone()),
+            }
+        }
+        let listed: BTreeSet<&Str> = checksums.iter().map(|(k, _)| k).collect();
+        let to_remove: Vec<Str> = self
+            .store
+            .data
+            .keys()
+            .filter(|k| is_distro_key(k) && !listed.contains(k))
+            .filter(|k| service_key_of(k).is_some_and(|s| self.mapper.map_srv(&s.name) == *source))
+            .cloned()
+            .collect();
+        for key in to_remove {
+            // onRemove: the datum goes; @1.4.1 the Service ignores the DELETE (R1.28).
+            self.store.data.remove(&key);
+            if self.notifier.add(key.clone(), NotifyAction::Delete) {
+                out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::Notifier));
+            }
+            out.observe(Observation::VerifyRemovedKey { source: source.clone(), key });
+        }
+        if to_update.is_empty() {
+            return Some(Msg::Ok);
+        }
+        let Some(node) = self.member_node(source) else { return Some(Msg::Ok) };
+        self.verify_in_progress.insert(source.clone());
+        let x = out.request(node, Msg::DistroFetch(Rc::new(to_update)), SERVER_HTTP_TIMEOUTS);
+        self.calls.insert(x, Call::Fetch { source: source.clone(), original: id });
+        None
+    }
+
+    pub(crate) fn on_fetch_result(
+        &mut self,
+        now_ms: i64,
+        source: Str,
+        original: ExchangeId,
+        result: Result<Msg, HttpError>,
+        out: &mut Out,
+    ) {
+        if let Ok(Msg::DistroData(batch)) = result {
+            out.observe(Observation::VerifyFetched { source: source.clone(), keys: batch.len() as u32 });
+            self.process_data(now_ms, &batch, out);
+        }
+        self.verify_in_progress.remove(&source);
+        out.respond(original, Msg::Ok);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifier_dedups_changes_but_not_deletes() {
+        let mut n = Notifier::default();
+        assert!(n.add("k".into(), NotifyAction::Change));
+        assert!(!n.add("k".into(), NotifyAction::Change));
+        n.add("k".into(), NotifyAction::Delete);
+        n.add("k".into(), NotifyAction::Delete);
+        let got: Vec<_> = std::iter::from_fn(|| n.pop()).map(|(_, a)| a).collect();
+        assert_eq!(got, vec![NotifyAction::Change, NotifyAction::Delete, NotifyAction::Delete]);
+    }
+}

@@ -1,0 +1,59 @@
+//! The 1.0–1.1 `ServerListManager` (spec R5.33): instead of member probes, every server sends a
+//! status beat to every other server every 2 s; a member is alive while its last beat is under
+//! 10 s old, and any change of the alive list switches health checks off until the list has
+//! been stable for 60 s.
+
+use crate::naming::server::{NamingServer, Out};
+use crate::naming::wire::*;
+use crate::time::Dur;
+
+/// 1.1 `ServerListManager` (R5.33): status period, expiry, and the health-check protection.
+pub(super) const SERVER_LIST_PERIOD_MS: i64 = 2000;
+const DISTRO_SERVER_EXPIRED_MS: i64 = 10_000;
+const DISTRO_THRESHOLD: f64 = 0.7;
+const STABLE_PERIOD_MS: i64 = 60_000;
+
+impl NamingServer {
+    /// `ServerStatusReporter`: a status beat to every other server and to itself, every 2 s;
+    /// health checks come back once the list has been stable for more than 60 s.
+    pub(crate) fn server_list_report(&mut self, now_ms: i64, out: &mut Out) {
+        self.tell_peers(Msg::ServerStatusBeat { address: self.config.address.clone() }, out);
+        self.distro_beats.insert(self.config.address.clone(), now_ms);
+        self.recompute_healthy_list(now_ms, out);
+        let ratio = self.mapper.healthy.len() as f64 / self.members.members.len() as f64;
+        if !self.health_check_on && ratio > DISTRO_THRESHOLD && now_ms - self.last_list_change > STABLE_PERIOD_MS {
+            self.health_check_on = true;
+            out.observe(Observation::HealthCheckSwitched { enabled: true });
+        }
+        out.set_timer(Dur::from_millis(SERVER_LIST_PERIOD_MS), Timer::Server(ServerTimer::ServerListReport));
+    }
+
+    pub(crate) fn on_server_status_beat(&mut self, now_ms: i64, address: &Str, out: &mut Out) -> Msg {
+        if self.member_node(address).is_some() {
+            self.distro_beats.insert(address.clone(), now_ms);
+            self.recompute_healthy_list(now_ms, out);
+        }
+        Msg::Ok
+    }
+
+    /// Alive = a status beat less than 10 s old; any change of the list disables health checks.
+    fn recompute_healthy_list(&mut self, now_ms: i64, out: &mut Out) {
+        let alive: Vec<Str> = self
+            .members
+            .members
+            .iter()
+            .filter(|m| self.distro_beats.get(&m.address).is_some_and(|t| now_ms - t < DISTRO_SERVER_EXPIRED_MS))
+            .map(|m| m.address.clone())
+            .collect();
+        if alive == self.mapper.healthy {
+            return;
+        }
+        out.observe(Observation::HealthyListChanged { members: alive.clone() });
+        self.mapper.healthy = alive;
+        self.last_list_change = now_ms;
+        if self.health_check_on {
+            self.health_check_on = false;
+            out.observe(Observation::HealthCheckSwitched { enabled: false });
+        }
+    }
+}

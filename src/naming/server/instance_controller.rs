@@ -1,0 +1,232 @@
+//! `InstanceController` (spec R1.21–R1.22, R2.8–R2.9, R4.7–R4.9): the `/v1/ns/instance`
+//! endpoints a client calls on the server responsible for the service (`DistroFilter` has
+//! forwarded them there): register, deregister, beat, and the list query (`doSrvIpxt`) with
+//! its protect threshold.
+
+use super::push_service::{can_enable_push, PushClient};
+use super::registry::{self, Instance, Preserved};
+use super::{error, NamingServer, Out};
+use crate::naming::wire::*;
+use crate::time::Dur;
+use std::cell::Cell;
+use std::rc::Rc;
+
+impl NamingServer {
+    /// POST `/instance` (R1.21): validate and `registerInstance`.
+    pub(super) fn register(&mut self, now_ms: i64, service: ServiceKey, d: InstanceData, out: &mut Out) -> Msg {
+        if d.weight.0 > 10000.0 || d.weight.0 < 0.0 {
+            return error(400, "instance format invalid: weight");
+        }
+        let mut inst = Instance::from_data(&d);
+        inst.last_beat = Cell::new(now_ms);
+        match self.register_instance(now_ms, &service, inst, out) {
+            Ok(()) => Msg::Ok,
+            Err(r) => r.into(),
+        }
+    }
+
+    /// DELETE `/instance` (R1.22).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn deregister(
+        &mut self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        ip: Str,
+        port: u16,
+        cluster: Str,
+        ephemeral: bool,
+        out: &mut Out,
+    ) -> Msg {
+        if !self.services.contains_key(svc) {
+            return Msg::Ok;
+        }
+        let probe = Instance {
+            ip,
+            port,
+            cluster,
+            weight: Cell::new(1.0),
+            healthy: Cell::new(true),
+            enabled: true,
+            ephemeral,
+            marked: false,
+            metadata: Rc::default(),
+            preserved: Preserved::of(&Rc::default()),
+            instance_id: "".into(),
+            last_beat: Cell::new(0),
+        };
+        match self.update_instances(now_ms, svc, true, ephemeral, vec![probe], out) {
+            Ok(()) => Msg::Ok,
+            Err(r) => r.into(),
+        }
+    }
+
+    /// PUT `/instance/beat` on the responsible server (R2.8).
+    pub(super) fn beat(&mut self, now_ms: i64, req: Rc<BeatReq>, out: &mut Out) -> Msg {
+        let sw = &self.config.switches;
+        let mut interval = sw.client_beat_interval;
+        let light_enabled = sw.light_beat_enabled;
+        // With a body, the beat's own cluster/ip/port win (R2.8.2).
+        let target = match &req.beat {
+            Some(b) => {
+                let cluster = if b.cluster.is_empty() { req.cluster.clone() } else { b.cluster.clone() };
+                if cluster == req.cluster && b.ip == req.ip && b.port == req.port {
+                    req.clone()
+                } else {
+                    Rc::new(req.with(|r| {
+                        r.cluster = cluster;
+                        r.ip = b.ip.clone();
+                        r.port = b.port;
+                    }))
+                }
+            }
+            None => req.clone(),
+        };
+        let (svc, beat) = (&req.service, &req.beat);
+        let (cluster, ip, port) = (&target.cluster, &target.ip, target.port);
+        let found = self.services.beat_target(&target).any().map(|i| i.preserved.beat_interval);
+        let beat_interval = match found {
+            Some(v) => v,
+            None => {
+                out.observe(Observation::BeatForUnknownInstance {
+                    service: svc.name.clone(),
+                    ip: ip.clone(),
+                    port,
+                    light: beat.is_none(),
+                });
+                let Some(b) = beat else {
+                    return Msg::BeatReply { client_beat_interval: interval, code: 20404, light_beat_enabled: None };
+                };
+                let inst = Instance {
+                    ip: ip.clone(),
+                    port,
+                    cluster: cluster.clone(),
+                    weight: Cell::new(b.weight.0),
+                    healthy: Cell::new(true),
+                    enabled: true,
+                    ephemeral: true,
+                    marked: false,
+                    metadata: b.metadata.clone(),
+                    preserved: Preserved::of(&b.metadata),
+                    instance_id: "".into(),
+                    last_beat: Cell::new(now_ms),
+                };
+                let beat_interval = inst.preserved.beat_interval;
+                if let Err(r) = self.register_instance(now_ms, svc, inst, out) {
+                    return r.into();
+                }
+                if !self.services.contains_key(svc) {
+                    return error(500, "service not found");
+                }
+                beat_interval
+            }
+        };
+        // ClientBeatProcessor runs "now" on the health executor, after this reply (R2.8.6).
+        out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ClientBeatProcess(target)));
+        if let Some(v) = beat_interval {
+            interval = v;
+        }
+        Msg::BeatReply { client_beat_interval: interval, code: 10200, light_beat_enabled: Some(light_enabled) }
+    }
+
+    /// GET `/instance/list` (`doSrvIpxt`, R4.7–R4.9).
+    pub(super) fn list(&mut self, now_ms: i64, r: &ListReq, out: &mut Out) -> Msg {
+        let mut cache_millis = self.config.switches.default_cache_millis;
+        if r.udp_port > 0 && can_enable_push(&r.agent, self.config.switches.push_enabled) {
+            // Registered whatever the address: pushes to an unroutable clientIP are simply lost.
+            let client = PushClient {
+                clusters: r.clusters.clone(),
+                agent: r.agent.clone(),
+                client_ip: r.client_ip.clone(),
+                udp_port: r.udp_port,
+                last_ref_time: now_ms,
+            };
+            let label = client.label();
+            if self.push.add_client(&r.service, client) {
+                out.observe(Observation::PushClientAdded { service: r.service.name.clone(), client: label });
+            }
+            cache_millis = self.config.switches.push_cache_millis;
+        }
+        Msg::Service(Rc::new(self.service_info(now_ms, &r.service, &r.clusters, r.healthy_only, cache_millis)))
+    }
+
+    /// The service JSON (R4.8/R4.9) with protect threshold (R1.32), disabled hosts skipped.
+    pub fn service_info(
+        &self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        clusters: &Str,
+        healthy_only: bool,
+        cache_millis: i64,
+    ) -> ServiceInfo {
+        let Some(service) = self.services.get(svc) else {
+            return ServiceInfo {
+                name: svc.name.clone(),
+                clusters: clusters.clone(),
+                cache_millis,
+                last_ref_time: 0,
+                checksum: "".into(),
+                hosts: Hosts::default(),
+            };
+        };
+        let wanted: Vec<&str> = clusters.split(',').filter(|c| !c.is_empty()).collect();
+        let served: Vec<&registry::InstanceRef> = service
+            .clusters
+            .iter()
+            .filter(|(name, _)| wanted.is_empty() || wanted.contains(&&***name))
+            .flat_map(|(_, c)| c.set(true).iter().chain(c.set(false)))
+            .collect();
+        let threshold = service.protect_threshold;
+        let cached =
+            service.hosts_cache.borrow().as_ref().and_then(|c| c.get(clusters, healthy_only, threshold, &served));
+        let hosts = cached.unwrap_or_else(|| {
+            let hosts = build_hosts(&svc.name, &served, healthy_only, threshold);
+            let cache = registry::HostsCache::new(clusters, healthy_only, threshold, &served, hosts.clone());
+            *service.hosts_cache.borrow_mut() = Some(cache);
+            hosts
+        });
+        ServiceInfo {
+            name: svc.name.clone(),
+            clusters: clusters.clone(),
+            cache_millis,
+            last_ref_time: now_ms,
+            checksum: service.checksum(),
+            hosts,
+        }
+    }
+}
+
+/// The hosts of a service JSON (R4.9) from the served instances: healthy ones first, then,
+/// unless `healthyOnly`, the unhealthy ones; under the protect threshold (R1.32) all of them,
+/// as healthy. Disabled instances are skipped.
+fn build_hosts(service: &Str, served: &[&registry::InstanceRef], healthy_only: bool, threshold: f32) -> Hosts {
+    let healthy_count = served.iter().filter(|i| i.healthy.get()).count();
+    let protect = !served.is_empty() && (healthy_count as f32 / served.len() as f32) <= threshold;
+    let mut hosts = Vec::with_capacity(served.len());
+    for pass_healthy in [true, false] {
+        if !pass_healthy && (healthy_only || protect) {
+            break;
+        }
+        for i in served {
+            let in_group = protect || i.healthy.get() == pass_healthy;
+            if !in_group || !i.enabled {
+                continue;
+            }
+            let valid = pass_healthy;
+            hosts.push(HostJson {
+                ip: i.ip.clone(),
+                port: i.port,
+                valid,
+                healthy: valid,
+                marked: i.marked,
+                instance_id: i.instance_id.clone(),
+                metadata: i.metadata.clone(),
+                enabled: i.enabled,
+                weight: Weight(i.weight.get()),
+                cluster: i.cluster.clone(),
+                service: service.clone(),
+                ephemeral: i.ephemeral,
+            });
+        }
+    }
+    hosts.into()
+}

@@ -1,0 +1,24 @@
+//! `KeyBuilder` (spec R1.4): the consistency keys of instance lists, and back.
+
+use crate::naming::wire::{ServiceKey, Str};
+
+pub const EPHEMERAL_PREFIX: &str = "com.alibaba.nacos.naming.iplist.ephemeral.";
+pub const PERSISTENT_PREFIX: &str = "com.alibaba.nacos.naming.iplist.";
+
+/// Consistency keys (R1.4).
+pub fn instance_list_key(svc: &ServiceKey, ephemeral: bool) -> Str {
+    let prefix = if ephemeral { EPHEMERAL_PREFIX } else { PERSISTENT_PREFIX };
+    [prefix, &svc.namespace, "##", &svc.name].concat().into()
+}
+
+/// `KeyBuilder.getNamespace/getServiceName` of an instance-list key (R1.4).
+pub fn service_key_of(key: &str) -> Option<ServiceKey> {
+    let rest = key.strip_prefix(EPHEMERAL_PREFIX).or_else(|| key.strip_prefix(PERSISTENT_PREFIX))?;
+    let (ns, name) = rest.split_once("##")?;
+    Some(ServiceKey { namespace: ns.into(), name: name.into() })
+}
+
+/// Whether a key is an ephemeral instance list: the only keys Distro holds.
+pub fn is_distro_key(key: &str) -> bool {
+    key.starts_with(EPHEMERAL_PREFIX)
+}

@@ -1,0 +1,215 @@
+//! `ServiceManager` (spec §1.D–E, §1.H): registering an instance (the service created if
+//! absent, then `addInstance` as a read-modify-write of the datum through `updateIpAddresses`),
+//! removing one, instance ids, and `EmptyServiceAutoClean`.
+
+use super::key_builder::instance_list_key;
+use super::registry::{addr, addr_cmp, simple_instance_id, Instance, InstanceRef, Service};
+use super::{NamingServer, Out, Rejected, CLIENT_BEAT_CHECK_MS};
+use crate::naming::wire::*;
+use crate::time::Dur;
+use std::rc::Rc;
+
+impl NamingServer {
+    /// `EmptyServiceAutoClean`'s run and, fixed-rate, its next one.
+    pub(super) fn empty_service_clean_task(&mut self, out: &mut Out) {
+        self.empty_service_clean(out);
+        if let Some((_, period)) = self.config.empty_service_clean {
+            out.set_timer(Dur::from_millis(period), Timer::Server(ServerTimer::EmptyServiceClean));
+        }
+    }
+
+    /// `ServiceManager.registerInstance` (R1.18): create the service if absent, then add.
+    pub(super) fn register_instance(
+        &mut self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        inst: Instance,
+        out: &mut Out,
+    ) -> Result<(), Rejected> {
+        self.create_service_if_absent(now_ms, svc, out);
+        let (ip, port) = (inst.ip.clone(), inst.port);
+        self.update_instances(now_ms, svc, false, inst.ephemeral, vec![inst], out)?;
+        out.observe(Observation::InstanceRegistered { service: svc.name.clone(), ip, port });
+        Ok(())
+    }
+
+    pub(super) fn create_service_if_absent(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
+        if self.services.contains_key(svc) {
+            return;
+        }
+        self.services.insert(svc.clone(), Service::new(svc.clone(), now_ms));
+        out.observe(Observation::ServiceCreated { service: svc.name.clone() });
+        // Service.init(): the ClientBeatCheckTask, fixed-delay 5 s from creation (R2.13).
+        out.set_timer(
+            Dur::from_millis(CLIENT_BEAT_CHECK_MS),
+            Timer::Server(ServerTimer::ClientBeatCheck(Rc::new(svc.clone()))),
+        );
+    }
+
+    /// `addInstance`/`removeInstance` (R1.19): read-modify-write of the datum, then put.
+    pub(super) fn update_instances(
+        &mut self,
+        now_ms: i64,
+        svc: &ServiceKey,
+        remove: bool,
+        ephemeral: bool,
+        mut ips: Vec<Instance>,
+        out: &mut Out,
+    ) -> Result<(), Rejected> {
+        let key = instance_list_key(svc, ephemeral);
+        let service = self.services.get(svc).ok_or_else(|| Rejected(500, "service not found".into()))?;
+        if !remove {
+            for ip in ips.iter_mut() {
+                ip.instance_id = self.generate_instance_id(service, ip, ephemeral);
+            }
+        }
+        let datum = self.store.data.get(&key).map(|d| d.instances.clone());
+        let list = update_ip_addresses(datum.as_deref().map(|v| v.as_slice()), service, remove, ephemeral, ips)
+            .ok_or_else(|| Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))?;
+        self.put(key, list, now_ms, out);
+        Ok(())
+    }
+
+    /// R1.10: `simple` ids, or the smallest free integer with the `snowflake` generator.
+    fn generate_instance_id(&self, service: &Service, ip: &Instance, ephemeral: bool) -> Str {
+        let gen = ip.metadata.get("preserved.instance.id.generator").map(|s| s.to_ascii_lowercase());
+        if gen.as_deref() == Some("snowflake") {
+            let used: std::collections::BTreeSet<&str> = service.all_ips(ephemeral).map(|i| &*i.instance_id).collect();
+            let free = (0u64..).find(|n| !used.contains(n.to_string().as_str())).unwrap_or(0);
+            return free.to_string().into();
+        }
+        simple_instance_id(&ip.ip, ip.port, &ip.cluster, &service.key.name)
+    }
+
+    /// `EmptyServiceAutoClean` (R1.34): removal on the 5th consecutive empty sighting.
+    pub(super) fn empty_service_clean(&mut self, out: &mut Out) {
+        let mut doomed = Vec::new();
+        for (key, s) in self.services.iter() {
+            if !self.mapper.responsible(&key.name) {
+                continue;
+            }
+            if s.is_empty() {
+                if s.finalize_count.get() > 3 {
+                    doomed.push(key.clone());
+                }
+                s.finalize_count.set(s.finalize_count.get() + 1);
+            } else {
+                s.finalize_count.set(0);
+            }
+        }
+        for key in doomed {
+            // easyRemoveService goes through the CP store; with no CP store modelled the
+            // removal applies locally at once (ServiceManager.onDelete).
+            self.services.remove(&key);
+            self.store.data.remove(&instance_list_key(&key, true));
+            self.store.data.remove(&instance_list_key(&key, false));
+            self.push.pending_rounds.remove(&key);
+            out.observe(Observation::ServiceRemoved { service: key.name.clone() });
+        }
+    }
+}
+
+/// `updateIpAddresses(service, action, ephemeral, ips)` (R1.20): builds the next instance list
+/// from the local datum, with health and lastBeat copied in place from the Service (setValid).
+/// Returns `None` for an `add` that would leave the list empty (the Java IllegalArgumentException).
+pub fn update_ip_addresses(
+    datum: Option<&[InstanceRef]>,
+    service: &Service,
+    remove: bool,
+    ephemeral: bool,
+    ips: Vec<Instance>,
+) -> Option<Vec<InstanceRef>> {
+    // The Java map keyed by (ip, port, cluster), as a vector sorted by that key: a datum built
+    // here is already in that order, so this is a copy, not a rebuild.
+    fn key(i: &Instance) -> (&str, u16, &str) {
+        (&i.ip, i.port, &i.cluster)
+    }
+    let mut list: Vec<InstanceRef> = Vec::new();
+    if let Some(datum) = datum {
+        // setValid: each datum entry takes the health of the first cluster's instance at its
+        // address. A datum built here is sorted by address, so cursors over the (sorted)
+        // cluster sets only move forward; any other datum is searched entry by entry.
+        let sets: Vec<&[InstanceRef]> = service.clusters.values().map(|c| c.set(ephemeral).as_slice()).collect();
+        // Sorted and unique by key implies sorted by address; checked once for both uses.
+        let by_key = datum.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+        let sorted = by_key || datum.windows(2).all(|w| addr(&w[0]) <= addr(&w[1]));
+        let mut cursors = vec![0usize; sets.len()];
+        for d in datum {
+            let cur = if sorted {
+                let mut cur = None;
+                for (set, at) in sets.iter().zip(cursors.iter_mut()) {
+                    while set.get(*at).is_some_and(|x| addr_cmp(x, d).is_lt()) {
+                        *at += 1;
+                    }
+                    if cur.is_none() {
+                        cur = set.get(*at).filter(|x| addr_cmp(x, d).is_eq());
+                    }
+                }
+                cur
+            } else {
+                let a = Addr::new(&d.ip, d.port);
+                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(a))
+            };
+            if let Some(cur) = cur {
+                d.healthy.set(cur.healthy.get());
+                d.last_beat.set(cur.last_beat.get());
+            }
+        }
+        list.extend(datum.iter().cloned());
+        if !by_key {
+            crate::naming::sorted_map_order(&mut list, |a, b| key(a).cmp(&key(b)));
+        }
+    }
+    for mut ip in ips {
+        match list.binary_search_by(|x| key(x).cmp(&key(&ip))) {
+            Ok(at) if remove => {
+                list.remove(at);
+            }
+            Ok(at) => {
+                ip.instance_id = list[at].instance_id.clone();
+                list[at] = Rc::new(ip);
+            }
+            Err(at) if !remove => list.insert(at, Rc::new(ip)),
+            Err(_) => {}
+        }
+    }
+    if list.is_empty() && !remove {
+        return None;
+    }
+    Some(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::server::registry::inst;
+
+    #[test]
+    fn empty_add_is_rejected_and_remove_may_empty() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let s = Service::new(key, 0);
+        let list = update_ip_addresses(None, &s, false, true, vec![inst("a", 1, true)]).unwrap();
+        assert_eq!(list.len(), 1);
+        let after = update_ip_addresses(Some(&list), &s, true, true, vec![inst("a", 1, true)]).unwrap();
+        assert!(after.is_empty());
+    }
+
+    #[test]
+    fn lists_out_of_order_take_the_slow_paths_to_the_same_rules() {
+        let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
+        let mut s = Service::new(key, 0);
+        // A cluster list out of order, with an address twice: sorted, the first one kept.
+        let (b, a, a2) = (Rc::new(inst("b", 1, true)), Rc::new(inst("a", 1, true)), Rc::new(inst("a", 1, false)));
+        s.update_ips(&[b.clone(), a.clone(), a2], true, 0);
+        let listed: Vec<_> = s.all_ips(true).cloned().collect();
+        assert!(Rc::ptr_eq(&listed[0], &a) && Rc::ptr_eq(&listed[1], &b) && listed.len() == 2);
+        // A datum out of order (a peer's), with a key twice: in key order, the last one kept,
+        // health copied from the service's instance at the address.
+        a.healthy.set(false);
+        let datum = [Rc::new(inst("b", 1, true)), Rc::new(inst("a", 1, true)), Rc::new(inst("b", 1, true))];
+        let list = update_ip_addresses(Some(&datum), &s, false, true, vec![inst("c", 1, true)]).unwrap();
+        let addrs: Vec<_> = list.iter().map(|i| (&*i.ip, i.healthy.get())).collect();
+        assert_eq!(addrs, [("a", false), ("b", true), ("c", true)]);
+        assert!(Rc::ptr_eq(&list[1], &datum[2]));
+    }
+}

@@ -1,0 +1,249 @@
+//! Observations: everything a user can ask of a run, as the trace records it.
+
+use super::Str;
+use serde::Serialize;
+
+/// A host as a subscriber sees it, in observations.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct SeenHost {
+    pub ip: Str,
+    pub port: u16,
+    pub healthy: bool,
+}
+
+/// Everything a user can ask about, as data. Serialized with a `kind` tag into the trace.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    // ---- server ----
+    ServiceCreated {
+        service: Str,
+    },
+    ServiceRemoved {
+        service: Str,
+    },
+    /// A register request was applied to the datum (the Service view follows via the notifier).
+    InstanceRegistered {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// The Service view gained an instance (after the notifier applied the datum).
+    InstanceAdded {
+        service: Str,
+        ip: Str,
+        port: u16,
+        healthy: bool,
+    },
+    /// The Service view lost an instance: it is deleted from this server.
+    InstanceRemoved {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// `ClientBeatCheckTask` marked it unhealthy; `last_beat_ms` is the server-local last beat.
+    InstanceUnhealthy {
+        service: Str,
+        ip: Str,
+        port: u16,
+        last_beat_ms: i64,
+    },
+    /// A beat made an unhealthy instance healthy again (`ClientBeatProcessor`).
+    InstanceHealthy {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// `ClientBeatCheckTask` asked to delete it (R2.15); re-requested every run until gone.
+    DeleteRequested {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// A beat for an unknown instance: light → 20404, full → re-created from the body.
+    BeatForUnknownInstance {
+        service: Str,
+        ip: Str,
+        port: u16,
+        light: bool,
+    },
+    PushClientAdded {
+        service: Str,
+        client: String,
+    },
+    PushZombieRemoved {
+        service: Str,
+        client: String,
+    },
+    PushRoundStarted {
+        service: Str,
+        clients: u32,
+    },
+    PushSent {
+        service: Str,
+        client: String,
+        attempt: u32,
+        bytes: u32,
+        gzipped: bool,
+    },
+    PushAcked {
+        service: Str,
+        client: String,
+    },
+    PushGivenUp {
+        service: Str,
+        client: String,
+    },
+    // ---- client ----
+    /// The subscriber's cached view changed (an `InstancesChangeEvent`): the hosts it now sees.
+    SubscriberViewChanged {
+        service: Str,
+        hosts: Vec<SeenHost>,
+    },
+    /// A push datagram was processed and acked.
+    PushReceived {
+        service: Str,
+    },
+    /// A beat reply said 20404: the client re-registers the instance.
+    Reregister {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// An HTTP call to one server failed (the client then tries the next server).
+    RequestFailed {
+        api: &'static str,
+        server: String,
+        error: String,
+    },
+    /// Every server failed: the call throws `NacosException`.
+    RequestGaveUp {
+        api: &'static str,
+    },
+    /// A non-Nacos exception escaped `BeatTask.run` (@1.4.1 and older): this instance's
+    /// heartbeats stop for good, until something calls `addBeatInfo` again (R2.5).
+    BeatTaskDied {
+        service: Str,
+        ip: Str,
+        port: u16,
+    },
+    /// `SwitchRefresher` saw the failover switch file change; `services` are the failover
+    /// copies now served by `getServiceInfo`.
+    FailoverSwitched {
+        on: bool,
+        services: u32,
+    },
+    /// This server's view of a peer changed state (R6.3–R6.5); the DistroMapper follows.
+    MemberStateChanged {
+        member: Str,
+        from: &'static str,
+        to: &'static str,
+    },
+    /// A Distro sync request left for `target` with these keys (R5.14).
+    DistroSyncSent {
+        target: Str,
+        keys: u32,
+    },
+    /// It failed; each key is retried after `syncRetryDelay` (R5.14).
+    DistroSyncFailed {
+        target: Str,
+        keys: u32,
+        error: String,
+    },
+    /// Datums received from a peer were stored (R5.16).
+    DistroSyncApplied {
+        source: Str,
+        keys: u32,
+    },
+    /// A verification from `source` was dropped or aborted, and why (R5.19).
+    VerifyAborted {
+        source: Str,
+        reason: String,
+    },
+    /// Verification removed a local key that `source` (as this server maps it) no longer has.
+    VerifyRemovedKey {
+        source: Str,
+        key: Str,
+    },
+    /// Verification fetched mismatching keys from `source`.
+    VerifyFetched {
+        source: Str,
+        keys: u32,
+    },
+    SnapshotLoadStarted,
+    /// `ServerStatusManager` changed this server's status (R5.7); not UP ⇒ clients get 503.
+    ServerStatusChanged {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// A peer answered the snapshot request; `keys` datums were loaded (R5.21).
+    SnapshotLoadDone {
+        source: Str,
+        keys: u32,
+    },
+    /// 1.1: the DistroMapper's healthy list changed (R5.33).
+    HealthyListChanged {
+        members: Vec<Str>,
+    },
+    /// 1.1: health checks switched off by a server-list change, or back on once stable.
+    HealthCheckSwitched {
+        enabled: bool,
+    },
+    /// The health-status channel set an instance's health from the responsible server (R5.26).
+    StatusSynced {
+        service: Str,
+        ip: Str,
+        port: u16,
+        healthy: bool,
+        source: Str,
+    },
+    /// Distro/forwarding failures (for the multi-server cores).
+    ForwardFailed {
+        service: Str,
+        target: String,
+        error: String,
+    },
+}
+
+impl Observation {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Observation::ServiceCreated { .. } => "service_created",
+            Observation::ServiceRemoved { .. } => "service_removed",
+            Observation::InstanceRegistered { .. } => "instance_registered",
+            Observation::InstanceAdded { .. } => "instance_added",
+            Observation::InstanceRemoved { .. } => "instance_removed",
+            Observation::InstanceUnhealthy { .. } => "instance_unhealthy",
+            Observation::InstanceHealthy { .. } => "instance_healthy",
+            Observation::DeleteRequested { .. } => "delete_requested",
+            Observation::BeatForUnknownInstance { .. } => "beat_for_unknown_instance",
+            Observation::PushClientAdded { .. } => "push_client_added",
+            Observation::PushZombieRemoved { .. } => "push_zombie_removed",
+            Observation::PushRoundStarted { .. } => "push_round_started",
+            Observation::PushSent { .. } => "push_sent",
+            Observation::PushAcked { .. } => "push_acked",
+            Observation::PushGivenUp { .. } => "push_given_up",
+            Observation::SubscriberViewChanged { .. } => "subscriber_view_changed",
+            Observation::PushReceived { .. } => "push_received",
+            Observation::Reregister { .. } => "reregister",
+            Observation::RequestFailed { .. } => "request_failed",
+            Observation::RequestGaveUp { .. } => "request_gave_up",
+            Observation::BeatTaskDied { .. } => "beat_task_died",
+            Observation::FailoverSwitched { .. } => "failover_switched",
+            Observation::MemberStateChanged { .. } => "member_state_changed",
+            Observation::DistroSyncSent { .. } => "distro_sync_sent",
+            Observation::DistroSyncFailed { .. } => "distro_sync_failed",
+            Observation::DistroSyncApplied { .. } => "distro_sync_applied",
+            Observation::VerifyAborted { .. } => "verify_aborted",
+            Observation::VerifyRemovedKey { .. } => "verify_removed_key",
+            Observation::VerifyFetched { .. } => "verify_fetched",
+            Observation::SnapshotLoadStarted => "snapshot_load_started",
+            Observation::ServerStatusChanged { .. } => "server_status_changed",
+            Observation::SnapshotLoadDone { .. } => "snapshot_load_done",
+            Observation::StatusSynced { .. } => "status_synced",
+            Observation::HealthyListChanged { .. } => "healthy_list_changed",
+            Observation::HealthCheckSwitched { .. } => "health_check_switched",
+            Observation::ForwardFailed { .. } => "forward_failed",
+        }
+    }
+}

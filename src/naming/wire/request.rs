@@ -1,0 +1,223 @@
+//! The messages: HTTP requests and answers between clients and servers and between servers,
+//! and the UDP push and its ack.
+
+use super::{Addr, AddrKey, Agent, BeatInfo, InstanceData, ServiceInfo, ServiceKey, Str};
+use crate::engine::trace::StableHasher;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+/// POST `/instance`.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct RegisterReq {
+    pub service: ServiceKey,
+    pub instance: InstanceData,
+    pub agent: Agent,
+}
+
+/// DELETE `/instance` (client deregistration, or a server's own auto-delete, R2.15).
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct DeregisterReq {
+    pub service: ServiceKey,
+    pub ip: Str,
+    pub port: u16,
+    pub cluster: Str,
+    pub ephemeral: bool,
+    pub agent: Agent,
+}
+
+/// PUT `/instance/beat`; `beat` is absent for a light beat.
+///
+/// The most frequent message by far, built once and re-sent every period, so it carries the
+/// digest of its content: the trace hashes that instead of reading its strings (cold, one set
+/// per instance) on every delivery. The digest is private, so every beat request is built by
+/// [`BeatReq::new`] or [`BeatReq::with`] and its digest always matches its content.
+#[derive(Clone, Debug, PartialEq)]
+#[repr(C)]
+pub struct BeatReq {
+    // What every delivery reads comes first, next to the reference count, where the beat
+    // path's cache hints point (`crate::naming::cache_hints`).
+    digest: u64,
+    /// The digest of what the request names (service, cluster, address), for the server's
+    /// memo of where beats find their instance.
+    target: u64,
+    pub beat: Option<Rc<BeatInfo>>,
+    pub agent: Agent,
+    pub port: u16,
+    pub service: ServiceKey,
+    /// The key of `(ip, port)`, for the look-ups the memo does not answer.
+    key: Option<AddrKey>,
+    pub cluster: Str,
+    pub ip: Str,
+}
+
+impl BeatReq {
+    pub fn new(
+        service: ServiceKey,
+        cluster: Str,
+        ip: Str,
+        port: u16,
+        beat: Option<Rc<BeatInfo>>,
+        agent: Agent,
+    ) -> Self {
+        let digest = StableHasher::digest(&(&service, &cluster, &ip, port, &beat, &agent));
+        let target = StableHasher::digest(&(&service, &cluster, &ip, port));
+        let key = AddrKey::of(&ip, port);
+        BeatReq { digest, target, beat, agent, port, service, key, cluster, ip }
+    }
+
+    /// The digest of the request's content (what the trace hashes).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// Whether `o` names the same instance: service, cluster and address. Strings are
+    /// compared by pointer first, since copies of a request share them.
+    pub fn names_same(&self, o: &BeatReq) -> bool {
+        fn same(a: &Str, b: &Str) -> bool {
+            Rc::ptr_eq(a, b) || a == b
+        }
+        self.port == o.port
+            && self.key == o.key
+            && same(&self.ip, &o.ip)
+            && same(&self.cluster, &o.cluster)
+            && same(&self.service.name, &o.service.name)
+            && same(&self.service.namespace, &o.service.namespace)
+    }
+
+    /// The digest of the service, cluster and address this beat names: equal for requests
+    /// that [`names_same`](Self::names_same).
+    pub fn target_digest(&self) -> u64 {
+        self.target
+    }
+
+    /// The `(ip, port)` this beat names, keyed.
+    pub fn addr(&self) -> Addr<'_> {
+        Addr { ip: &self.ip, port: self.port, key: self.key }
+    }
+
+    /// A copy with some fields changed (and its digest recomputed).
+    pub fn with(&self, change: impl FnOnce(&mut BeatReq)) -> BeatReq {
+        let mut r = self.clone();
+        change(&mut r);
+        BeatReq::new(r.service, r.cluster, r.ip, r.port, r.beat, r.agent)
+    }
+}
+
+impl Hash for BeatReq {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.digest);
+    }
+}
+
+/// GET `/instance/list`.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct ListReq {
+    pub service: ServiceKey,
+    pub clusters: Str,
+    pub udp_port: u16,
+    pub client_ip: Str,
+    pub healthy_only: bool,
+    pub agent: Agent,
+}
+
+/// A server's checksums with its address, as the status channels send them.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct Sourced<T> {
+    pub source: Str,
+    pub checksums: Vec<T>,
+}
+
+/// Requests ride behind `Rc`s so a message is a few words (24 bytes, pinned by a test): events
+/// move it by value, and a client re-sends the same beat request every period without
+/// rebuilding it.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub enum Msg {
+    Register(Rc<RegisterReq>),
+    Deregister(Rc<DeregisterReq>),
+    Beat(Rc<BeatReq>),
+    List(Rc<ListReq>),
+    /// HTTP 200 with body `ok`.
+    Ok,
+    /// HTTP 200 beat reply (R2.9); `light_beat_enabled` absent on 20404.
+    BeatReply {
+        client_beat_interval: i64,
+        code: i32,
+        light_beat_enabled: Option<bool>,
+    },
+    /// HTTP 200 with a service JSON.
+    Service(Rc<ServiceInfo>),
+    /// Any non-200 answer.
+    Error {
+        status: u16,
+        message: Str,
+    },
+    /// UDP push (R3.6). `bytes` is the datagram size after the gzip decision (R3.7).
+    Push {
+        last_ref_time: i64,
+        data: Rc<ServiceInfo>,
+        bytes: u32,
+        gzipped: bool,
+    },
+    /// UDP push ack (R4.13).
+    PushAck {
+        last_ref_time: i64,
+    },
+    /// An HTTP 200 whose body the caller cannot parse (the `http_garble` link fault).
+    Garbled,
+    // ---- server to server (Distro, membership, status channel) ----
+    /// PUT `/distro/datum`: datums as the sender held them when the sync task ran (R5.14).
+    DistroSync(Rc<DatumBatch>),
+    /// PUT `/distro/checksum?source=`: checksums of the keys the source is responsible for (R5.18).
+    DistroChecksums(Rc<Sourced<(Str, u64)>>),
+    /// GET `/distro/datum` with `{"keys": …}` (R5.19 step 5).
+    DistroFetch(Rc<Vec<Str>>),
+    /// GET `/distro/datums`: the whole DataStore (R5.21).
+    DistroSnapshot,
+    /// The answer to a fetch or snapshot: the datums the peer has.
+    DistroData(Rc<DatumBatch>),
+    /// POST `/core/cluster/report` with the sender's member info (R6.3).
+    MemberReport {
+        address: Str,
+    },
+    /// 1.1 `ServerListManager` status beat `site#ip:port#timestamp#weight` (R5.33).
+    ServerStatusBeat {
+        address: Str,
+    },
+    /// POST `/service/status`: checksums of the services the sender is responsible for (R5.24).
+    ServiceStatus(Rc<Sourced<(ServiceKey, Str)>>),
+    /// GET `/instance/statuses?key=` (R5.26).
+    InstanceStatuses(Rc<ServiceKey>),
+    /// `{"ips": ["ip:port_healthy", …]}`.
+    Statuses(Rc<Vec<(Str, u16, bool)>>),
+}
+
+/// Datums on the wire: instance-list key → the instances (serialized copies, `lastBeat` and
+/// `healthy` included, R2.17).
+pub type DatumBatch = Vec<(Str, Rc<Vec<InstanceData>>)>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_beat_delivery_reads_is_where_its_hints_point() {
+        // The beat path's hint (`cache_hints::rc_head`) covers 16 bytes in front of the value and 50 bytes of it.
+        use std::mem::offset_of;
+        assert!(offset_of!(BeatReq, digest) < 50 && offset_of!(BeatReq, target) < 50);
+        assert!(offset_of!(BeatReq, beat) < 50 && offset_of!(BeatReq, agent) < 50);
+        assert!(offset_of!(BeatReq, port) + 2 <= 50);
+        let r = BeatReq::new(
+            ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() },
+            "DEFAULT".into(),
+            "10.0.0.1".into(),
+            8080,
+            None,
+            Agent::Server,
+        );
+        let light = r.with(|r| r.agent = Agent::Other("curl".into()));
+        assert!(r.names_same(&light) && r.target_digest() == light.target_digest());
+        assert_ne!(r.digest(), light.digest());
+        let other = r.with(|r| r.port = 8081);
+        assert!(!r.names_same(&other) && r.target_digest() != other.target_digest());
+    }
+}

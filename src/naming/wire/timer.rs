@@ -1,0 +1,85 @@
+//! The cores' tasks as timers: Java executors, scheduled tasks and "run now" hand-offs.
+
+use super::{BeatReq, ServiceKey, Str};
+use crate::engine::NodeId;
+use std::rc::Rc;
+
+/// A server-side task, as a timer: Java executors and "schedule now" hand-offs.
+#[derive(Clone, Debug)]
+pub enum ServerTimer {
+    /// `ClientBeatCheckTask` of one service (fixed-delay 5 s).
+    ClientBeatCheck(Rc<ServiceKey>),
+    /// `ClientBeatProcessor`, scheduled "now" on the health executor (R2.8.6), for the
+    /// cluster/ip/port of this beat.
+    ClientBeatProcess(Rc<BeatReq>),
+    /// The Distro notifier thread has work (R5.23).
+    Notifier,
+    /// The debounced push round of a service (R3.4).
+    PushRound(Rc<ServiceKey>),
+    /// `Retransmitter` for one ack key (R3.10).
+    Retransmit(Rc<AckKey>),
+    /// `removeClientIfZombie`, fixed-delay 0 / 20 s (R3.3).
+    ZombieSweep,
+    /// `EmptyServiceAutoClean`, fixed-rate (R1.33).
+    EmptyServiceClean,
+    /// The Distro delay engine's scan, fixed-delay 100 ms (R5.10).
+    DistroTick,
+    /// 1.3 `DataSyncer`: a failed `SyncTask` resubmitted after `syncRetryDelay` (R5.31).
+    SyncRetry { target: NodeId, keys: Rc<Vec<Str>>, retry: u32 },
+    /// `DistroVerifyTask`, fixed-delay 5 s (R5.17).
+    DistroVerify,
+    /// `DistroLoadDataTask` (again), 30 s after a round in which no peer answered (R5.21).
+    DistroLoad,
+    /// `MemberInfoReportTask`: 5 s after start, then 2 s after each run (R6.3).
+    MemberReport,
+    /// `ServiceReporter`: 60 s after start, then every 5 s (R5.24).
+    ServiceReport,
+    /// 1.1 `ServerListManager` status broadcast, every 2 s (R5.33).
+    ServerListReport,
+    /// `ServerStatusManager`: fixed-rate 0 / 5 s (R5.7).
+    ServerStatus,
+}
+
+/// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AckKey {
+    /// The subscriber's reported `clientIP`; the ack must come from this address (R3.11).
+    pub ip: Str,
+    pub port: u16,
+    pub last_ref_time: i64,
+}
+
+/// A BeatInfo's place in its client's task table and its generation: a timer of a BeatInfo
+/// that was since replaced or removed finds another generation there (or nothing) and stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeatTaskId {
+    pub slot: u32,
+    pub generation: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum ClientTimer {
+    /// `BeatTask` of one BeatInfo.
+    Beat(BeatTaskId),
+    /// `UpdateTask` of one subscribed service key (`name@@clusters`).
+    Update(Str),
+    /// `FailoverReactor.SwitchRefresher`, fixed-delay 0 / 5 s (R4.14).
+    SwitchRefresh,
+    /// `FailoverReactor.DiskFileWriter`: once at +10 s if the failover dir is empty, then
+    /// fixed-delay 30 min / 24 h (R4.14).
+    DiskWrite { only_if_empty: bool },
+}
+
+/// `serviceName#ip#port`, the BeatReactor map key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BeatKey {
+    pub service: Str,
+    pub ip: Str,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug)]
+pub enum Timer {
+    Server(ServerTimer),
+    Client(ClientTimer),
+}
