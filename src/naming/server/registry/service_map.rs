@@ -28,6 +28,10 @@ pub struct ServiceMap {
 /// hashing and comparing the service name, the cluster name and the address, each a cold
 /// string, twice per beat.
 ///
+/// It pays: naming-10k over 120 s takes 1.547 G instructions with it against 1.732 G with a
+/// fresh look-up per beat, and the whole run 1.1 s against 1.75 s (medians of 8 interleaved
+/// runs); distro-100k over 120 s 10.2 s against 10.45 s, for 29 MB at 100k instances.
+///
 /// Open addressing with linear probing. An answer from an earlier epoch counts as an empty
 /// slot: the epoch changes for all answers at once, so every answer of the current epoch was
 /// placed when the slots before it on its probe path held current answers, and probing stays
