@@ -317,8 +317,36 @@ fn untouched_never_expired(w: &world::World, untouched: &[String]) -> Option<Str
 }
 
 /// Generates, runs and checks one seed of a campaign; `twice` re-runs it to compare trace hashes.
+/// Checks one seed of a campaign. A seed whose run panics is a failure like any other (its
+/// problem is the panic message, its scenario is kept), so one bad seed cannot end a campaign.
 pub fn check_seed(c: &Campaign, seed: u64, twice: bool) -> (Outcome, String) {
-    check_case(seed, c.case(seed), twice)
+    let case = c.case(seed);
+    let json = case.json.clone();
+    guarded(seed, &json, || check_case(seed, case, twice))
+}
+
+/// Runs `check` for the scenario `json` of `seed`, turning a panic into a failed outcome.
+fn guarded(seed: u64, json: &Value, check: impl FnOnce() -> (Outcome, String)) -> (Outcome, String) {
+    let (servers, faults) = (array_len(json, "servers"), array_len(json, "faults"));
+    let text = serde_json::to_string_pretty(json).expect("json");
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+        Ok(checked) => checked,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let problems = vec![format!("panicked: {message}")];
+            let outcome =
+                Outcome { seed, ok: false, problems, hash: String::new(), servers, faults, nondeterministic: false };
+            (outcome, text)
+        }
+    }
+}
+
+fn array_len(json: &Value, key: &str) -> usize {
+    json.get(key).and_then(Value::as_array).map_or(0, Vec::len)
 }
 
 pub fn check_case(seed: u64, case: Case, twice: bool) -> (Outcome, String) {
@@ -511,6 +539,18 @@ fn candidates(v: &Value) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_that_panics_is_a_failure_with_its_scenario() {
+        let case = generate(3, 60);
+        let (o, text) = guarded(3, &case.json, || panic!("boom in seed 3"));
+        assert!(!o.ok);
+        assert_eq!(o.problems, ["panicked: boom in seed 3"]);
+        assert_eq!((o.servers, o.faults), (array_len(&case.json, "servers"), array_len(&case.json, "faults")));
+        assert_eq!(text, serde_json::to_string_pretty(&case.json).unwrap());
+        let (fine, _) = guarded(3, &case.json, || check_case(3, generate(3, 60), false));
+        assert!(fine.problems.iter().all(|p| !p.starts_with("panicked")));
+    }
 
     #[test]
     fn generation_is_deterministic_and_valid() {

@@ -83,13 +83,13 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         first_seed: u64,
         /// Worker threads (default: all cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jobs: Option<u64>,
         /// `K/N`: run only seeds whose index ≡ K (mod N), K from 0; for job arrays.
         #[arg(long, default_value = "0/1")]
         shard: String,
-        /// Quiet seconds after the heal before the convergence check.
-        #[arg(long, default_value_t = 60)]
+        /// Quiet seconds after the heal before the convergence check (at most 10 years).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=315_000_000))]
         quiet: u64,
         /// Fix the number of servers of every case (default: drawn, 1 to 5).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
@@ -196,8 +196,13 @@ fn report_expiry(
     }
 }
 
+/// A command-line duration: as in scenario files, and not negative.
 fn dur_arg(s: &str) -> Result<Dur, String> {
-    parse_dur(s)
+    let d = parse_dur(s)?;
+    if d.is_negative() {
+        return Err(format!("expected a non-negative duration, found \"{s}\""));
+    }
+    Ok(d)
 }
 
 fn main() -> ExitCode {
@@ -223,7 +228,15 @@ fn main() -> ExitCode {
                 eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
                 return ExitCode::from(2);
             };
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            if first_seed.checked_add(seeds.saturating_sub(1)).is_none() {
+                eprintln!(
+                    "error: --first-seed {first_seed} with --seeds {seeds} runs past the last seed, {}",
+                    u64::MAX
+                );
+                return ExitCode::from(2);
+            }
+            let jobs =
+                jobs.map_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), |j| j as usize);
             let campaign = nacos_sim::fuzz::Campaign {
                 first: first_seed,
                 count: seeds,
@@ -274,6 +287,14 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
         Err(c) => return c,
     };
     let seed = seed.unwrap_or(sc.seed);
+    // The trace file is opened first: an unwritable path is an error before the run, not after.
+    let trace_file = match trace.map(|path| std::fs::File::create(path).map(|f| (path, f))).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot write trace {}: {e}", trace.unwrap_or_default());
+            return ExitCode::from(2);
+        }
+    };
     let wall = std::time::Instant::now(); // timing the tool itself, never read by the simulation
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
@@ -299,8 +320,8 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
     println!("observations  {}", s.observations);
     println!("wall time     {elapsed:.3}s ({:.0} events/s)", s.events as f64 / elapsed.max(1e-9));
     println!("trace hash    {:016x}", w.engine.trace_hash());
-    if let Some(path) = trace {
-        if let Err(e) = write_trace(path, &w) {
+    if let Some((path, file)) = trace_file {
+        if let Err(e) = write_trace(file, &w) {
             eprintln!("error: cannot write trace {path}: {e}");
             return ExitCode::from(2);
         }
@@ -318,8 +339,8 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
     ExitCode::SUCCESS
 }
 
-fn write_trace(path: &str, w: &world::World) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+fn write_trace(file: std::fs::File, w: &world::World) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(file);
     for r in &w.engine.records {
         writeln!(f, "{}", world::trace_line(r, &w.names))?;
     }
@@ -338,7 +359,10 @@ fn fuzz(campaign: &nacos_sim::fuzz::Campaign, out: &str, shrink: bool) -> ExitCo
         eprintln!("error: cannot create {out}: {e}");
         return ExitCode::from(2);
     }
+    // Every file is written before anything is printed: `nacos-sim fuzz | head -1` closes the
+    // pipe early, and the process then ends at its next print.
     let mut lines = String::new();
+    let mut report = Vec::new();
     let mut failing = 0;
     for (o, text) in &results {
         lines += &serde_json::to_string(o).expect("outcome serializes");
@@ -350,31 +374,40 @@ fn fuzz(campaign: &nacos_sim::fuzz::Campaign, out: &str, shrink: bool) -> ExitCo
                 eprintln!("error: writing {}: {e}", file.display());
                 return ExitCode::from(2);
             }
-            println!("FAIL seed {}: {} (reproduce: nacos-sim run {})", o.seed, o.problems[0], file.display());
-            if shrink {
-                let case = campaign.case(o.seed);
-                let (small, runs) = nacos_sim::fuzz::shrink(&case.json, &case.untouched_clients);
-                let count = |k: &str| small.get(k).and_then(|v| v.as_array()).map_or(0, |a| a.len());
-                let min = dir.join(format!("fuzz-{}.min.json", o.seed));
-                let text = serde_json::to_string_pretty(&small).expect("json");
-                if let Err(e) = std::fs::write(&min, format!("{text}\n")) {
-                    eprintln!("error: writing {}: {e}", min.display());
-                    return ExitCode::from(2);
-                }
-                println!(
-                    "     shrunk in {runs} runs to {} servers, {} clients, {} faults: {}",
-                    count("servers"),
-                    count("clients"),
-                    count("faults"),
-                    min.display()
-                );
-            }
+            report.push(format!(
+                "FAIL seed {}: {} (reproduce: nacos-sim run {})",
+                o.seed,
+                o.problems[0],
+                file.display()
+            ));
         }
     }
     let results_file = dir.join(format!("results-shard-{k}-of-{n}.jsonl"));
     if let Err(e) = std::fs::write(&results_file, lines) {
         eprintln!("error: writing {}: {e}", results_file.display());
         return ExitCode::from(2);
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    for (o, _) in results.iter().filter(|(_, text)| shrink && text.is_some()) {
+        let case = campaign.case(o.seed);
+        let (small, runs) = nacos_sim::fuzz::shrink(&case.json, &case.untouched_clients);
+        let count = |k: &str| small.get(k).and_then(|v| v.as_array()).map_or(0, |a| a.len());
+        let min = dir.join(format!("fuzz-{}.min.json", o.seed));
+        let text = serde_json::to_string_pretty(&small).expect("json");
+        if let Err(e) = std::fs::write(&min, format!("{text}\n")) {
+            eprintln!("error: writing {}: {e}", min.display());
+            return ExitCode::from(2);
+        }
+        println!(
+            "seed {} shrunk in {runs} runs to {} servers, {} clients, {} faults: {}",
+            o.seed,
+            count("servers"),
+            count("clients"),
+            count("faults"),
+            min.display()
+        );
     }
     println!(
         "{} seeds, {failing} failing, {:.1} s wall on {jobs} threads ({:.0} seeds/min); results in {}",

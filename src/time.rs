@@ -17,6 +17,13 @@ pub struct Dur(pub i64);
 
 pub const NANOS_PER_MILLI: i64 = 1_000_000;
 
+/// The longest span a scenario may name (3650 days, about 10 years), in any duration field, on
+/// the command line, or summed over one node's clock offset and jumps; a sampled network delay
+/// is clamped to it. Sums of a few such spans stay far from `i64` nanoseconds' 292 years, so no
+/// valid scenario can overflow time arithmetic, and a delay clamped to it still arrives after
+/// the end of any run.
+pub const MAX_SPAN: Dur = Dur(3650 * 86_400 * 1_000_000_000);
+
 impl Time {
     pub const ZERO: Time = Time(0);
     pub const MAX: Time = Time(i64::MAX);
@@ -25,8 +32,9 @@ impl Time {
     pub fn as_millis(self) -> i64 {
         self.0.div_euclid(NANOS_PER_MILLI)
     }
+    /// Saturating: a Java `long` of milliseconds past `i64` nanoseconds is "never".
     pub fn from_millis(ms: i64) -> Time {
-        Time(ms * NANOS_PER_MILLI)
+        Time(ms.saturating_mul(NANOS_PER_MILLI))
     }
     /// Milliseconds as a float with microsecond precision, for traces and reports.
     pub fn as_millis_f64(self) -> f64 {
@@ -39,8 +47,9 @@ impl Time {
 
 impl Dur {
     pub const ZERO: Dur = Dur(0);
+    /// Saturating, like [`Time::from_millis`]: a period of `Long.MAX_VALUE` ms never elapses.
     pub const fn from_millis(ms: i64) -> Dur {
-        Dur(ms * NANOS_PER_MILLI)
+        Dur(ms.saturating_mul(NANOS_PER_MILLI))
     }
     pub const fn from_secs(s: i64) -> Dur {
         Dur(s * 1_000_000_000)
@@ -137,8 +146,8 @@ pub fn parse_dur(s: &str) -> Result<Dur, String> {
     }
     let v: f64 = num.parse().map_err(|_| expected())?;
     let nanos = (v * scale).round();
-    if !nanos.is_finite() || nanos > i64::MAX as f64 / 2.0 {
-        return Err(format!("duration \"{s}\" is too large"));
+    if !nanos.is_finite() || nanos > MAX_SPAN.0 as f64 {
+        return Err(format!("duration \"{s}\" is too large: at most 3650 days (\"87600h\")"));
     }
     let nanos = nanos as i64;
     Ok(Dur(if neg { -nanos } else { nanos }))

@@ -91,7 +91,7 @@ fn broken_scenarios_are_rejected_with_field_paths() {
     );
     rejects(
         |v| v["network"] = json!({"defaults": {"latency": {"gaussian": "1ms"}}}),
-        "network.defaults.latency",
+        "network.defaults.latency.gaussian",
         "unknown variant",
     );
     rejects(
@@ -107,7 +107,7 @@ fn broken_scenarios_are_rejected_with_field_paths() {
     rejects(|v| v["faults"] = json!([{"kind": "meteor", "at": "5s"}]), "faults[0].kind", "unknown variant `meteor`");
     rejects(
         |v| v["faults"] = json!([{"kind": "pause", "node": "s1", "at": "5s"}]),
-        "faults[0]",
+        "faults[0].until",
         "missing field `until`",
     );
     rejects(

@@ -10,7 +10,7 @@ pub mod ping;
 pub mod queue;
 pub mod trace;
 
-use crate::time::{Dur, Time};
+use crate::time::{Dur, Time, MAX_SPAN};
 use network::{HttpLossMode, LinkConfig, Network};
 use queue::EventQueue;
 use rand::{Rng, SeedableRng};
@@ -228,20 +228,24 @@ pub struct Clock {
 
 impl Clock {
     pub fn local(&self, global: Time) -> Time {
-        Time(self.monotonic(global.0) + self.offset.0)
+        Time(self.monotonic(global.0).saturating_add(self.offset.0))
     }
     /// The node's monotonic clock (Java `nanoTime`): drift applies, offsets and jumps do not.
     fn monotonic(&self, g: i64) -> i64 {
         if self.drift_ppm == 0.0 {
             return g;
         }
-        g + (g as f64 * self.drift_ppm / 1e6).floor() as i64
+        g.saturating_add((g as f64 * self.drift_ppm / 1e6).floor() as i64)
     }
     /// The earliest global time at which this node's monotonic clock has advanced by `d` since
     /// global time `now`: a timer never fires early by the node's own reckoning.
     fn deadline(&self, now: Time, d: Dur) -> Time {
         if self.drift_ppm == 0.0 {
             return now + d;
+        }
+        // Far past any run (a `Long.MAX_VALUE` period): never, without searching for the instant.
+        if d > Dur(4 * MAX_SPAN.0) {
+            return Time::MAX;
         }
         let target = self.monotonic(now.0) + d.0;
         let mut g = now.0 + (d.0 as f64 / (1.0 + self.drift_ppm / 1e6)).floor() as i64;

@@ -3,7 +3,7 @@
 //!
 //! Links are directed so that asymmetric partitions and asymmetric latencies are expressible.
 
-use crate::time::Dur;
+use crate::time::{Dur, MAX_SPAN};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
@@ -36,11 +36,15 @@ impl Latency {
             }
             Latency::Normal { mean, stddev } => {
                 let z = standard_normal(rng);
-                Dur(((mean.0 as f64) + z * stddev.0 as f64).max(0.0).round() as i64)
+                clamped((mean.0 as f64) + z * stddev.0 as f64)
             }
             Latency::Lognormal { median, sigma } => {
                 let z = standard_normal(rng);
-                Dur(((median.0 as f64) * (sigma * z).exp()).round() as i64)
+                // A zero median stays zero even when the factor overflows to infinity.
+                if median.0 == 0 {
+                    return Dur::ZERO;
+                }
+                clamped((median.0 as f64) * (sigma * z).exp())
             }
         }
     }
@@ -61,6 +65,12 @@ impl Latency {
             _ => Ok(()),
         }
     }
+}
+
+/// A sampled delay in nanoseconds, rounded and clamped to `[0, MAX_SPAN]`: a heavy tail can
+/// draw more than any run lasts, and such a packet still arrives after the run's end.
+fn clamped(nanos: f64) -> Dur {
+    Dur(nanos.round().clamp(0.0, MAX_SPAN.0 as f64) as i64)
 }
 
 /// Box–Muller: written out here so the stream of draws never changes with a dependency upgrade.
@@ -127,7 +137,7 @@ impl LinkConfig {
     pub fn delay(&self, rng: &mut ChaCha8Rng) -> Dur {
         let mut d = self.latency.sample(rng);
         if self.jitter.0 > 0 {
-            d.0 += rng.gen_range(0..=self.jitter.0);
+            d = (d + Dur(rng.gen_range(0..=self.jitter.0))).min(MAX_SPAN);
         }
         d
     }
@@ -155,7 +165,7 @@ pub struct Network {
     n: usize,
     configs: Vec<LinkConfig>,
     link: Vec<u32>,
-    blocked: Vec<u16>,
+    blocked: Vec<u32>,
 }
 
 impl Network {
@@ -183,7 +193,8 @@ impl Network {
     }
 
     pub fn block(&mut self, from: usize, to: usize) {
-        self.blocked[from * self.n + to] += 1;
+        let b = &mut self.blocked[from * self.n + to];
+        *b = b.saturating_add(1);
     }
 
     pub fn unblock(&mut self, from: usize, to: usize) {

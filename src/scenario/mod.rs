@@ -2,10 +2,11 @@
 //! and semantic validation. A scenario describes the cluster, the workload, the network, the
 //! faults and what to expect.
 
+mod strict;
 pub mod world;
 
 use crate::engine::network::{HttpLossMode, Latency, LinkConfig};
-use crate::time::Dur;
+use crate::time::{Dur, MAX_SPAN};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -536,21 +537,15 @@ fn set_at(v: &mut serde_json::Value, keys: &[&str], value: &str) -> usize {
     }
 }
 
+/// Reads a scenario: strictly as JSON ([`strict::read_json`]), then against the schema
+/// ([`strict::check`]), then into the types, then the checks no schema can say ([`validate`]).
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+    let reject = |(path, message): strict::Rejection| ScenarioError { file: file.into(), path, message };
+    let value = strict::read_json(text).map_err(reject)?;
+    strict::check(&value, schema_value()).map_err(reject)?;
+    let sc: Scenario = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let well_formed = || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
-        let message = if (inner.is_syntax() || inner.is_eof()) && !well_formed() {
-            format!("invalid JSON: {inner}")
-        } else if inner.is_syntax() {
-            // serde_json reads a choice of strings (e.g. "1.3") given a number as a syntax error.
-            format!("a value of the wrong type ({inner}); `nacos-sim schema` lists what each field takes")
-        } else {
-            // serde_json appends " at line L column C"; keep it, it helps find the spot.
-            inner.to_string()
-        };
+        let message = e.into_inner().to_string();
         ScenarioError { file: file.into(), path: if path == "." { "$".into() } else { path }, message }
     })?;
     validate(&sc).map_err(|(path, message)| ScenarioError { file: file.into(), path, message })?;
@@ -558,6 +553,34 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 type Invalid = (String, String);
+
+/// `cpuCoreCount` sizes the 1.3 `TaskDispatcher` (one scheduler per core, R5.30): bounded so a
+/// typo cannot allocate without bound.
+const MAX_CPU_CORES: u32 = 1024;
+
+/// The clock of every node moves at most [`MAX_SPAN`] away from global time: its offset plus
+/// every jump, in absolute value.
+fn check_clock_travel(sc: &Scenario) -> Result<(), Invalid> {
+    let offsets =
+        sc.servers.iter().map(|s| (&s.id, s.clock.offset)).chain(sc.clients.iter().map(|c| (&c.id, c.clock.offset)));
+    for (id, offset) in offsets {
+        let mut travel = offset.0.unsigned_abs();
+        for (i, f) in sc.faults.iter().enumerate() {
+            if let FaultSpec::ClockJump { node, by, .. } = f {
+                if node == id {
+                    travel = travel.saturating_add(by.0.unsigned_abs());
+                    if travel > MAX_SPAN.0 as u64 {
+                        return Err((
+                            format!("faults[{i}].by"),
+                            format!("the clock of \"{id}\" would move more than 3650 days from global time (offset and jumps added up)"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 fn check_prob(path: String, p: Option<f64>) -> Result<(), Invalid> {
     match p {
@@ -602,8 +625,8 @@ fn at_bounds(at: &At) -> (Dur, Dur) {
 }
 
 fn validate(sc: &Scenario) -> Result<(), Invalid> {
-    if sc.switches.cpu_cores == 0 {
-        return Err(("switches.cpu_cores".into(), "expected at least 1".into()));
+    if !(1..=MAX_CPU_CORES).contains(&sc.switches.cpu_cores) {
+        return Err(("switches.cpu_cores".into(), format!("expected at least 1 and at most {MAX_CPU_CORES} cores")));
     }
     if sc.duration.0 <= 0 {
         return Err(("duration".into(), "expected a positive duration".into()));
@@ -699,6 +722,7 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         let p = format!("faults[{i}]");
         validate_fault(&p, f, &ids)?;
     }
+    check_clock_travel(sc)?;
     for (i, e) in sc.expect.iter().enumerate() {
         let p = format!("expect[{i}]");
         if let Some(n) = &e.node {
@@ -748,6 +772,9 @@ fn check_nodes(p: &str, nodes: &[String], ids: &BTreeSet<&str>) -> Result<(), In
         if !ids.contains(n.as_str()) {
             return Err((format!("{p}[{i}]"), format!("unknown node \"{n}\"; nodes are {ids:?}")));
         }
+        if nodes[..i].contains(n) {
+            return Err((format!("{p}[{i}]"), format!("node \"{n}\" is listed twice")));
+        }
     }
     Ok(())
 }
@@ -776,6 +803,16 @@ fn check_beat_metadata(p: &str, md: &BTreeMap<String, String>) -> Result<(), Inv
     let delete = num("preserved.ip.delete.timeout", 30000);
     if interval <= 0 {
         return Err((format!("{p}.preserved.heart.beat.interval"), "expected a positive number of ms".into()));
+    }
+    let max_ms = MAX_SPAN.as_millis();
+    for (key, v) in [
+        ("preserved.heart.beat.interval", interval),
+        ("preserved.heart.beat.timeout", timeout),
+        ("preserved.ip.delete.timeout", delete),
+    ] {
+        if v > max_ms {
+            return Err((format!("{p}.{key}"), format!("expected at most {max_ms} ms (3650 days), found {v}")));
+        }
     }
     if timeout < interval || delete < interval {
         return Err((
@@ -811,6 +848,14 @@ fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), In
                 (false, true) => {
                     for (i, g) in groups.iter().enumerate() {
                         check_nodes(&format!("{p}.groups[{i}]"), g, ids)?;
+                        for (j, n) in g.iter().enumerate() {
+                            if groups[..i].iter().any(|earlier| earlier.contains(n)) {
+                                return Err((
+                                    format!("{p}.groups[{i}][{j}]"),
+                                    format!("node \"{n}\" is in two groups"),
+                                ));
+                            }
+                        }
                     }
                 }
                 (true, false) => {
@@ -853,5 +898,11 @@ fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), In
 
 /// JSON Schema of scenario files (`nacos-sim schema`).
 pub fn json_schema() -> String {
-    serde_json::to_string_pretty(&schemars::schema_for!(Scenario)).expect("schema serializes")
+    serde_json::to_string_pretty(schema_value()).expect("schema serializes")
+}
+
+/// The schema as a JSON value, made once.
+fn schema_value() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::to_value(schemars::schema_for!(Scenario)).expect("schema serializes"))
 }
