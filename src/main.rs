@@ -298,8 +298,24 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
     let wall = std::time::Instant::now(); // timing the tool itself, never read by the simulation
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
+    let mut checker = world::ExpectChecker::new(&sc.expect, &w.fault_times);
+    let mut trace_out = trace_file.map(|(path, f)| (path, std::io::BufWriter::new(f), Ok(()), 0u64));
+    // Each observation goes to the trace file, if any, and to the expectations, then is dropped.
+    let mut sink = |r: &nacos_sim::engine::Record<nacos_sim::naming::wire::Observation>, names: &[String]| {
+        checker.observe(r, names);
+        if let Some((_, f, status, lines)) = &mut trace_out {
+            if status.is_ok() {
+                *status = writeln!(f, "{}", world::trace_line(r, names));
+                *lines += 1;
+            }
+        }
+    };
     if check_invariants {
-        if let Some(v) = world::run_checked(&mut w, end) {
+        let violation = world::run_checked(&mut w, end);
+        for r in w.engine.records.drain(..) {
+            sink(&r, &w.names);
+        }
+        if let Some(v) = violation {
             println!("INVARIANT VIOLATED at {} on {}: {}", v.at, v.node, v.what);
             println!("last observations:");
             for line in &v.history {
@@ -308,7 +324,7 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
             return ExitCode::from(1);
         }
     } else {
-        w.engine.run_until(end);
+        world::run_streaming(&mut w, end, &mut sink);
     }
     let elapsed = wall.elapsed().as_secs_f64();
     let s = &w.engine.stats;
@@ -320,14 +336,14 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
     println!("observations  {}", s.observations);
     println!("wall time     {elapsed:.3}s ({:.0} events/s)", s.events as f64 / elapsed.max(1e-9));
     println!("trace hash    {:016x}", w.engine.trace_hash());
-    if let Some((path, file)) = trace_file {
-        if let Err(e) = write_trace(file, &w) {
+    if let Some((path, mut f, status, lines)) = trace_out {
+        if let Err(e) = status.and_then(|()| f.flush()) {
             eprintln!("error: cannot write trace {path}: {e}");
             return ExitCode::from(2);
         }
-        println!("trace         {path} ({} lines)", w.engine.records.len());
+        println!("trace         {path} ({lines} lines)");
     }
-    let outcomes = world::check_expectations(&sc.expect, &w);
+    let outcomes = checker.outcomes(&w);
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     for o in &outcomes {
         println!("expect[{}]     {} {}", o.index, if o.ok { "ok  " } else { "FAIL" }, o.message);
@@ -337,14 +353,6 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
-}
-
-fn write_trace(file: std::fs::File, w: &world::World) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(file);
-    for r in &w.engine.records {
-        writeln!(f, "{}", world::trace_line(r, &w.names))?;
-    }
-    f.flush()
 }
 
 /// Runs a campaign, writes its JSON Lines results and failing scenarios into `out`.

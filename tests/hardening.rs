@@ -235,3 +235,30 @@ fn a_fuzz_campaign_writes_its_results_before_its_output_pipe_closes() {
     assert!(dir.join("fuzz-1.json").exists(), "the failing seed's scenario is written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run` streams: every observation reaches the sink once, in order, none is kept, and the
+/// expectations checked on the stream are those checked on a recorded run.
+#[test]
+fn observations_stream_through_and_are_not_kept() {
+    let sc = scenario::load("scenarios/distro-partition-20s.json").unwrap();
+    let mut recorded = world::build(&sc, sc.seed);
+    recorded.engine.run_until(recorded.duration);
+    let mut w = world::build(&sc, sc.seed);
+    let mut checker = world::ExpectChecker::new(&sc.expect, &w.fault_times);
+    let mut lines = Vec::new();
+    let end = w.duration;
+    world::run_streaming(&mut w, end, |r, names| {
+        checker.observe(r, names);
+        lines.push(world::trace_line(r, names));
+    });
+    assert!(w.engine.records.is_empty(), "nothing kept");
+    let want: Vec<String> = recorded.engine.records.iter().map(|r| world::trace_line(r, &recorded.names)).collect();
+    assert_eq!(lines, want);
+    assert_eq!(w.engine.trace_hash(), recorded.engine.trace_hash());
+    let (a, b) = (checker.outcomes(&w), world::check_expectations(&sc.expect, &recorded));
+    assert_eq!(
+        a.iter().map(|o| (o.ok, &o.message)).collect::<Vec<_>>(),
+        b.iter().map(|o| (o.ok, &o.message)).collect::<Vec<_>>()
+    );
+    assert!(a.iter().all(|o| o.ok));
+}

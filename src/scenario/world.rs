@@ -410,74 +410,130 @@ fn matches(e: &Expect, r: &Record<Observation>, names: &[String]) -> bool {
     true
 }
 
+/// The `expect` entries checked as observations stream past: each keeps only the time of its
+/// first matching observation and of its first one inside the window, so a run of any length
+/// checks them in constant memory.
+pub struct ExpectChecker<'a> {
+    expect: &'a [Expect],
+    /// Per entry: its reference time and window, and what was seen.
+    state: Vec<ExpectState>,
+}
+
+struct ExpectState {
+    reference: Time,
+    window: Option<(Time, Time)>,
+    first: Option<Time>,
+    first_in_window: Option<Time>,
+}
+
+impl<'a> ExpectChecker<'a> {
+    /// `fault_times` are the resolved times of the scenario's faults (`World::fault_times`).
+    pub fn new(expect: &'a [Expect], fault_times: &[Time]) -> Self {
+        let state = expect
+            .iter()
+            .map(|e| {
+                let reference = e.after_fault.map(|k| fault_times[k]).unwrap_or(Time::ZERO);
+                let window = e.within.map(|(a, b)| (reference + a, reference + b));
+                ExpectState { reference, window, first: None, first_in_window: None }
+            })
+            .collect();
+        ExpectChecker { expect, state }
+    }
+
+    /// One observation, in trace order.
+    pub fn observe(&mut self, r: &Record<Observation>, names: &[String]) {
+        for (e, st) in self.expect.iter().zip(&mut self.state) {
+            if st.first_in_window.is_some() && st.first.is_some() {
+                continue; // nothing later can change this entry's outcome
+            }
+            if (e.after_fault.is_some() && r.at < st.reference) || !matches(e, r, names) {
+                continue;
+            }
+            st.first.get_or_insert(r.at);
+            if st.window.is_none_or(|(a, b)| r.at > a && r.at <= b) {
+                st.first_in_window.get_or_insert(r.at);
+            }
+        }
+    }
+
+    /// The outcome of every entry, then (if the world asks for it) of the convergence check.
+    pub fn outcomes(&self, world: &World) -> Vec<ExpectOutcome> {
+        self.expect
+            .iter()
+            .zip(&self.state)
+            .enumerate()
+            .map(|(index, (e, st))| {
+                let describe = || {
+                    let mut s = e.observation.clone();
+                    if let Some(n) = &e.node {
+                        s += &format!(" on {n}");
+                    }
+                    if !e.where_.is_empty() {
+                        s += &format!(" where {}", serde_json::to_string(&e.where_).unwrap_or_default());
+                    }
+                    if let Some(h) = &e.view_has {
+                        s += &format!(" with host {}", serde_json::to_string(h).unwrap_or_default());
+                    }
+                    if let Some(h) = &e.view_lacks {
+                        s += &format!(" without host {}", serde_json::to_string(h).unwrap_or_default());
+                    }
+                    if let Some((a, b)) = st.window {
+                        s += &format!(" in ({a}, {b}]");
+                    }
+                    if let Some(k) = e.after_fault {
+                        s += &format!(" (fault {k} at {})", st.reference);
+                    }
+                    s
+                };
+                let (ok, detail) = if e.never {
+                    match st.first_in_window {
+                        Some(t) => (false, format!("expected never {}, but seen at {t}", describe())),
+                        None => (true, format!("never {}", describe())),
+                    }
+                } else if e.first {
+                    match st.first {
+                        Some(t) if st.first_in_window == Some(t) => (true, format!("first {} at {t}", describe())),
+                        Some(t) => (false, format!("expected first {}, but it came at {t}", describe())),
+                        None => (false, format!("expected first {}, but it never came", describe())),
+                    }
+                } else {
+                    match (st.first_in_window, st.first) {
+                        (Some(t), _) => (true, format!("{} at {t}", describe())),
+                        (None, Some(t)) => {
+                            (false, format!("expected {}, but the matching ones came at {t} and later", describe()))
+                        }
+                        (None, None) => (false, format!("expected {}, but none came", describe())),
+                    }
+                };
+                let message = if e.why.is_empty() || ok { detail } else { format!("{detail} ({})", e.why) };
+                ExpectOutcome { index, ok, message }
+            })
+            .chain(world.converge.then(|| convergence_outcomes(world, self.expect.len())).into_iter().flatten())
+            .collect()
+    }
+}
+
+/// The `expect` entries checked over the observations the world recorded.
 pub fn check_expectations(expect: &[Expect], world: &World) -> Vec<ExpectOutcome> {
-    let records = &world.engine.records;
-    expect
-        .iter()
-        .enumerate()
-        .map(|(index, e)| {
-            let reference = e.after_fault.map(|k| world.fault_times[k]).unwrap_or(Time::ZERO);
-            let window = e.within.map(|(a, b)| (reference + a, reference + b));
-            let in_window = |t: Time| window.is_none_or(|(a, b)| t > a && t <= b);
-            let candidates: Vec<&Record<Observation>> = records
-                .iter()
-                .filter(|r| e.after_fault.is_none() || r.at >= reference)
-                .filter(|r| matches(e, r, &world.names))
-                .collect();
-            let describe = || {
-                let mut s = e.observation.clone();
-                if let Some(n) = &e.node {
-                    s += &format!(" on {n}");
-                }
-                if !e.where_.is_empty() {
-                    s += &format!(" where {}", serde_json::to_string(&e.where_).unwrap_or_default());
-                }
-                if let Some(h) = &e.view_has {
-                    s += &format!(" with host {}", serde_json::to_string(h).unwrap_or_default());
-                }
-                if let Some(h) = &e.view_lacks {
-                    s += &format!(" without host {}", serde_json::to_string(h).unwrap_or_default());
-                }
-                if let Some((a, b)) = window {
-                    s += &format!(" in ({a}, {b}]");
-                }
-                if let Some(k) = e.after_fault {
-                    s += &format!(" (fault {k} at {})", world.fault_times[k]);
-                }
-                s
-            };
-            let (ok, detail) = if e.never {
-                match candidates.iter().find(|r| in_window(r.at)) {
-                    Some(r) => (false, format!("expected never {}, but seen at {}", describe(), r.at)),
-                    None => (true, format!("never {}", describe())),
-                }
-            } else if e.first {
-                match candidates.first() {
-                    Some(r) if in_window(r.at) => (true, format!("first {} at {}", describe(), r.at)),
-                    Some(r) => (false, format!("expected first {}, but it came at {}", describe(), r.at)),
-                    None => (false, format!("expected first {}, but it never came", describe())),
-                }
-            } else {
-                match candidates.iter().find(|r| in_window(r.at)) {
-                    Some(r) => (true, format!("{} at {}", describe(), r.at)),
-                    None => (
-                        false,
-                        format!(
-                            "expected {}, but {}",
-                            describe(),
-                            match candidates.first() {
-                                Some(r) => format!("the matching ones came at {} and later", r.at),
-                                None => "none came".into(),
-                            }
-                        ),
-                    ),
-                }
-            };
-            let message = if e.why.is_empty() || ok { detail } else { format!("{detail} ({})", e.why) };
-            ExpectOutcome { index, ok, message }
-        })
-        .chain(world.converge.then(|| convergence_outcomes(world, expect.len())).into_iter().flatten())
-        .collect()
+    let mut checker = ExpectChecker::new(expect, &world.fault_times);
+    for r in &world.engine.records {
+        checker.observe(r, &world.names);
+    }
+    checker.outcomes(world)
+}
+
+/// Runs the world to `end` handing every observation, in order, to `sink` and dropping it:
+/// memory stays flat however long the run. The engine runs in one-second steps, which changes
+/// nothing it does (events are ordered by time and insertion alone).
+pub fn run_streaming(w: &mut World, end: Time, mut sink: impl FnMut(&Record<Observation>, &[String])) {
+    let step = crate::time::Dur::from_secs(1);
+    while w.engine.now() < end {
+        let next = (w.engine.now() + step).min(end);
+        w.engine.run_until(next);
+        for r in w.engine.records.drain(..) {
+            sink(&r, &w.names);
+        }
+    }
 }
 
 /// The `converge` check as outcomes: one per failed clause, or a single passing one.
