@@ -329,6 +329,13 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
     let elapsed = wall.elapsed().as_secs_f64();
     let s = &w.engine.stats;
     println!("scenario      {} (seed {seed})", sc.name);
+    if let Ok(r) = nacos_sim::naming::versions::server_release(&sc.switches.server_version) {
+        let apart =
+            if r.unmodelled.is_empty() { String::new() } else { format!("; not told apart yet: {}", r.unmodelled) };
+        let overridden =
+            sc.switches.distro_version.map_or("", |_| ", Distro pipeline and membership overridden by distro_version");
+        println!("server        Nacos {} (modelled as {}{apart}{overridden})", r.version, r.range);
+    }
     println!("simulated     {}", end);
     println!("events        {}", s.events);
     println!("udp           sent {} delivered {} lost {}", s.udp_sent, s.udp_delivered, s.udp_lost);

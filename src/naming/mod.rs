@@ -5,6 +5,7 @@ mod cache_hints;
 pub mod client;
 pub mod invariants;
 pub mod server;
+pub mod versions;
 pub mod wire;
 
 use crate::engine::{Input, Node, Outputs};

@@ -311,11 +311,17 @@ pub struct SwitchSpec {
     pub push_enabled: bool,
     #[serde(default)]
     pub empty_service_clean: EmptyServiceClean,
-    /// Distro sync pipeline of the servers: `"1.4"` (delay engine, default), `"1.3"`
-    /// (TaskDispatcher/DataSyncer of 1.2–1.3, spec §5.I) or `"1.1"` (the same with a 200 ms
-    /// dispatch period and 1.1 membership, R5.33).
+    /// The Nacos release of every server, `1.x.y` from 1.0.0 to 1.4.8 (default `"1.4.1"`):
+    /// selects every version-dependent server behaviour that is modelled
+    /// (`src/naming/versions.rs`); `run` prints the range it is modelled by.
+    #[serde(default = "default_server_version")]
+    pub server_version: String,
+    /// Overrides the Distro pipeline and membership of `server_version` alone: `"1.4"` (delay
+    /// engine, member probes), `"1.3"` (TaskDispatcher/DataSyncer with 2 s dispatch, member
+    /// probes, spec §5.I) or `"1.1"` (200 ms dispatch and `ServerListManager` membership,
+    /// R5.33).
     #[serde(default)]
-    pub distro_version: DistroVersionSpec,
+    pub distro_version: Option<DistroVersionSpec>,
     /// CPU cores of each server: the number of 1.3 TaskDispatcher schedulers.
     #[serde(default = "default_cpu_cores")]
     pub cpu_cores: u32,
@@ -341,9 +347,12 @@ fn default_cpu_cores() -> u32 {
     4
 }
 
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+fn default_server_version() -> String {
+    "1.4.1".into()
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DistroVersionSpec {
-    #[default]
     #[serde(rename = "1.4")]
     V14,
     #[serde(rename = "1.3")]
@@ -361,7 +370,8 @@ impl Default for SwitchSpec {
             light_beat_enabled: true,
             push_enabled: true,
             empty_service_clean: EmptyServiceClean::Off,
-            distro_version: DistroVersionSpec::V14,
+            server_version: default_server_version(),
+            distro_version: None,
             cpu_cores: 4,
             data_warmup: false,
             overridden_server_status: None,
@@ -625,6 +635,9 @@ fn at_bounds(at: &At) -> (Dur, Dur) {
 }
 
 fn validate(sc: &Scenario) -> Result<(), Invalid> {
+    if let Err(e) = crate::naming::versions::server_release(&sc.switches.server_version) {
+        return Err(("switches.server_version".into(), e));
+    }
     if !(1..=MAX_CPU_CORES).contains(&sc.switches.cpu_cores) {
         return Err(("switches.cpu_cores".into(), format!("expected at least 1 and at most {MAX_CPU_CORES} cores")));
     }

@@ -9,7 +9,8 @@ use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::distro::datum_checksum;
 use crate::naming::server::key_builder;
-use crate::naming::server::{AddressBook, DistroVersion, NamingServer, ServerConfig, ServerStatus, Switches};
+use crate::naming::server::{AddressBook, NamingServer, ServerConfig, ServerStatus, Switches};
+use crate::naming::versions::{self, Membership, ServerBehaviour, SyncPipeline};
 use crate::naming::wire::{Observation, ServiceKey, Str};
 use crate::naming::Process;
 use crate::time::{Dur, Time};
@@ -88,6 +89,22 @@ fn client_ip(i: usize, c: &ClientSpec) -> String {
     c.ip.clone().unwrap_or_else(|| format!("10.1.{}.{}", (i + 1) / 250, (i + 1) % 250 + 1))
 }
 
+/// The servers' behaviour: their release's, with the Distro pipeline and membership of
+/// `distro_version` if it overrides them.
+fn server_behaviour(sw: &crate::scenario::SwitchSpec) -> ServerBehaviour {
+    let mut b = versions::server_release(&sw.server_version).expect("validated").behaviour;
+    let (sync, membership) = match sw.distro_version {
+        None => return b,
+        Some(DistroVersionSpec::V14) => (SyncPipeline::DelayEngine, Membership::MemberProbes),
+        Some(DistroVersionSpec::V13) => (SyncPipeline::TaskDispatcher { period_ms: 2000 }, Membership::MemberProbes),
+        Some(DistroVersionSpec::V11) => {
+            (SyncPipeline::TaskDispatcher { period_ms: 200 }, Membership::ServerListManager)
+        }
+    };
+    (b.sync, b.membership) = (sync, membership);
+    b
+}
+
 /// Builds the world. `seed` overrides the scenario's seed (for `--seed`).
 pub fn build(sc: &Scenario, seed: u64) -> World {
     let mut names: Vec<String> = sc.servers.iter().map(|s| s.id.clone()).collect();
@@ -122,11 +139,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         expire_instance: sw.expire_instance,
         light_beat_enabled: sw.light_beat_enabled,
         push_enabled: sw.push_enabled,
-        distro_version: match sw.distro_version {
-            DistroVersionSpec::V14 => DistroVersion::V14,
-            DistroVersionSpec::V13 => DistroVersion::V13,
-            DistroVersionSpec::V11 => DistroVersion::V11,
-        },
+        behaviour: server_behaviour(sw),
         cpu_cores: sw.cpu_cores,
         data_warmup: sw.data_warmup,
         overridden_status: sw.overridden_server_status.map(|st| match st {

@@ -4,6 +4,7 @@
 
 use super::naming_proxy::Then;
 use super::{NamingClient, Out};
+use crate::naming::versions::{client_behaviour, ClientBehaviour};
 use crate::naming::wire::*;
 use crate::slab::Slab;
 use crate::time::{Dur, Time};
@@ -32,8 +33,8 @@ pub(crate) struct BeatReactor {
     generation: u64,
     /// Reactor-wide, starts false (R2.5).
     light_beat_enabled: bool,
-    /// @1.4.1 and older: an exception other than `NacosException` kills the beat loop (R2.5).
-    dies_on_error: bool,
+    /// What this client's release does (light beats, 20404, the beat task's death).
+    release: ClientBehaviour,
 }
 
 impl BeatReactor {
@@ -43,7 +44,7 @@ impl BeatReactor {
             tasks: Slab::default(),
             generation: 0,
             light_beat_enabled: false,
-            dies_on_error: version_at_most(client_version, (1, 4, 1)),
+            release: client_behaviour(client_version),
         }
     }
 
@@ -134,7 +135,7 @@ impl NamingClient {
         let mut next = entry.period;
         if let Ok(Msg::Garbled) = result {
             // Parsing the reply throws something other than NacosException.
-            if self.beat_reactor.dies_on_error {
+            if self.beat_reactor.release.beat_task_dies_on_error {
                 out.observe(Observation::BeatTaskDied {
                     service: key.service.clone(),
                     ip: key.ip.clone(),
@@ -149,7 +150,8 @@ impl NamingClient {
             if client_beat_interval > 0 {
                 next = client_beat_interval;
             }
-            if code == 20404 {
+            // Before 1.2.0 a client has no 20404 branch: it beats on with the full body (C1).
+            if code == 20404 && self.beat_reactor.release.light_beats_and_reregister {
                 out.observe(Observation::Reregister {
                     service: key.service.clone(),
                     ip: key.ip.clone(),
@@ -172,18 +174,12 @@ impl NamingClient {
                 let svc = ServiceKey { namespace: self.config.namespace.clone(), name: key.service.clone() };
                 reregister = Some(Msg::Register(Rc::new(RegisterReq { service: svc, instance, agent: self.agent() })));
             }
-            self.beat_reactor.light_beat_enabled = light_beat_enabled.unwrap_or(false);
+            let r = &mut self.beat_reactor;
+            r.light_beat_enabled = r.release.light_beats_and_reregister && light_beat_enabled.unwrap_or(false);
         }
         if let Some(msg) = reregister {
             self.req_api(now, "registerInstance", msg, Then::Register, out);
         }
         out.set_timer(Dur::from_millis(next), Timer::Client(ClientTimer::Beat(task)));
     }
-}
-
-/// Whether a `major.minor.patch` version string is at most `max` (unparseable parts count as 0).
-fn version_at_most(version: &str, max: (u32, u32, u32)) -> bool {
-    let mut parts = version.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
-    let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    v <= max
 }

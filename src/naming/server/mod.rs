@@ -27,9 +27,10 @@ pub mod switch_domain;
 pub use client_beat_check_task::CLIENT_BEAT_CHECK_MS;
 pub use key_builder::service_key_of;
 pub use server_status_manager::ServerStatus;
-pub use switch_domain::{DistroVersion, Switches};
+pub use switch_domain::Switches;
 
 use crate::engine::{ExchangeId, HttpError, HttpTimeouts, Input, Node, NodeId, Outputs};
+use crate::naming::versions::SyncPipeline;
 use crate::naming::wire::*;
 use crate::time::{Dur, Time};
 use distro::{DataStore, DelayEngine, DistroMapper, Notifier};
@@ -119,9 +120,9 @@ pub struct NamingServer {
 impl NamingServer {
     pub fn new(config: ServerConfig) -> NamingServer {
         let members = MemberManager::new(config.address.clone(), &config.members);
-        let period = match config.switches.distro_version {
-            DistroVersion::V11 => distro::task_dispatcher::TASK_DISPATCH_PERIOD_V11_MS,
-            _ => distro::task_dispatcher::TASK_DISPATCH_PERIOD_MS,
+        let period = match config.switches.behaviour.sync {
+            SyncPipeline::TaskDispatcher { period_ms } => period_ms,
+            SyncPipeline::DelayEngine => 0, // no dispatcher runs
         };
         let dispatcher = distro::TaskDispatcher::new(config.switches.cpu_cores, period);
         // At init the healthy list holds every member, whatever its state (R5.1).

@@ -74,9 +74,27 @@ impl NamingServer {
         self.notifier.scheduled = false;
         while let Some((key, action)) = self.notifier.pop() {
             if action == NotifyAction::Delete {
-                continue; // @1.4.1 Service.onDelete ignores it (R1.28)
+                // Up to 1.4.1 Service.onDelete ignores it (R1.28, versions.md V11).
+                if self.config.switches.behaviour.service_on_delete_removes {
+                    self.service_on_delete(&key, out);
+                }
+                continue;
             }
             self.apply_datum(now_ms, &key, out);
+        }
+    }
+
+    /// 1.4.2 `Service.onDelete`: every cluster's list of that kind becomes empty. Nothing else:
+    /// no checksum recompute and no push, so subscribers learn it at their next poll.
+    fn service_on_delete(&mut self, key: &Str, out: &mut Out) {
+        let ephemeral = key.starts_with(crate::naming::server::key_builder::EPHEMERAL_PREFIX);
+        let Some(svc) = service_key_of(key) else { return };
+        let Some(service) = self.services.get_mut(&svc) else { return };
+        for cluster in service.clusters.values_mut() {
+            let (_, removed) = cluster.update_ips(Vec::new(), ephemeral);
+            for i in removed {
+                out.observe(Observation::InstanceRemoved { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
+            }
         }
     }
 

@@ -10,7 +10,8 @@ use crate::engine::{HttpError, NodeId};
 use crate::naming::server::key_builder::{is_distro_key, service_key_of};
 use crate::naming::server::member_manager::REPORT_INITIAL_MS;
 use crate::naming::server::service_reporter::SERVICE_REPORT_INITIAL_MS;
-use crate::naming::server::{Call, DistroVersion, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
+use crate::naming::server::{Call, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
+use crate::naming::versions::{Membership, SyncPipeline};
 use crate::naming::wire::*;
 use crate::time::Dur;
 use std::rc::Rc;
@@ -39,11 +40,12 @@ impl NamingServer {
         if !self.cluster_mode() {
             return;
         }
-        if self.config.switches.distro_version == DistroVersion::V14 {
+        let behaviour = self.config.switches.behaviour;
+        if behaviour.sync == SyncPipeline::DelayEngine {
             out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::DistroTick));
         }
         out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
-        if self.config.switches.distro_version == DistroVersion::V11 {
+        if behaviour.membership == Membership::ServerListManager {
             out.set_timer(Dur::from_millis(SERVER_LIST_PERIOD_MS), Timer::Server(ServerTimer::ServerListReport));
         } else {
             out.set_timer(Dur::from_millis(REPORT_INITIAL_MS), Timer::Server(ServerTimer::MemberReport));
@@ -70,13 +72,13 @@ impl NamingServer {
             return;
         }
         let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
-        match self.config.switches.distro_version {
-            DistroVersion::V14 => {
+        match self.config.switches.behaviour.sync {
+            SyncPipeline::DelayEngine => {
                 for t in targets {
                     self.delay.add_single(key.clone(), t, STAGE_DELAY_MS, now_ms);
                 }
             }
-            DistroVersion::V13 | DistroVersion::V11 => {
+            SyncPipeline::TaskDispatcher { .. } => {
                 let Some(batch) = self.dispatcher.add(key.clone(), now_ms) else { return };
                 for t in targets {
                     self.submit_sync_task(t, &batch, out);

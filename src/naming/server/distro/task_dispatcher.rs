@@ -12,10 +12,6 @@ use crate::naming::wire::*;
 use crate::time::Dur;
 use std::rc::Rc;
 
-/// `nacos.naming.distro.taskDispatchPeriod` of 1.2–1.4, and of 1.0–1.1 (R5.30).
-pub const TASK_DISPATCH_PERIOD_MS: i64 = 2000;
-pub const TASK_DISPATCH_PERIOD_V11_MS: i64 = 200;
-
 /// The 1.2–1.3 `TaskDispatcher` (R5.30): `cpuCoreCount` schedulers, a key goes to scheduler
 /// `(hashCode & MAX_INT) % n`. A scheduler thread wakes on each key, adds it to its batch and
 /// flushes the batch when it holds 1000 keys or the last flush is more than one period ago. A
@@ -117,7 +113,7 @@ mod tests {
     /// period waits for a later key on the same scheduler.
     #[test]
     fn task_dispatcher_flushes_only_when_a_key_arrives_late_enough() {
-        let mut d = TaskDispatcher::new(1, TASK_DISPATCH_PERIOD_MS);
+        let mut d = TaskDispatcher::new(1, 2000);
         assert_eq!(d.add("a".into(), 5000), Some(vec!["a".into()]));
         assert_eq!(d.add("b".into(), 6000), None, "1 s after the flush: waits");
         assert_eq!(d.add("c".into(), 7000), None, "2 s is not more than the period");

@@ -1,0 +1,176 @@
+//! Nacos releases as data (`../shared/spec/versions.md`): a server release string selects, in
+//! this one place, the bundle of behaviours the cores switch on; the cores ask for a flag and
+//! never compare version strings. Each flag names the row of `versions.md` it models.
+//!
+//! Modelled so far: the Distro sync pipeline (V1–V3), the membership that decides who is
+//! healthy (V5, V7) and `Service.onDelete` (V11). The other rows (V4, V8–V10, V12–V15) are not
+//! told apart yet: a release they affect runs like the newest release of its range, and
+//! [`ServerRelease::unmodelled`] says which rows that leaves out, so `run` can print it.
+
+/// How a server replicates a local change to its peers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncPipeline {
+    /// V3, 1.4.0 and later: `DistroProtocol` with the two-stage delay-task engine (spec §5.C).
+    DelayEngine,
+    /// V1–V2, up to 1.3.x: `TaskDispatcher` / `DataSyncer` (spec §5.I), flushing with this
+    /// `taskDispatchPeriod`: 200 ms up to 1.1.x, 2000 ms in 1.2.x–1.3.x.
+    TaskDispatcher { period_ms: i64 },
+}
+
+/// What decides the members the `DistroMapper` hashes over.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// V5, up to 1.2.x: `ServerListManager` status beats every 2 s, alive while the last one is
+    /// under 10 s old; list changes switch health checks off (V6, R5.33).
+    ServerListManager,
+    /// V7, 1.3.0 and later: `ServerMemberManager` probes, UP / SUSPICIOUS / DOWN (spec §6).
+    MemberProbes,
+}
+
+/// The version-dependent behaviour of a naming server.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ServerBehaviour {
+    pub sync: SyncPipeline,
+    pub membership: Membership,
+    /// V11, 1.4.2 and later: `Service.onDelete` empties the service's clusters when Distro
+    /// removes a datum; up to 1.4.1 it does nothing and the instances stay served (R1.28).
+    pub service_on_delete_removes: bool,
+}
+
+impl Default for ServerBehaviour {
+    /// 1.4.1, the release the spec describes.
+    fn default() -> Self {
+        server_release("1.4.1").expect("1.4.1 is modelled").behaviour
+    }
+}
+
+/// A server release as parsed: what it was asked as, the range it is modelled by, and its
+/// behaviour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerRelease {
+    pub version: String,
+    /// The releases that share this behaviour, e.g. `"1.3.0–1.3.2"`.
+    pub range: &'static str,
+    /// The `versions.md` rows that differ inside this range and are not modelled yet.
+    pub unmodelled: &'static str,
+    pub behaviour: ServerBehaviour,
+}
+
+/// The releases `switches.server_version` names in the documentation and tests; any other
+/// `1.x.y` from 1.0.0 to 1.4.8 is modelled by its range too.
+pub const NAMED_SERVER_RELEASES: &[&str] = &["1.1.0", "1.1.4", "1.2.1", "1.3.0", "1.3.2", "1.4.0", "1.4.1", "1.4.2"];
+
+/// A release number, `(major, minor, patch)`.
+type Release = (u32, u32, u32);
+
+/// The behaviour ranges: (first, last, label, rows not told apart inside it, behaviour).
+const RANGES: &[(Release, Release, &str, &str, ServerBehaviour)] = &[
+    ((1, 0, 0), (1, 1, 4), "1.0.0–1.1.4", "V4 (≤ 1.1.0: liveness by the sender's timestamp)", B_1_1),
+    ((1, 2, 0), (1, 2, 99), "1.2.0–1.2.x", "", B_1_2),
+    (
+        (1, 3, 0),
+        (1, 3, 99),
+        "1.3.0–1.3.x",
+        "V8 (1.3.0: DOWN members keep their share), V9 (1.3.1+: SUSPICIOUS forever)",
+        B_1_3,
+    ),
+    (
+        (1, 4, 0),
+        (1, 4, 1),
+        "1.4.0–1.4.1",
+        "V9 (1.4.0), V10 (1.4.1: a member re-read resets every member to UP), V12, V13",
+        B_1_4,
+    ),
+    ((1, 4, 2), (1, 4, 8), "1.4.2–1.4.8", "", B_1_4_2),
+];
+
+const B_1_1: ServerBehaviour = ServerBehaviour {
+    sync: SyncPipeline::TaskDispatcher { period_ms: 200 },
+    membership: Membership::ServerListManager,
+    service_on_delete_removes: false,
+};
+const B_1_2: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::TaskDispatcher { period_ms: 2000 }, ..B_1_1 };
+const B_1_3: ServerBehaviour = ServerBehaviour { membership: Membership::MemberProbes, ..B_1_2 };
+const B_1_4: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::DelayEngine, ..B_1_3 };
+const B_1_4_2: ServerBehaviour = ServerBehaviour { service_on_delete_removes: true, ..B_1_4 };
+
+/// Parses `1.x.y` (a suffix such as `-BETA` is ignored) into its modelled release.
+pub fn server_release(version: &str) -> Result<ServerRelease, String> {
+    let core = version.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<Option<u32>> = core.split('.').map(|p| p.parse().ok()).collect();
+    let v = match parts[..] {
+        [Some(a), Some(b), Some(c)] => (a, b, c),
+        _ => return Err(format!("expected a release like \"1.4.1\", found \"{version}\"")),
+    };
+    RANGES
+        .iter()
+        .find(|(first, last, ..)| *first <= v && v <= *last)
+        .map(|&(_, _, range, unmodelled, behaviour)| ServerRelease {
+            version: version.to_string(),
+            range,
+            unmodelled,
+            behaviour,
+        })
+        .ok_or_else(|| {
+            format!(
+                "Nacos {version} is not a modelled 1.x release; from 1.0.0 to 1.4.8, e.g. {NAMED_SERVER_RELEASES:?}"
+            )
+        })
+}
+
+/// The version-dependent behaviour of the Java client (`nacos-client`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ClientBehaviour {
+    /// C1, from 1.2.0: light beats once the server says `lightBeatEnabled`, and re-registration
+    /// on code 20404. Older clients send the full beat every period and never re-register; the
+    /// server re-creates the instance from the beat body.
+    pub light_beats_and_reregister: bool,
+    /// C2, up to 1.4.1: an exception other than `NacosException` in `BeatTask` (a reply that
+    /// does not parse) is not caught, and the task is never rescheduled.
+    pub beat_task_dies_on_error: bool,
+}
+
+/// The client behaviour of a `major.minor.patch` client version (parts that do not parse count
+/// as 0, as a lenient reader of `Nacos-Java-Client:vX` would).
+pub fn client_behaviour(version: &str) -> ClientBehaviour {
+    let mut parts =
+        version.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(0));
+    let v: (u32, u32, u32) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    ClientBehaviour { light_beats_and_reregister: v >= (1, 2, 0), beat_task_dies_on_error: v <= (1, 4, 1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_release_selects_its_bundle() {
+        let b = |v: &str| server_release(v).unwrap().behaviour;
+        assert_eq!(b("1.1.0").sync, SyncPipeline::TaskDispatcher { period_ms: 200 });
+        assert_eq!(b("1.1.4").membership, Membership::ServerListManager);
+        assert_eq!(b("1.2.1").sync, SyncPipeline::TaskDispatcher { period_ms: 2000 });
+        assert_eq!(b("1.2.1").membership, Membership::ServerListManager);
+        assert_eq!(b("1.3.0").membership, Membership::MemberProbes);
+        assert_eq!(b("1.3.2").sync, SyncPipeline::TaskDispatcher { period_ms: 2000 });
+        assert_eq!(b("1.4.0").sync, SyncPipeline::DelayEngine);
+        assert!(!b("1.4.1").service_on_delete_removes);
+        assert!(b("1.4.2").service_on_delete_removes && b("1.4.8").service_on_delete_removes);
+        assert_eq!(b("1.4.0-BETA"), b("1.4.1"));
+        assert_eq!(ServerBehaviour::default(), b("1.4.1"));
+        assert_eq!(server_release("1.3.1").unwrap().range, "1.3.0–1.3.x");
+        for v in NAMED_SERVER_RELEASES {
+            server_release(v).unwrap();
+        }
+        for bad in ["2.0.0", "1.5.0", "0.9.0", "1.4", "latest", ""] {
+            assert!(server_release(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_versions_select_beats_and_the_beat_task_death() {
+        let c = client_behaviour;
+        assert!(!c("1.1.4").light_beats_and_reregister && c("1.2.0").light_beats_and_reregister);
+        assert!(c("1.4.1").beat_task_dies_on_error && !c("1.4.2").beat_task_dies_on_error);
+        assert!(c("v1.4.1").beat_task_dies_on_error && c("1.4.1-SNAPSHOT").beat_task_dies_on_error);
+    }
+}
