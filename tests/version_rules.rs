@@ -105,3 +105,67 @@ fn an_unknown_release_is_rejected_with_the_field_path() {
     assert_eq!(err.path, "switches.server_version");
     assert!(err.message.contains("1.4.1"), "{}", err.message);
 }
+
+/// `member_state_changed` of `member` as `node` sees it: (ms, new state).
+fn member_states(w: &world::World, node: &str) -> Vec<(i64, String)> {
+    let id = w.names.iter().position(|n| n == node).unwrap() as u32;
+    w.engine
+        .records
+        .iter()
+        .filter(|r| r.node == id && r.obs.kind() == "member_state_changed")
+        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["to"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn peer_dies(version: &str, host_down: bool) -> world::World {
+    run(&format!(
+        r#"{{"name": "m", "seed": 1, "duration": "60s",
+        "servers": [{{"id": "s1"}}, {{"id": "s2"}}],
+        "switches": {{"server_version": "{version}"}},
+        "faults": [{{"kind": "crash", "node": "s2", "at": "8s", "host_down": {host_down}}}]}}"#
+    ))
+}
+
+/// V9: s1 probes s2 every 2 s; with s2's host down each probe fails at its 5 s connect timeout,
+/// the first at 14 s. From 1.3.1 to 1.4.0 the failure count never passes 1, so s2 stays
+/// SUSPICIOUS for good; 1.3.0 and 1.4.1 count to four and mark it DOWN at 20 s. A refused
+/// connection is DOWN at once on every release (the 9 s probe, answered at 9.002 s).
+#[test]
+fn a_dead_host_stays_suspicious_forever_from_1_3_1_to_1_4_0() {
+    let suspicious = vec![(14_000, "SUSPICIOUS".to_string())];
+    let down = vec![(14_000, "SUSPICIOUS".to_string()), (20_000, "DOWN".to_string())];
+    for (version, want) in [("1.3.0", &down), ("1.3.2", &suspicious), ("1.4.0", &suspicious), ("1.4.1", &down)] {
+        assert_eq!(&member_states(&peer_dies(version, true), "s1"), want, "{version}");
+    }
+    for version in ["1.3.2", "1.4.0", "1.4.1"] {
+        assert_eq!(member_states(&peer_dies(version, false), "s1"), [(9_002, "DOWN".to_string())], "{version}");
+    }
+}
+
+/// V8: on 1.3.0 the DistroMapper keeps a DOWN member, so beats for its services are still
+/// forwarded to it and fail for as long as it is dead; from 1.3.1 the survivor takes them over.
+#[test]
+fn on_1_3_0_a_dead_member_keeps_its_services() {
+    let members = ["10.0.0.1:8848", "10.0.0.2:8848"];
+    let on_s2 = (0..20)
+        .map(|n| format!("svc{n}"))
+        .find(|s| {
+            let name = format!("DEFAULT_GROUP@@{s}");
+            members[nacos_sim::naming::server::distro::distro_hash(&name) as usize % 2] == members[1]
+        })
+        .expect("a service s2 owns");
+    for (version, keeps) in [("1.3.0", true), ("1.3.2", false)] {
+        let w = run(&format!(
+            r#"{{"name": "v8", "seed": 1, "duration": "60s",
+            "servers": [{{"id": "s1"}}, {{"id": "s2"}}],
+            "switches": {{"server_version": "{version}"}},
+            "clients": [{{"id": "p", "servers": ["s1"], "register": [{{"at": "1s", "service": "{on_s2}", "port": 1}}]}}],
+            "faults": [{{"kind": "crash", "node": "s2", "at": "8s"}}]}}"#
+        ));
+        assert_eq!(member_states(&w, "s1"), [(9_002, "DOWN".to_string())], "{version}");
+        let late_failures = times(&w, "s1", "forward_failed").iter().filter(|&&t| t > 10_000).count();
+        assert_eq!(late_failures > 0, keeps, "{version}: beats forwarded to the dead member after 10 s");
+        let nacos_sim::naming::Process::Server(s1) = w.engine.node(0) else { panic!("s1 is a server") };
+        assert_eq!(s1.mapper.healthy.len(), if keeps { 2 } else { 1 }, "{version}");
+    }
+}

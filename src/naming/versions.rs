@@ -3,7 +3,8 @@
 //! never compare version strings. Each flag names the row of `versions.md` it models.
 //!
 //! Modelled so far: the Distro sync pipeline (V1–V3), the membership that decides who is
-//! healthy (V5, V7) and `Service.onDelete` (V11). The other rows (V4, V8–V10, V12–V15) are not
+//! healthy (V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9) and `Service.onDelete`
+//! (V11). The other rows (V4, V10, V12–V15) are not
 //! told apart yet: a release they affect runs like the newest release of its range, and
 //! [`ServerRelease::unmodelled`] says which rows that leaves out, so `run` can print it.
 
@@ -32,6 +33,13 @@ pub enum Membership {
 pub struct ServerBehaviour {
     pub sync: SyncPipeline,
     pub membership: Membership,
+    /// V8, 1.3.0 only: the `DistroMapper` hashes over every member whatever its state, so a
+    /// dead member keeps its share of services (1.3.1 filters out DOWN members).
+    pub mapper_keeps_down_members: bool,
+    /// V9, 1.3.1–1.4.0: `MemberUtils.onFail` counts on a copy whose count `update` never stores,
+    /// so the count never passes 1 and a member whose probes time out stays SUSPICIOUS for
+    /// ever; only "connection refused" still makes it DOWN (fixed by #4371 in 1.4.1).
+    pub member_fail_count_stuck: bool,
     /// V11, 1.4.2 and later: `Service.onDelete` empties the service's clusters when Distro
     /// removes a datum; up to 1.4.1 it does nothing and the instances stay served (R1.28).
     pub service_on_delete_removes: bool,
@@ -67,31 +75,27 @@ type Release = (u32, u32, u32);
 const RANGES: &[(Release, Release, &str, &str, ServerBehaviour)] = &[
     ((1, 0, 0), (1, 1, 4), "1.0.0–1.1.4", "V4 (≤ 1.1.0: liveness by the sender's timestamp)", B_1_1),
     ((1, 2, 0), (1, 2, 99), "1.2.0–1.2.x", "", B_1_2),
-    (
-        (1, 3, 0),
-        (1, 3, 99),
-        "1.3.0–1.3.x",
-        "V8 (1.3.0: DOWN members keep their share), V9 (1.3.1+: SUSPICIOUS forever)",
-        B_1_3,
-    ),
-    (
-        (1, 4, 0),
-        (1, 4, 1),
-        "1.4.0–1.4.1",
-        "V9 (1.4.0), V10 (1.4.1: a member re-read resets every member to UP), V12, V13",
-        B_1_4,
-    ),
+    ((1, 3, 0), (1, 3, 0), "1.3.0", "", B_1_3_0),
+    ((1, 3, 1), (1, 3, 99), "1.3.1–1.3.x", "", B_1_3),
+    ((1, 4, 0), (1, 4, 0), "1.4.0", "V10 (check 1.4.0), V12, V13", B_1_4_0),
+    ((1, 4, 1), (1, 4, 1), "1.4.1", "V10 (a member re-read resets every member to UP), V12, V13", B_1_4),
     ((1, 4, 2), (1, 4, 8), "1.4.2–1.4.8", "", B_1_4_2),
 ];
 
 const B_1_1: ServerBehaviour = ServerBehaviour {
     sync: SyncPipeline::TaskDispatcher { period_ms: 200 },
     membership: Membership::ServerListManager,
+    mapper_keeps_down_members: false,
+    member_fail_count_stuck: false,
     service_on_delete_removes: false,
 };
 const B_1_2: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::TaskDispatcher { period_ms: 2000 }, ..B_1_1 };
-const B_1_3: ServerBehaviour = ServerBehaviour { membership: Membership::MemberProbes, ..B_1_2 };
-const B_1_4: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::DelayEngine, ..B_1_3 };
+const B_1_3_0: ServerBehaviour =
+    ServerBehaviour { membership: Membership::MemberProbes, mapper_keeps_down_members: true, ..B_1_2 };
+const B_1_3: ServerBehaviour =
+    ServerBehaviour { mapper_keeps_down_members: false, member_fail_count_stuck: true, ..B_1_3_0 };
+const B_1_4_0: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::DelayEngine, ..B_1_3 };
+const B_1_4: ServerBehaviour = ServerBehaviour { member_fail_count_stuck: false, ..B_1_4_0 };
 const B_1_4_2: ServerBehaviour = ServerBehaviour { service_on_delete_removes: true, ..B_1_4 };
 
 /// Parses `1.x.y` (a suffix such as `-BETA` is ignored) into its modelled release.
@@ -155,9 +159,12 @@ mod tests {
         assert_eq!(b("1.4.0").sync, SyncPipeline::DelayEngine);
         assert!(!b("1.4.1").service_on_delete_removes);
         assert!(b("1.4.2").service_on_delete_removes && b("1.4.8").service_on_delete_removes);
-        assert_eq!(b("1.4.0-BETA"), b("1.4.1"));
+        assert_eq!(b("1.4.0-BETA"), b("1.4.0"));
         assert_eq!(ServerBehaviour::default(), b("1.4.1"));
-        assert_eq!(server_release("1.3.1").unwrap().range, "1.3.0–1.3.x");
+        assert_eq!(server_release("1.3.1").unwrap().range, "1.3.1–1.3.x");
+        assert!(b("1.3.0").mapper_keeps_down_members && !b("1.3.1").mapper_keeps_down_members);
+        assert!(!b("1.3.0").member_fail_count_stuck && b("1.3.2").member_fail_count_stuck);
+        assert!(b("1.4.0").member_fail_count_stuck && !b("1.4.1").member_fail_count_stuck);
         for v in NAMED_SERVER_RELEASES {
             server_release(v).unwrap();
         }

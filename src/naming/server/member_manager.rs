@@ -4,6 +4,7 @@
 
 use super::{Call, NamingServer, Out};
 use crate::engine::{HttpError, HttpTimeouts, NodeId};
+use crate::naming::versions::ServerBehaviour;
 use crate::naming::wire::*;
 use crate::time::Dur;
 
@@ -46,6 +47,10 @@ pub struct MemberManager {
     pub local: Str,
     pub members: Vec<Member>,
     cursor: usize,
+    /// V8 (1.3.0): the Distro list is every member, whatever its state.
+    keeps_down_members: bool,
+    /// V9 (1.3.1–1.4.0): the stored failure count never grows.
+    fail_count_stuck: bool,
 }
 
 /// A state change to publish as a `MembersChangeEvent`.
@@ -57,7 +62,7 @@ pub struct StateChange {
 
 impl MemberManager {
     /// Everyone starts UP, as parsed from `cluster.conf` (R6.1).
-    pub fn new(local: Str, members: &[(Str, NodeId)]) -> MemberManager {
+    pub fn new(local: Str, members: &[(Str, NodeId)], behaviour: &ServerBehaviour) -> MemberManager {
         let mut members: Vec<Member> = members
             .iter()
             .map(|(a, n)| Member {
@@ -69,12 +74,20 @@ impl MemberManager {
             })
             .collect();
         members.sort_by(|a, b| a.address.cmp(&b.address));
-        MemberManager { local, members, cursor: 0 }
+        MemberManager {
+            local,
+            members,
+            cursor: 0,
+            keeps_down_members: behaviour.mapper_keeps_down_members,
+            fail_count_stuck: behaviour.member_fail_count_stuck,
+        }
     }
 
-    /// UP and SUSPICIOUS members, sorted: the DistroMapper's healthy list (R5.1).
+    /// UP and SUSPICIOUS members, sorted: the DistroMapper's healthy list (R5.1); on 1.3.0
+    /// every member (V8).
     pub fn healthy_list(&self) -> Vec<Str> {
-        self.members.iter().filter(|m| m.state != NodeState::Down).map(|m| m.address.clone()).collect()
+        let listed = |m: &&Member| self.keeps_down_members || m.state != NodeState::Down;
+        self.members.iter().filter(listed).map(|m| m.address.clone()).collect()
     }
 
     pub fn others(&self) -> impl Iterator<Item = &Member> {
@@ -107,11 +120,16 @@ impl MemberManager {
     /// `MemberUtil.onFail` (R6.4): SUSPICIOUS, then DOWN after more than 3 consecutive failures
     /// or at once on "connection refused".
     pub fn on_fail(&mut self, address: &str, error: Option<HttpError>) -> Option<StateChange> {
+        let stuck = self.fail_count_stuck;
         let m = self.member_mut(address)?;
         let from = m.state;
         m.state = NodeState::Suspicious;
-        m.fail_access_cnt += 1;
-        if m.fail_access_cnt > FAIL_ACCESS_CNT || error == Some(HttpError::ConnectionRefused) {
+        // V9: the count is taken on a copy and never stored, so every failure counts as the first.
+        let count = m.fail_access_cnt + 1;
+        if !stuck {
+            m.fail_access_cnt = count;
+        }
+        if count > FAIL_ACCESS_CNT || error == Some(HttpError::ConnectionRefused) {
             m.state = NodeState::Down;
         }
         (from != m.state).then(|| StateChange { member: m.address.clone(), from, to: m.state })
@@ -180,7 +198,7 @@ mod tests {
     fn three() -> MemberManager {
         let m: Vec<(Str, NodeId)> =
             vec![("10.0.0.2:8848".into(), 1), ("10.0.0.1:8848".into(), 0), ("10.0.0.3:8848".into(), 2)];
-        MemberManager::new("10.0.0.1:8848".into(), &m)
+        MemberManager::new("10.0.0.1:8848".into(), &m, &ServerBehaviour::default())
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub struct NamingServer {
 
 impl NamingServer {
     pub fn new(config: ServerConfig) -> NamingServer {
-        let members = MemberManager::new(config.address.clone(), &config.members);
+        let members = MemberManager::new(config.address.clone(), &config.members, &config.switches.behaviour);
         let period = match config.switches.behaviour.sync {
             SyncPipeline::TaskDispatcher { period_ms } => period_ms,
             SyncPipeline::DelayEngine => 0, // no dispatcher runs
