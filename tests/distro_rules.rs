@@ -198,3 +198,39 @@ fn v11_server_list_changes_suspend_health_checks() {
     // off since 1 of 2 alive is not above 70 %.
     assert_eq!(switched, vec![(2_000, false), (64_000, true), (110_000, false)]);
 }
+
+/// R5.33 / versions.md V6: the 60 s stable period starts at the list change that switches
+/// health checks off, and only there. s2 dies at 100 s and comes back at 130 s: checks go off
+/// at the 110 s report; the list changes again at 132.001 s while they are off, which does not
+/// restart the period, so they come back at the first report more than 60 s after 110 s.
+#[test]
+fn only_the_change_that_switches_checks_off_starts_the_stable_period() {
+    let w = run(r#"{"name": "v11", "seed": 1, "duration": "200s",
+        "servers": [{"id": "s1"}, {"id": "s2"}],
+        "switches": {"server_version": "1.1.4"},
+        "faults": [{"kind": "crash", "node": "s2", "at": "100s", "until": "130s"}]}"#);
+    assert_eq!(times(&w, "s1", "healthy_list_changed"), vec![2_000, 2_001, 110_000, 132_001]);
+    let switched: Vec<(i64, bool)> = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| r.node == 0 && r.obs.kind() == "health_check_switched")
+        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["enabled"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(switched, vec![(2_000, false), (64_000, true), (110_000, false), (172_000, true)]);
+}
+
+/// `DistroController.onSyncDatum` refuses an empty batch with Nacos's own text.
+#[test]
+fn an_empty_sync_batch_is_refused_as_nacos_words_it() {
+    let mut s = server(1);
+    let mut out = Outputs::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let msg = Msg::DistroSync(Rc::new(Vec::new()));
+    s.handle(Time::from_millis(1000), Input::Request { from: 0, id: ExchangeId(1), msg }, &mut rng, &mut out);
+    let refused = Msg::Error { status: 400, message: "receive empty entity!".into() };
+    assert!(
+        out.wishes().any(|w| matches!(w, Wish::Respond { msg, .. } if *msg == refused)),
+        "400 receive empty entity!"
+    );
+}

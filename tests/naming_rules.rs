@@ -296,6 +296,38 @@ fn client() -> NamingClient {
     })
 }
 
+/// Subscribes `c` to `DEFAULT_GROUP@@demo` at 0 and answers its first pull (`updateServiceNow`)
+/// with no hosts at 1 ms: only then is the `UpdateTask` scheduled (R4.2).
+fn subscribe_demo(c: &mut NamingClient, rng: &mut ChaCha8Rng, out: &mut Out) {
+    let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
+    out.clear();
+    c.handle(ms(0), Input::Command(Box::new(sub)), rng, out);
+    let pull = out.wishes().find_map(|w| match w {
+        Wish::Request { id, .. } => Some(id),
+        _ => None,
+    });
+    assert!(!out.wishes().any(|w| matches!(w, Wish::SetTimer { .. })), "no UpdateTask before the pull returns");
+    let empty = ServiceInfo {
+        name: "DEFAULT_GROUP@@demo".into(),
+        clusters: "".into(),
+        cache_millis: 10_000,
+        last_ref_time: 0,
+        checksum: "".into(),
+        hosts: Hosts::default(),
+    };
+    out.clear();
+    let result = Ok(Msg::Service(Rc::new(empty)));
+    c.handle(ms(1), Input::Response { id: pull.expect("the first pull"), result }, rng, out);
+    let after: Vec<i64> = out
+        .wishes()
+        .filter_map(|w| match w {
+            Wish::SetTimer { after, .. } => Some(after.as_millis()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(after, [1000], "the UpdateTask, 1 s after the pull returned");
+}
+
 /// Runs the `UpdateTask` of `DEFAULT_GROUP@@demo` and returns the id of the poll it sends.
 fn poll(c: &mut NamingClient, now: Time, rng: &mut ChaCha8Rng, out: &mut Out) -> ExchangeId {
     out.clear();
@@ -315,8 +347,7 @@ fn poll_back_off_for_an_empty_service() {
     let mut c = client();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut out = Out::default();
-    let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
-    c.handle(ms(0), Input::Command(Box::new(sub)), &mut rng, &mut out);
+    subscribe_demo(&mut c, &mut rng, &mut out);
     let mut delays = Vec::new();
     let mut now = 0;
     for _ in 0..8 {
@@ -356,8 +387,7 @@ fn same_hosts_in_any_order_leave_the_view_unchanged() {
     let mut c = client();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut out = Out::default();
-    let sub = ClientCmd::Subscribe { service: "demo".into(), group: "DEFAULT_GROUP".into(), clusters: "".into() };
-    c.handle(ms(0), Input::Command(Box::new(sub)), &mut rng, &mut out);
+    subscribe_demo(&mut c, &mut rng, &mut out);
     let mut answer = |hosts: Vec<HostJson>| {
         let id = poll(&mut c, ms(20), &mut rng, &mut out);
         out.clear();

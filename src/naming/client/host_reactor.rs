@@ -35,8 +35,9 @@ impl HostReactor {
 }
 
 impl NamingClient {
-    /// `subscribe` → `getServiceInfo` (R4.2): a placeholder, a pull now, and the `UpdateTask`
-    /// after 1 s.
+    /// `subscribe` → `getServiceInfo` (R4.2): a placeholder and a synchronous pull
+    /// (`updateServiceNow`); the `UpdateTask` is scheduled, 1 s ahead, once that call returned,
+    /// so a pull that blocks (connect timeouts, a paused server) delays the first poll.
     pub(super) fn subscribe(&mut self, now: Time, svc: &ServiceKey, clusters: &Str, out: &mut Out) {
         if self.failover.is_on() {
             // getServiceInfo serves the failover copy and schedules no polling (R4.2 step 1):
@@ -47,8 +48,14 @@ impl NamingClient {
         if !self.cache.contains_key(&key) {
             self.cache.insert(key.clone(), Rc::new(placeholder(&svc.name, clusters)));
             let msg = self.list_msg(svc, clusters);
-            self.req_api(now, "queryList", msg, Then::PullNow, out);
+            self.req_api(now, "queryList", msg, Then::PullNow { key }, out);
+            return;
         }
+        self.schedule_update_if_absent(key, out);
+    }
+
+    /// `scheduleUpdateIfAbsent`: the key's `UpdateTask`, 1 s from now, unless it has one.
+    pub(super) fn schedule_update_if_absent(&mut self, key: Str, out: &mut Out) {
         if !self.host_reactor.update_tasks.contains_key(&key) {
             self.host_reactor.update_tasks.insert(key.clone(), UpdateTask { last_ref_time: i64::MAX, fail_count: 0 });
             out.set_timer(Dur::from_millis(UPDATE_DEFAULT_DELAY_MS), Timer::Client(ClientTimer::Update(key)));

@@ -20,8 +20,11 @@ pub(super) enum Then {
     Beat(BeatTaskId),
     Register,
     Deregister,
-    /// `updateServiceNow` at subscription: the answer is processed, nothing is rescheduled.
-    PullNow,
+    /// `updateServiceNow` at subscription: the answer is processed, then the service's
+    /// `UpdateTask` is scheduled (`scheduleUpdateIfAbsent` runs after the call returned).
+    PullNow {
+        key: Str,
+    },
     /// An `UpdateTask` run's call: a full pull, or `refreshOnly` (answer ignored).
     Update {
         key: Str,
@@ -104,10 +107,12 @@ impl NamingClient {
         match then {
             Then::Beat(task) => self.beat_done(now, task, result, out),
             Then::Register | Then::Deregister => {}
-            Then::PullNow => {
+            Then::PullNow { key } => {
+                // updateServiceNow logs a failure and returns.
                 if let Ok(Msg::Service(info)) = result {
                     self.process_service_json(info, out);
                 }
+                self.schedule_update_if_absent(key, out);
             }
             Then::Update { key, refresh_only } => self.update_done(key, refresh_only, result, out),
         }

@@ -126,7 +126,8 @@ impl NamingServer {
     /// check, last writer wins.
     pub(crate) fn on_distro_sync(&mut self, now_ms: i64, from: NodeId, batch: &DatumBatch, out: &mut Out) -> Msg {
         if batch.is_empty() {
-            return error(400, "receive empty datum");
+            // DistroController.onSyncDatum's text, as 1.4.1 answers it.
+            return error(400, "receive empty entity!");
         }
         let mut applied = 0;
         for (key, list) in batch.iter() {

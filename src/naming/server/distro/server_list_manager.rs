@@ -50,8 +50,10 @@ impl NamingServer {
         }
         out.observe(Observation::HealthyListChanged { members: alive.clone() });
         self.mapper.healthy = alive;
-        self.last_list_change = now_ms;
+        // `lastHealthServerMillis` is set only by the change that switches checks off: later
+        // changes while they are off do not restart the stable period (versions.md V6).
         if self.health_check_on {
+            self.last_list_change = now_ms;
             self.health_check_on = false;
             out.observe(Observation::HealthCheckSwitched { enabled: false });
         }
