@@ -103,7 +103,9 @@ impl Harness {
         out.take_observations()
     }
     fn check(&mut self, at: Time) -> Vec<&'static str> {
-        let obs = self.fire(at, Timer::Server(ServerTimer::ClientBeatCheck(std::rc::Rc::new(svc()))));
+        // The service's own task (a timer of a removed service's task would not run).
+        let task = self.s.services.get(&svc()).map_or_else(|| Rc::new(svc()), |s| s.check_task.clone());
+        let obs = self.fire(at, Timer::Server(ServerTimer::ClientBeatCheck(task)));
         obs.iter().map(|o| o.kind()).collect()
     }
     fn list(&mut self, at: Time) -> Rc<ServiceInfo> {
@@ -590,4 +592,33 @@ fn failover_switch_is_noticed_at_the_next_refresh_and_blocks_new_subscriptions()
         .filter(|r| matches!(&r.obs, Observation::SubscriberViewChanged { service, .. } if service.contains("late")))
         .count();
     assert_eq!(late_views, 0, "subscribed in failover mode: never polled, even after the switch is off");
+}
+
+/// R1.34 / R2.13: `EmptyServiceAutoClean` removes the empty service at 140 s (the fifth empty
+/// sighting of the 60 s / 20 s code timing); it is created again at 140.501 s, before its old
+/// `ClientBeatCheckTask` (phase 1.001 s) would next run. The old task died with its service, so
+/// the re-created one is checked on its own phase: p2 (last beat 145.502 s, crashed at 150 s)
+/// is unhealthy at 165.501 s, not at the old phase's 161.001 s.
+#[test]
+fn a_removed_services_check_task_stops_even_if_the_service_returns() {
+    let sc = scenario::parse(
+        "recreate.json",
+        r#"{"name": "recreate", "seed": 1, "duration": "200s",
+        "servers": [{"id": "s1"}],
+        "switches": {"empty_service_clean": "code_timing"},
+        "clients": [
+          {"id": "p1", "register": [{"at": "1s", "service": "demo", "port": 1}], "deregister": [{"at": "2s", "service": "demo", "port": 1}]},
+          {"id": "p2", "register": [{"at": "140.5s", "service": "demo", "port": 2}]}],
+        "faults": [{"kind": "crash", "node": "p2", "at": "150s"}]}"#,
+    )
+    .unwrap();
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    let at = |kind: &str| -> Vec<i64> {
+        w.engine.records.iter().filter(|r| r.obs.kind() == kind).map(|r| r.at.as_millis()).collect()
+    };
+    assert_eq!(at("service_removed"), [140_000]);
+    assert_eq!(at("service_created"), [1_001, 140_501]);
+    assert_eq!(at("instance_unhealthy"), [165_501]);
+    assert_eq!(at("delete_requested"), [180_501]);
 }

@@ -13,10 +13,11 @@ use std::rc::Rc;
 pub const CLIENT_BEAT_CHECK_MS: i64 = 5000;
 
 impl NamingServer {
-    /// The task's run, then its next one 5 s after it finished; a removed service's task is
-    /// cancelled (`Service.destroy()`).
+    /// The task's run, then its next one 5 s after it finished. A removed service's task was
+    /// cancelled (`Service.destroy()`), also when a service of the same name exists again: that
+    /// one runs its own task, on its own phase.
     pub(super) fn client_beat_check_task(&mut self, now_ms: i64, svc: Rc<ServiceKey>, out: &mut Out) {
-        if !self.services.contains_key(&svc) {
+        if !self.services.get(&svc).is_some_and(|s| Rc::ptr_eq(&s.check_task, &svc)) {
             return;
         }
         self.client_beat_check(now_ms, &svc, out);

@@ -37,13 +37,12 @@ impl NamingServer {
         if self.services.contains_key(svc) {
             return;
         }
-        self.services.insert(svc.clone(), Service::new(svc.clone(), now_ms));
+        let service = Service::new(svc.clone(), now_ms);
+        let task = service.check_task.clone();
+        self.services.insert(svc.clone(), service);
         out.observe(Observation::ServiceCreated { service: svc.name.clone() });
         // Service.init(): the ClientBeatCheckTask, fixed-delay 5 s from creation (R2.13).
-        out.set_timer(
-            Dur::from_millis(CLIENT_BEAT_CHECK_MS),
-            Timer::Server(ServerTimer::ClientBeatCheck(Rc::new(svc.clone()))),
-        );
+        out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(task)));
     }
 
     /// `addInstance`/`removeInstance` (R1.19): read-modify-write of the datum, then put.

@@ -24,6 +24,9 @@ pub struct Service {
     /// The last host list built for `/instance/list` or a push, reused while it would come out
     /// the same ([`HostsCache::get`]).
     pub hosts_cache: RefCell<Option<HostsCache>>,
+    /// The key its `ClientBeatCheckTask` timer carries: the task runs only while it is this very
+    /// one, so the task of a removed service stops even if the service is created again.
+    pub check_task: Rc<ServiceKey>,
 }
 
 /// The cached service checksum (R1.30). Registering a service's instances one by one applies
@@ -78,13 +81,14 @@ impl HostsCache {
 impl Service {
     pub fn new(key: ServiceKey, now_ms: i64) -> Service {
         Service {
-            key,
             protect_threshold: 0.0,
             clusters: BTreeMap::new(),
             finalize_count: Cell::new(0),
             last_modified: now_ms,
             checksum: RefCell::new(Checksum::Ready("".into())),
             hosts_cache: RefCell::new(None),
+            check_task: Rc::new(key.clone()),
+            key,
         }
     }
 
