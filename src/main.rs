@@ -335,6 +335,12 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
         let overridden =
             sc.switches.distro_version.map_or("", |_| ", Distro pipeline and membership overridden by distro_version");
         println!("server        Nacos {} (modelled as {}{apart}{overridden})", r.version, r.range);
+        let mut behaviour = r.behaviour;
+        for fix in &sc.switches.fixes {
+            let f = fix.fix();
+            let effect = if f.apply(&mut behaviour) { "applied" } else { "already in this release, no change" };
+            println!("fix           {}: {effect}", f.name());
+        }
     }
     println!("simulated     {}", end);
     println!("events        {}", s.events);

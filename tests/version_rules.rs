@@ -169,3 +169,66 @@ fn on_1_3_0_a_dead_member_keeps_its_services() {
         assert_eq!(s1.mapper.healthy.len(), if keeps { 2 } else { 1 }, "{version}");
     }
 }
+
+/// What-if fix `issue-7697` (commit c45762ed): in distro-responsible-crash-restart, the
+/// responsible server dies and its services move to s1, whose copies carry stale lastBeats
+/// (R2.17): 1.4.1 expires the live instances and their client re-registers them. With the
+/// fix, every verification round from the owner refreshed them, so nothing is expired.
+#[test]
+fn fix_7697_keeps_live_instances_when_their_owner_moves() {
+    let count = |sets: &[String]| {
+        let sc = scenario::load_with("scenarios/distro-responsible-crash-restart.json", sets).unwrap();
+        let mut w = world::build(&sc, sc.seed);
+        w.engine.run_until(w.duration);
+        let n = |kind: &str| w.engine.records.iter().filter(|r| r.obs.kind() == kind).count();
+        (n("delete_requested"), n("reregister"))
+    };
+    let (deleted, reregistered) = count(&[]);
+    assert!(deleted > 0 && reregistered > 0, "1.4.1 expires live instances: {deleted}, {reregistered}");
+    assert_eq!(count(&[r#"switches.fixes=["issue-7697"]"#.to_string()]), (0, 0));
+}
+
+/// What-if fix `pr-8437`: `DistroVerifyTask` is scheduled when the snapshot load finishes
+/// (5 s later), not at start.
+#[test]
+fn fix_8437_starts_verification_after_the_snapshot_load() {
+    use nacos_sim::engine::{Input, Node, Outputs, Wish};
+    use nacos_sim::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
+    use nacos_sim::naming::wire::{Msg, ServerTimer, Timer};
+    use nacos_sim::time::Time;
+    use rand::SeedableRng;
+    use std::rc::Rc;
+    for fixed in [false, true] {
+        let mut switches = Switches::default();
+        switches.behaviour.verify_after_load = fixed;
+        let members = vec![("10.0.0.1:8848".into(), 0), ("10.0.0.2:8848".into(), 1)];
+        let mut s = NamingServer::new(ServerConfig {
+            id: 0,
+            address: "10.0.0.1:8848".into(),
+            members,
+            address_book: Rc::new(AddressBook::default()),
+            switches,
+            empty_service_clean: None,
+        });
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut out = Outputs::default();
+        let verify_after = |out: &Outputs<_, _, _>| {
+            out.wishes().find_map(|w| match w {
+                Wish::SetTimer { after, timer: Timer::Server(ServerTimer::DistroVerify), .. } => {
+                    Some(after.as_millis())
+                }
+                _ => None,
+            })
+        };
+        s.handle(Time::ZERO, Input::Start, &mut rng, &mut out);
+        assert_eq!(verify_after(&out), (!fixed).then_some(5000), "at start, fixed: {fixed}");
+        let load = out.wishes().find_map(|w| match w {
+            Wish::Request { id, .. } => Some(id),
+            _ => None,
+        });
+        out.clear();
+        let result = Ok(Msg::DistroData(Rc::new(Vec::new())));
+        s.handle(Time::from_millis(2), Input::Response { id: load.unwrap(), result }, &mut rng, &mut out);
+        assert_eq!(verify_after(&out), fixed.then_some(5000), "after the load, fixed: {fixed}");
+    }
+}

@@ -40,6 +40,13 @@ pub struct ServerBehaviour {
     /// so the count never passes 1 and a member whose probes time out stays SUSPICIOUS for
     /// ever; only "connection refused" still makes it DOWN (fixed by #4371 in 1.4.1).
     pub member_fail_count_stuck: bool,
+    /// What-if fix `issue-7697` (commit c45762ed, in no 1.x release): a verification key whose
+    /// checksum equals the local one refreshes the `lastBeat` of the key's healthy instances,
+    /// so a new owner does not expire live instances after a membership change (R2.17).
+    pub refresh_last_beat_on_equal_checksum: bool,
+    /// What-if fix `pr-8437` (closed unmerged): `DistroVerifyTask` starts only once the
+    /// snapshot load has finished, 5 s after it, instead of 5 s after start.
+    pub verify_after_load: bool,
     /// V11, 1.4.2 and later: `Service.onDelete` empties the service's clusters when Distro
     /// removes a datum; up to 1.4.1 it does nothing and the instances stay served (R1.28).
     pub service_on_delete_removes: bool,
@@ -87,6 +94,8 @@ const B_1_1: ServerBehaviour = ServerBehaviour {
     membership: Membership::ServerListManager,
     mapper_keeps_down_members: false,
     member_fail_count_stuck: false,
+    refresh_last_beat_on_equal_checksum: false,
+    verify_after_load: false,
     service_on_delete_removes: false,
 };
 const B_1_2: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::TaskDispatcher { period_ms: 2000 }, ..B_1_1 };
@@ -120,6 +129,34 @@ pub fn server_release(version: &str) -> Result<ServerRelease, String> {
                 "Nacos {version} is not a modelled 1.x release; from 1.0.0 to 1.4.8, e.g. {NAMED_SERVER_RELEASES:?}"
             )
         })
+}
+
+/// A fix Nacos made later or never released, applied on top of a release (`switches.fixes`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Fix {
+    /// `issue-7697`: lastBeat refreshed on equal checksums (commit c45762ed).
+    Issue7697,
+    /// `pr-8437`: Distro verification only after the snapshot load.
+    Pr8437,
+}
+
+impl Fix {
+    /// Every fix, by the name scenario files use.
+    pub const ALL: &'static [(&'static str, Fix)] = &[("issue-7697", Fix::Issue7697), ("pr-8437", Fix::Pr8437)];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, f)| *f == self).map_or("", |(n, _)| n)
+    }
+
+    /// Turns the fix on. Returns false if `b` already behaves so (the release contains it);
+    /// no 1.x release contains either of these.
+    pub fn apply(self, b: &mut ServerBehaviour) -> bool {
+        let flag = match self {
+            Fix::Issue7697 => &mut b.refresh_last_beat_on_equal_checksum,
+            Fix::Pr8437 => &mut b.verify_after_load,
+        };
+        !std::mem::replace(flag, true)
+    }
 }
 
 /// The version-dependent behaviour of the Java client (`nacos-client`).

@@ -322,6 +322,12 @@ pub struct SwitchSpec {
     /// R5.33).
     #[serde(default)]
     pub distro_version: Option<DistroVersionSpec>,
+    /// What-if fixes applied on top of `server_version`, by name: `"issue-7697"` (a
+    /// verification with an equal checksum refreshes the key's healthy instances' lastBeat,
+    /// commit c45762ed) and `"pr-8437"` (Distro verification starts only after the snapshot
+    /// load). Neither is in any 1.x release.
+    #[serde(default)]
+    pub fixes: Vec<FixSpec>,
     /// CPU cores of each server: the number of 1.3 TaskDispatcher schedulers.
     #[serde(default = "default_cpu_cores")]
     pub cpu_cores: u32,
@@ -351,6 +357,15 @@ fn default_server_version() -> String {
     "1.4.1".into()
 }
 
+/// A what-if fix, named by its Nacos issue or PR (`crate::naming::versions::Fix`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum FixSpec {
+    #[serde(rename = "issue-7697")]
+    Issue7697,
+    #[serde(rename = "pr-8437")]
+    Pr8437,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DistroVersionSpec {
     #[serde(rename = "1.4")]
@@ -360,6 +375,16 @@ pub enum DistroVersionSpec {
     /// 1.0–1.1: 200 ms dispatch period and `ServerListManager` membership (R5.33).
     #[serde(rename = "1.1")]
     V11,
+}
+
+impl FixSpec {
+    pub fn fix(self) -> crate::naming::versions::Fix {
+        use crate::naming::versions::Fix;
+        match self {
+            FixSpec::Issue7697 => Fix::Issue7697,
+            FixSpec::Pr8437 => Fix::Pr8437,
+        }
+    }
 }
 
 impl Default for SwitchSpec {
@@ -372,6 +397,7 @@ impl Default for SwitchSpec {
             empty_service_clean: EmptyServiceClean::Off,
             server_version: default_server_version(),
             distro_version: None,
+            fixes: Vec::new(),
             cpu_cores: 4,
             data_warmup: false,
             overridden_server_status: None,

@@ -89,10 +89,13 @@ fn client_ip(i: usize, c: &ClientSpec) -> String {
     c.ip.clone().unwrap_or_else(|| format!("10.1.{}.{}", (i + 1) / 250, (i + 1) % 250 + 1))
 }
 
-/// The servers' behaviour: their release's, with the Distro pipeline and membership of
-/// `distro_version` if it overrides them.
+/// The servers' behaviour: their release's, with its what-if fixes, and with the Distro
+/// pipeline and membership of `distro_version` if it overrides them.
 fn server_behaviour(sw: &crate::scenario::SwitchSpec) -> ServerBehaviour {
     let mut b = versions::server_release(&sw.server_version).expect("validated").behaviour;
+    for fix in &sw.fixes {
+        fix.fix().apply(&mut b);
+    }
     let (sync, membership) = match sw.distro_version {
         None => return b,
         Some(DistroVersionSpec::V14) => (SyncPipeline::DelayEngine, Membership::MemberProbes),

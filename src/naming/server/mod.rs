@@ -199,7 +199,7 @@ impl NamingServer {
         // Server-to-server endpoints (never @CanDistro).
         let reply = match &msg {
             Msg::DistroSync(batch) => Some(self.on_distro_sync(now_ms, from, batch, out)),
-            Msg::DistroChecksums(c) => match self.on_checksums(id, &c.source, &c.checksums, out) {
+            Msg::DistroChecksums(c) => match self.on_checksums(now_ms, id, &c.source, &c.checksums, out) {
                 Some(reply) => Some(reply),
                 None => return, // answered after the fetch
             },

@@ -157,6 +157,7 @@ impl NamingServer {
     /// `onReceiveChecksums` (R5.19). Returns the reply, or `None` when it follows a fetch.
     pub(crate) fn on_checksums(
         &mut self,
+        now_ms: i64,
         id: ExchangeId,
         source: &Str,
         checksums: &[(Str, u64)],
@@ -180,7 +181,12 @@ impl NamingServer {
                 return Some(Msg::Ok);
             }
             match self.store.data.get(key) {
-                Some(d) if datum_checksum(d) == *sum => {}
+                Some(d) if datum_checksum(d) == *sum => {
+                    if self.config.switches.behaviour.refresh_last_beat_on_equal_checksum {
+                        // Fix issue-7697 (commit c45762ed): the owner vouches for them.
+                        d.instances.iter().filter(|i| i.healthy.get()).for_each(|i| i.last_beat.set(now_ms));
+                    }
+                }
                 _ => to_update.push(key.clone()),
             }
         }

@@ -44,7 +44,9 @@ impl NamingServer {
         if behaviour.sync == SyncPipeline::DelayEngine {
             out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::DistroTick));
         }
-        out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
+        if !behaviour.verify_after_load {
+            out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
+        }
         if behaviour.membership == Membership::ServerListManager {
             out.set_timer(Dur::from_millis(SERVER_LIST_PERIOD_MS), Timer::Server(ServerTimer::ServerListReport));
         } else {
@@ -150,6 +152,10 @@ impl NamingServer {
                     source: self.member_address(peer).into(),
                     keys: batch.len() as u32,
                 });
+                if self.config.switches.behaviour.verify_after_load {
+                    // Fix pr-8437: verification starts now, as it did at start without it.
+                    out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
+                }
             }
             _ => self.load_from(index + 1, out),
         }
