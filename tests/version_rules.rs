@@ -232,3 +232,19 @@ fn fix_8437_starts_verification_after_the_snapshot_load() {
         assert_eq!(verify_after(&out), fixed.then_some(5000), "after the load, fixed: {fixed}");
     }
 }
+
+/// `servers[].boot_at`: a server's process, and every periodic task with it, starts at its own
+/// time; before that its host refuses connections.
+#[test]
+fn servers_boot_at_their_own_times() {
+    let w = run(r#"{"name": "boot", "seed": 1, "duration": "10s",
+        "servers": [{"id": "s1"}, {"id": "s2", "boot_at": "1.3s"}, {"id": "s3", "boot_at": "2.7s"}],
+        "clients": [{"id": "p", "servers": ["s3"], "register": [{"at": "1s", "service": "demo", "port": 1}]}]}"#);
+    assert_eq!(times(&w, "s1", "snapshot_load_started"), [0]);
+    assert_eq!(times(&w, "s2", "snapshot_load_started"), [1_300]);
+    assert_eq!(times(&w, "s3", "snapshot_load_started"), [2_700]);
+    assert_eq!(times(&w, "s3", "server_status_changed"), [2_700]);
+    // The registration at 1 s finds s3 not running: refused three times, one round trip each.
+    assert_eq!(times(&w, "p", "request_failed"), [1_002, 1_004, 1_006]);
+    assert_eq!(times(&w, "p", "request_gave_up"), [1_006]);
+}

@@ -423,6 +423,14 @@ pub struct Engine<N: Node> {
 impl<N: Node> Engine<N> {
     /// `nodes` are started at time zero in index order.
     pub fn new(seed: u64, nodes: Vec<(N, Clock)>, default_link: LinkConfig) -> Engine<N> {
+        let boot = vec![Time::ZERO; nodes.len()];
+        Self::with_boot_times(seed, nodes, default_link, &boot)
+    }
+
+    /// Like [`new`](Self::new), with node `i` started at `boot[i]`: those booting at zero now,
+    /// in index order; the others are processes not yet running on a host that is up
+    /// (connections are refused) until their start, a [`Fault::Restart`] at that time.
+    pub fn with_boot_times(seed: u64, nodes: Vec<(N, Clock)>, default_link: LinkConfig, boot: &[Time]) -> Engine<N> {
         let n = nodes.len();
         let procs = nodes
             .into_iter()
@@ -457,7 +465,13 @@ impl<N: Node> Engine<N> {
             dispatched: Vec::new(),
         };
         for i in 0..n as NodeId {
-            e.dispatch(i, Input::Start);
+            match boot.get(i as usize).copied().unwrap_or(Time::ZERO) {
+                Time::ZERO => e.dispatch(i, Input::Start),
+                at => {
+                    e.procs[i as usize].alive = false;
+                    e.schedule_fault(at, Fault::Restart { node: i });
+                }
+            }
         }
         e
     }

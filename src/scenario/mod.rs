@@ -62,6 +62,10 @@ pub struct ServerSpec {
     pub port: u16,
     #[serde(default)]
     pub clock: ClockSpec,
+    /// When the server process starts, and with it every one of its periodic tasks (default
+    /// 0). Before it, connections to it are refused.
+    #[serde(default)]
+    pub boot_at: Dur,
 }
 
 fn default_server_port() -> u16 {
@@ -685,6 +689,12 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
             }
         }
         check_clock(&format!("servers[{i}].clock"), &s.clock)?;
+        if s.boot_at.is_negative() || s.boot_at >= sc.duration {
+            return Err((
+                format!("servers[{i}].boot_at"),
+                "expected a time from 0 to before the end of the run".into(),
+            ));
+        }
     }
     let server_ids: BTreeSet<&str> = sc.servers.iter().map(|s| s.id.as_str()).collect();
     for (i, c) in sc.clients.iter().enumerate() {

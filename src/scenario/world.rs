@@ -191,7 +191,9 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
 
     let base = LinkSpec::default().apply(&LinkConfig::default());
     let base = sc.network.defaults.apply(&base);
-    let mut engine = Engine::new(seed, nodes, base.clone());
+    let boot: Vec<Time> =
+        sc.servers.iter().map(|s| Time(s.boot_at.0)).chain(sc.clients.iter().map(|_| Time::ZERO)).collect();
+    let mut engine = Engine::with_boot_times(seed, nodes, base.clone(), &boot);
     let n = names.len();
     for l in &sc.network.links {
         for (f, t) in pairs(&l.from, &l.to, l.both_ways, &id_of) {
