@@ -248,3 +248,28 @@ fn servers_boot_at_their_own_times() {
     assert_eq!(times(&w, "p", "request_failed"), [1_002, 1_004, 1_006]);
     assert_eq!(times(&w, "p", "request_gave_up"), [1_006]);
 }
+
+/// V4: up to 1.1.0 a peer is alive while `now - the timestamp it wrote into its beat` is under
+/// 30 s (beats every 15 s), so s2, whose clock lags by 40 s, is never alive for s1 although no
+/// packet is lost; from 1.1.3 the beat's arrival time counts, and s2 is alive from its first
+/// beat (15.001 s on 1.1.3, 2.001 s on 1.1.4 with its 2 s beats).
+#[test]
+fn on_1_1_0_a_peer_whose_clock_lags_is_dropped_without_a_lost_packet() {
+    for (version, joins) in [("1.1.0", None), ("1.1.3", Some(15_001)), ("1.1.4", Some(2_001))] {
+        let w = run(&format!(
+            r#"{{"name": "v4", "seed": 1, "duration": "60s",
+            "servers": [{{"id": "s1"}}, {{"id": "s2", "clock": {{"offset": "-40s"}}}}],
+            "switches": {{"server_version": "{version}"}}}}"#
+        ));
+        let s1_sees_both: Vec<i64> = w
+            .engine
+            .records
+            .iter()
+            .filter(|r| r.node == 0 && r.obs.kind() == "healthy_list_changed")
+            .filter(|r| serde_json::to_value(&r.obs).unwrap()["members"].as_array().unwrap().len() == 2)
+            .map(|r| r.at.as_millis())
+            .collect();
+        assert_eq!(s1_sees_both.first().copied(), joins, "{version}");
+        assert_eq!(w.engine.stats.http_failed, 0, "{version}: no exchange failed");
+    }
+}

@@ -3,8 +3,8 @@
 //! never compare version strings. Each flag names the row of `versions.md` it models.
 //!
 //! Modelled so far: the Distro sync pipeline (V1–V3), the membership that decides who is
-//! healthy (V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9) and `Service.onDelete`
-//! (V11). The other rows (V4, V10, V12–V15) are not
+//! healthy (V4, V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9) and `Service.onDelete`
+//! (V11). The other rows (V10, V12–V15) are not
 //! told apart yet: a release they affect runs like the newest release of its range, and
 //! [`ServerRelease::unmodelled`] says which rows that leaves out, so `run` can print it.
 
@@ -28,11 +28,26 @@ pub enum Membership {
     MemberProbes,
 }
 
+/// How `ServerListManager` (up to 1.2.x) decides that a peer is alive.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ServerListTiming {
+    /// `serverStatusSynchronizationPeriodMillis`: 15 s up to 1.1.3, 2 s from 1.1.4.
+    pub period_ms: i64,
+    /// `distroServerExpiredMillis`: 30 s up to 1.1.3, 10 s from 1.1.4.
+    pub expired_ms: i64,
+    /// V4, up to 1.1.0: a peer's last beat is the time the SENDER wrote into it, so a peer
+    /// whose clock lags by more than the expiry is never alive; from 1.1.3 the receiver's own
+    /// arrival time (e259dc34, #1529).
+    pub sender_clock: bool,
+}
+
 /// The version-dependent behaviour of a naming server.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ServerBehaviour {
     pub sync: SyncPipeline,
     pub membership: Membership,
+    /// The timing of `ServerListManager`, when it is the membership.
+    pub server_list: ServerListTiming,
     /// V8, 1.3.0 only: the `DistroMapper` hashes over every member whatever its state, so a
     /// dead member keeps its share of services (1.3.1 filters out DOWN members).
     pub mapper_keeps_down_members: bool,
@@ -80,7 +95,9 @@ type Release = (u32, u32, u32);
 
 /// The behaviour ranges: (first, last, label, rows not told apart inside it, behaviour).
 const RANGES: &[(Release, Release, &str, &str, ServerBehaviour)] = &[
-    ((1, 0, 0), (1, 1, 4), "1.0.0–1.1.4", "V4 (≤ 1.1.0: liveness by the sender's timestamp)", B_1_1),
+    ((1, 0, 0), (1, 1, 2), "1.0.0–1.1.2", "", B_1_1_0),
+    ((1, 1, 3), (1, 1, 3), "1.1.3", "", B_1_1_3),
+    ((1, 1, 4), (1, 1, 99), "1.1.4–1.1.x", "", B_1_1),
     ((1, 2, 0), (1, 2, 99), "1.2.0–1.2.x", "", B_1_2),
     ((1, 3, 0), (1, 3, 0), "1.3.0", "", B_1_3_0),
     ((1, 3, 1), (1, 3, 99), "1.3.1–1.3.x", "", B_1_3),
@@ -92,11 +109,20 @@ const RANGES: &[(Release, Release, &str, &str, ServerBehaviour)] = &[
 const B_1_1: ServerBehaviour = ServerBehaviour {
     sync: SyncPipeline::TaskDispatcher { period_ms: 200 },
     membership: Membership::ServerListManager,
+    server_list: ServerListTiming { period_ms: 2000, expired_ms: 10_000, sender_clock: false },
     mapper_keeps_down_members: false,
     member_fail_count_stuck: false,
     refresh_last_beat_on_equal_checksum: false,
     verify_after_load: false,
     service_on_delete_removes: false,
+};
+const B_1_1_3: ServerBehaviour = ServerBehaviour {
+    server_list: ServerListTiming { period_ms: 15_000, expired_ms: 30_000, sender_clock: false },
+    ..B_1_1
+};
+const B_1_1_0: ServerBehaviour = ServerBehaviour {
+    server_list: ServerListTiming { period_ms: 15_000, expired_ms: 30_000, sender_clock: true },
+    ..B_1_1
 };
 const B_1_2: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::TaskDispatcher { period_ms: 2000 }, ..B_1_1 };
 const B_1_3_0: ServerBehaviour =
@@ -191,6 +217,9 @@ mod tests {
         assert_eq!(b("1.1.4").membership, Membership::ServerListManager);
         assert_eq!(b("1.2.1").sync, SyncPipeline::TaskDispatcher { period_ms: 2000 });
         assert_eq!(b("1.2.1").membership, Membership::ServerListManager);
+        assert!(b("1.1.0").server_list.sender_clock && !b("1.1.3").server_list.sender_clock);
+        assert_eq!(b("1.1.3").server_list.period_ms, 15_000);
+        assert_eq!((b("1.1.4").server_list.period_ms, b("1.1.4").server_list.expired_ms), (2000, 10_000));
         assert_eq!(b("1.3.0").membership, Membership::MemberProbes);
         assert_eq!(b("1.3.2").sync, SyncPipeline::TaskDispatcher { period_ms: 2000 });
         assert_eq!(b("1.4.0").sync, SyncPipeline::DelayEngine);

@@ -206,7 +206,7 @@ impl NamingServer {
             Msg::DistroFetch(keys) => Some(self.on_fetch(Some(keys))),
             Msg::DistroSnapshot => Some(self.on_fetch(None)),
             Msg::MemberReport { address } => Some(self.on_member_report(address, out)),
-            Msg::ServerStatusBeat { address } => Some(self.on_server_status_beat(now_ms, address, out)),
+            Msg::ServerStatusBeat(beat) => Some(self.on_server_status_beat(now_ms, beat, out)),
             Msg::ServiceStatus(c) => Some(self.on_service_status(&c.source, &c.checksums, out)),
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
             _ => None,

@@ -180,15 +180,21 @@ pub enum Msg {
         address: Str,
     },
     /// 1.1 `ServerListManager` status beat `site#ip:port#timestamp#weight` (R5.33).
-    ServerStatusBeat {
-        address: Str,
-    },
+    ServerStatusBeat(Rc<StatusBeat>),
     /// POST `/service/status`: checksums of the services the sender is responsible for (R5.24).
     ServiceStatus(Rc<Sourced<(ServiceKey, Str)>>),
     /// GET `/instance/statuses?key=` (R5.26).
     InstanceStatuses(Rc<ServiceKey>),
     /// `{"ips": ["ip:port_healthy", …]}`.
     Statuses(Rc<Vec<(Str, u16, bool)>>),
+}
+
+/// A `ServerListManager` status beat: the sender's address and its `currentTimeMillis` when it
+/// wrote the beat.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct StatusBeat {
+    pub address: Str,
+    pub timestamp: i64,
 }
 
 /// Datums on the wire: instance-list key → the instances (serialized copies, `lastBeat` and

@@ -5,7 +5,6 @@
 
 use super::data_store::datum_checksum;
 use super::delay_engine::{STAGE_DELAY_MS, TICK_MS};
-use super::server_list_manager::SERVER_LIST_PERIOD_MS;
 use crate::engine::{HttpError, NodeId};
 use crate::naming::server::key_builder::{is_distro_key, service_key_of};
 use crate::naming::server::member_manager::REPORT_INITIAL_MS;
@@ -48,7 +47,8 @@ impl NamingServer {
             out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
         }
         if behaviour.membership == Membership::ServerListManager {
-            out.set_timer(Dur::from_millis(SERVER_LIST_PERIOD_MS), Timer::Server(ServerTimer::ServerListReport));
+            let period = behaviour.server_list.period_ms;
+            out.set_timer(Dur::from_millis(period), Timer::Server(ServerTimer::ServerListReport));
         } else {
             out.set_timer(Dur::from_millis(REPORT_INITIAL_MS), Timer::Server(ServerTimer::MemberReport));
         }
