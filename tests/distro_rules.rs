@@ -176,6 +176,16 @@ fn data_warmup_keeps_a_server_down_until_its_snapshot_load() {
     assert!(refused, "the client's list call is refused with 503");
 }
 
+/// When s1 switched health checks off and on: (ms, enabled).
+fn health_checks_switched(w: &world::World) -> Vec<(i64, bool)> {
+    w.engine
+        .records
+        .iter()
+        .filter(|r| r.node == 0 && r.obs.kind() == "health_check_switched")
+        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["enabled"].as_bool().unwrap()))
+        .collect()
+}
+
 /// R5.33 (1.0–1.1 membership): a server is alive while its 2 s status beats are less than 10 s
 /// old; any change of the healthy list switches health checks off, and they come back only
 /// after more than 60 s without change with more than 70 % of the servers alive.
@@ -185,13 +195,7 @@ fn v11_server_list_changes_suspend_health_checks() {
         "servers": [{"id": "s1"}, {"id": "s2"}],
         "switches": {"distro_version": "1.1"},
         "faults": [{"kind": "crash", "node": "s2", "at": "100s"}]}"#);
-    let switched: Vec<(i64, bool)> = w
-        .engine
-        .records
-        .iter()
-        .filter(|r| r.node == 0 && r.obs.kind() == "health_check_switched")
-        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["enabled"].as_bool().unwrap()))
-        .collect();
+    let switched = health_checks_switched(&w);
     // Off at the first report (2 s, only self alive yet); the list settles at 2.001 s when
     // s2's beat arrives; back on at the first report more than 60 s later (64 s). s2's last beat
     // reaches s1 at 98.001 s; s1's report at 110 s finds it 10 s stale: off again, and it stays
@@ -210,13 +214,7 @@ fn only_the_change_that_switches_checks_off_starts_the_stable_period() {
         "switches": {"server_version": "1.1.4"},
         "faults": [{"kind": "crash", "node": "s2", "at": "100s", "until": "130s"}]}"#);
     assert_eq!(times(&w, "s1", "healthy_list_changed"), vec![2_000, 2_001, 110_000, 132_001]);
-    let switched: Vec<(i64, bool)> = w
-        .engine
-        .records
-        .iter()
-        .filter(|r| r.node == 0 && r.obs.kind() == "health_check_switched")
-        .map(|r| (r.at.as_millis(), serde_json::to_value(&r.obs).unwrap()["enabled"].as_bool().unwrap()))
-        .collect();
+    let switched = health_checks_switched(&w);
     assert_eq!(switched, vec![(2_000, false), (64_000, true), (110_000, false), (172_000, true)]);
 }
 

@@ -298,6 +298,18 @@ fn client() -> NamingClient {
     })
 }
 
+/// The answer for `DEFAULT_GROUP@@demo` with no hosts.
+fn empty_demo() -> ServiceInfo {
+    ServiceInfo {
+        name: "DEFAULT_GROUP@@demo".into(),
+        clusters: "".into(),
+        cache_millis: 10_000,
+        last_ref_time: 0,
+        checksum: "".into(),
+        hosts: Hosts::default(),
+    }
+}
+
 /// Subscribes `c` to `DEFAULT_GROUP@@demo` at 0 and answers its first pull (`updateServiceNow`)
 /// with no hosts at 1 ms: only then is the `UpdateTask` scheduled (R4.2).
 fn subscribe_demo(c: &mut NamingClient, rng: &mut ChaCha8Rng, out: &mut Out) {
@@ -309,16 +321,8 @@ fn subscribe_demo(c: &mut NamingClient, rng: &mut ChaCha8Rng, out: &mut Out) {
         _ => None,
     });
     assert!(!out.wishes().any(|w| matches!(w, Wish::SetTimer { .. })), "no UpdateTask before the pull returns");
-    let empty = ServiceInfo {
-        name: "DEFAULT_GROUP@@demo".into(),
-        clusters: "".into(),
-        cache_millis: 10_000,
-        last_ref_time: 0,
-        checksum: "".into(),
-        hosts: Hosts::default(),
-    };
     out.clear();
-    let result = Ok(Msg::Service(Rc::new(empty)));
+    let result = Ok(Msg::Service(Rc::new(empty_demo())));
     c.handle(ms(1), Input::Response { id: pull.expect("the first pull"), result }, rng, out);
     let after: Vec<i64> = out
         .wishes()
@@ -354,16 +358,9 @@ fn poll_back_off_for_an_empty_service() {
     let mut now = 0;
     for _ in 0..8 {
         let id = poll(&mut c, ms(now), &mut rng, &mut out);
-        let empty = ServiceInfo {
-            name: "DEFAULT_GROUP@@demo".into(),
-            clusters: "".into(),
-            cache_millis: 10_000,
-            last_ref_time: 0,
-            checksum: "".into(),
-            hosts: Hosts::default(),
-        };
         out.clear();
-        c.handle(ms(now + 2), Input::Response { id, result: Ok(Msg::Service(Rc::new(empty))) }, &mut rng, &mut out);
+        let result = Ok(Msg::Service(Rc::new(empty_demo())));
+        c.handle(ms(now + 2), Input::Response { id, result }, &mut rng, &mut out);
         let d = out
             .wishes()
             .find_map(|w| match w {
