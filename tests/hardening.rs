@@ -262,3 +262,10 @@ fn observations_stream_through_and_are_not_kept() {
     );
     assert!(a.iter().all(|o| o.ok));
 }
+
+/// A fault without its `kind`, or not an object at all, is named at the field itself.
+#[test]
+fn a_fault_needs_its_kind() {
+    rejects(|v| v["faults"] = json!([{"node": "c1", "at": "5s"}]), "faults[0].kind", "missing field `kind`");
+    rejects(|v| v["faults"] = json!([7]), "faults[0]", "expected object");
+}

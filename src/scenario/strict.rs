@@ -253,7 +253,10 @@ impl Checker<'_> {
         let branch_kind = |b: &Value| b["properties"]["kind"]["enum"][0].as_str().map(str::to_string);
         let kinds: BTreeSet<String> = branches.iter().filter_map(branch_kind).collect();
         if !kinds.is_empty() {
-            let Some(kind) = v.get("kind") else { return Ok(()) }; // the branches say it is missing
+            let Value::Object(obj) = v else {
+                return Err((path.into(), format!("expected object, found {}", describe(v))));
+            };
+            let Some(kind) = obj.get("kind") else { return Err((join(path, "kind"), "missing field `kind`".into())) };
             let Some(b) = branches.iter().find(|b| branch_kind(b).as_deref() == kind.as_str()) else {
                 let list: Vec<String> = kinds.iter().map(|k| format!("`{k}`")).collect();
                 let found = kind.as_str().map_or_else(|| kind.to_string(), |k| format!("`{k}`"));
