@@ -4,7 +4,7 @@
 //! `nacos-sim run FILE` reproduces it exactly.
 
 use crate::naming::wire::Observation;
-use crate::scenario::{self, world, Scenario};
+use crate::scenario::{self, expect, world, Scenario};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -284,7 +284,7 @@ fn evaluate(sc: &Scenario, untouched: &[String]) -> (u64, Vec<String>) {
         return (w.engine.trace_hash(), vec![problem]);
     }
     let mut problems: Vec<String> =
-        world::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
+        expect::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
     problems.extend(untouched_never_expired(&w, untouched));
     (w.engine.trace_hash(), problems)
 }

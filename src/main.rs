@@ -1,7 +1,7 @@
 //! The `nacos-sim` command line.
 
 use clap::{Parser, Subcommand};
-use nacos_sim::scenario::{self, world};
+use nacos_sim::scenario::{self, expect, world};
 use nacos_sim::time::{parse_dur, Dur, Time};
 use std::io::Write;
 use std::process::ExitCode;
@@ -114,7 +114,12 @@ enum Cmd {
         files: Vec<String>,
     },
     /// Print the JSON Schema of scenario files.
-    Schema,
+    Schema {
+        /// Print the schema of trace records instead: every observation kind and its fields,
+        /// which is what `expect` blocks are checked against.
+        #[arg(long)]
+        observations: bool,
+    },
     /// Monte Carlo reports over many seeds.
     Report {
         #[command(subcommand)]
@@ -267,8 +272,13 @@ fn main() -> ExitCode {
             }
             ExitCode::from(if bad { 2 } else { 0 })
         }
-        Cmd::Schema => {
-            println!("{}", scenario::json_schema());
+        Cmd::Schema { observations } => {
+            let schema = if observations {
+                serde_json::to_string_pretty(&expect::observation_schema()).expect("schema serializes")
+            } else {
+                scenario::json_schema()
+            };
+            println!("{schema}");
             ExitCode::SUCCESS
         }
     }
@@ -298,7 +308,7 @@ fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, c
     let wall = std::time::Instant::now(); // timing the tool itself, never read by the simulation
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
-    let mut checker = world::ExpectChecker::new(&sc.expect, &w.fault_times);
+    let mut checker = expect::ExpectChecker::new(&sc.expect, &w.fault_times);
     let mut trace_out = trace_file.map(|(path, f)| (path, std::io::BufWriter::new(f), Ok(()), 0u64));
     // Each observation goes to the trace file, if any, and to the expectations, then is dropped.
     let mut sink = |r: &nacos_sim::engine::Record<nacos_sim::naming::wire::Observation>, names: &[String]| {

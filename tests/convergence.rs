@@ -5,7 +5,7 @@ use nacos_sim::engine::Fault;
 use nacos_sim::naming::server::NamingServer;
 use nacos_sim::naming::Process;
 use nacos_sim::scenario::world::{self, *};
-use nacos_sim::scenario::{self};
+use nacos_sim::scenario::{self, expect::check_expectations};
 use nacos_sim::time::Time;
 
 const CLUSTER: &str = r#"{"name": "conv", "seed": 7, "duration": "100s", "converge": true,

@@ -6,7 +6,7 @@
 //! scenario file that `nacos-sim run` replays.
 
 use nacos_sim::fuzz::{check_case, AppPlan, FaultPlan, NodeRef, Plan};
-use nacos_sim::scenario::{self, world};
+use nacos_sim::scenario::{self, expect, world};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner};
 use std::cell::Cell;
@@ -154,7 +154,7 @@ fn fuzz_found_responsible_server_keeps_a_removed_datum_missing() {
     let sc = scenario::load("scenarios/anomaly-responsible-datum-lost.json").unwrap();
     let mut w = world::build(&sc, sc.seed);
     w.engine.run_until(w.duration);
-    for o in world::check_expectations(&sc.expect, &w) {
+    for o in expect::check_expectations(&sc.expect, &w) {
         assert!(o.ok, "expect[{}]: {}", o.index, o.message);
     }
     let problems = world::convergence_problems(&w);
@@ -185,7 +185,7 @@ fn proptest_found_a_single_pause_loses_a_datum_for_good() {
     );
     let mut w = world::build(&sc, sc.seed);
     w.engine.run_until(w.duration);
-    for o in world::check_expectations(&sc.expect, &w) {
+    for o in expect::check_expectations(&sc.expect, &w) {
         assert!(o.ok, "expect[{}]: {}", o.index, o.message);
     }
     let problems = world::convergence_problems(&w);

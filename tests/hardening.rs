@@ -1,7 +1,7 @@
 //! Extreme and malformed scenario files: a valid one runs to its end without overflow, an
 //! invalid one is rejected at the JSON path of the offending field itself, with what it takes.
 
-use nacos_sim::scenario::{self, world};
+use nacos_sim::scenario::{self, expect, world};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 
@@ -244,7 +244,7 @@ fn observations_stream_through_and_are_not_kept() {
     let mut recorded = world::build(&sc, sc.seed);
     recorded.engine.run_until(recorded.duration);
     let mut w = world::build(&sc, sc.seed);
-    let mut checker = world::ExpectChecker::new(&sc.expect, &w.fault_times);
+    let mut checker = expect::ExpectChecker::new(&sc.expect, &w.fault_times);
     let mut lines = Vec::new();
     let end = w.duration;
     world::run_streaming(&mut w, end, |r, names| {
@@ -255,7 +255,7 @@ fn observations_stream_through_and_are_not_kept() {
     let want: Vec<String> = recorded.engine.records.iter().map(|r| world::trace_line(r, &recorded.names)).collect();
     assert_eq!(lines, want);
     assert_eq!(w.engine.trace_hash(), recorded.engine.trace_hash());
-    let (a, b) = (checker.outcomes(&w), world::check_expectations(&sc.expect, &recorded));
+    let (a, b) = (checker.outcomes(&w), expect::check_expectations(&sc.expect, &recorded));
     assert_eq!(
         a.iter().map(|o| (o.ok, &o.message)).collect::<Vec<_>>(),
         b.iter().map(|o| (o.ok, &o.message)).collect::<Vec<_>>()

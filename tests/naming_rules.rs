@@ -5,7 +5,7 @@ use nacos_sim::engine::{ExchangeId, Input, Node, Outputs, TimerId, Wish};
 use nacos_sim::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use nacos_sim::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
 use nacos_sim::naming::wire::*;
-use nacos_sim::scenario::{self, world};
+use nacos_sim::scenario::{self, expect, world};
 use nacos_sim::time::{Dur, Time};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -456,11 +456,11 @@ fn a_replaced_or_removed_beat_info_stops_its_timer() {
     assert_eq!(sends(&mut c, &third[0]), 1);
 }
 
-fn run_scenario(json: &str) -> (world::World, Vec<world::ExpectOutcome>) {
+fn run_scenario(json: &str) -> (world::World, Vec<expect::ExpectOutcome>) {
     let sc = scenario::parse("inline.json", json).expect("valid scenario");
     let mut w = world::build(&sc, sc.seed);
     w.engine.run_until(w.duration);
-    let outcomes = world::check_expectations(&sc.expect, &w);
+    let outcomes = expect::check_expectations(&sc.expect, &w);
     (w, outcomes)
 }
 

@@ -1,7 +1,7 @@
 //! Scenario files: every committed scenario holds its `expect` block and is deterministic; broken
 //! files are rejected with the field path.
 
-use nacos_sim::scenario::{self, world};
+use nacos_sim::scenario::{self, expect, world};
 
 fn scenario_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("scenarios")
@@ -14,11 +14,11 @@ fn scenario_files() -> Vec<String> {
     v
 }
 
-fn run(file: &str, seed: Option<u64>) -> (u64, Vec<world::ExpectOutcome>) {
+fn run(file: &str, seed: Option<u64>) -> (u64, Vec<expect::ExpectOutcome>) {
     let sc = scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, seed.unwrap_or(sc.seed));
     w.engine.run_until(w.duration);
-    let outcomes = world::check_expectations(&sc.expect, &w);
+    let outcomes = expect::check_expectations(&sc.expect, &w);
     (w.engine.trace_hash(), outcomes)
 }
 

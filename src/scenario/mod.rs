@@ -2,8 +2,11 @@
 //! and semantic validation. A scenario describes the cluster, the workload, the network, the
 //! faults and what to expect.
 
+pub mod expect;
 mod strict;
 pub mod world;
+
+pub use expect::{Anchor, Converge, Expect};
 
 use crate::engine::network::{HttpLossMode, Latency, LinkConfig};
 use crate::time::{Dur, MAX_SPAN};
@@ -35,9 +38,10 @@ pub struct Scenario {
     pub expect: Vec<Expect>,
     /// At the end of the run (leave a quiet period after the last fault, 60 s is usual), check
     /// eventual consistency: every live server holds the same datum checksum for every key, and
-    /// every instance a live client registered is present on every live server.
+    /// every instance a live client registered is present on every live server. `true`, or
+    /// `{"expect_fail": [clause, …]}` to pin a known non-convergence.
     #[serde(default)]
-    pub converge: bool,
+    pub converge: Converge,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -466,40 +470,6 @@ pub enum FaultSpec {
     },
 }
 
-/// An assertion checked at the end of a run. Times are in `(from, to]`: absolute, or relative
-/// to the actual time of fault number `after_fault` (useful when the fault time is random).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    /// Observation kind, e.g. `instance_unhealthy`.
-    pub observation: String,
-    /// Node id; any node if absent.
-    #[serde(default)]
-    pub node: Option<String>,
-    /// Fields the observation must have, compared as JSON (e.g. `{"ip": "10.1.0.1"}`).
-    #[serde(default, rename = "where")]
-    pub where_: BTreeMap<String, serde_json::Value>,
-    /// For `subscriber_view_changed`: a host the view must contain (`ip`, `port`, optional `healthy`).
-    #[serde(default)]
-    pub view_has: Option<BTreeMap<String, serde_json::Value>>,
-    /// For `subscriber_view_changed`: a host (`ip`, `port`) the view must not contain.
-    #[serde(default)]
-    pub view_lacks: Option<BTreeMap<String, serde_json::Value>>,
-    #[serde(default)]
-    pub within: Option<(Dur, Dur)>,
-    #[serde(default)]
-    pub after_fault: Option<usize>,
-    /// The FIRST matching observation (after the reference time) must be inside the window.
-    #[serde(default)]
-    pub first: bool,
-    /// No matching observation may occur (inside the window, if given).
-    #[serde(default)]
-    pub never: bool,
-    /// Free text shown when the expectation fails.
-    #[serde(default)]
-    pub why: String,
-}
-
 /// A rejected scenario: which file, which field, what was expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioError {
@@ -773,36 +743,9 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
     }
     check_clock_travel(sc)?;
     for (i, e) in sc.expect.iter().enumerate() {
-        let p = format!("expect[{i}]");
-        if let Some(n) = &e.node {
-            if !ids.contains(n.as_str()) {
-                return Err((format!("{p}.node"), format!("unknown node \"{n}\"")));
-            }
-        }
-        if !crate::scenario::world::OBSERVATION_KINDS.contains(&e.observation.as_str()) {
-            return Err((
-                format!("{p}.observation"),
-                format!(
-                    "unknown observation kind \"{}\"; expected one of {:?}",
-                    e.observation,
-                    world::OBSERVATION_KINDS
-                ),
-            ));
-        }
-        if let Some((a, b)) = e.within {
-            if b < a || a.is_negative() {
-                return Err((format!("{p}.within"), "expected [from, to] with 0 <= from <= to".into()));
-            }
-        }
-        if let Some(k) = e.after_fault {
-            if k >= sc.faults.len() {
-                return Err((format!("{p}.after_fault"), format!("there is no fault number {k}")));
-            }
-        }
-        if e.first && e.never {
-            return Err((format!("{p}.first"), "`first` and `never` exclude each other".into()));
-        }
+        expect::validate(&format!("expect[{i}]"), e, &ids, sc.faults.len())?;
     }
+    expect::validate_converge(&sc.converge)?;
     Ok(())
 }
 

@@ -1,9 +1,7 @@
 //! From a validated scenario to a running world: node ids, the network, the workload and the
 //! faults scheduled on the engine; then the `expect` checks and the trace lines of a run.
 
-use super::{
-    At, ClientSpec, DistroVersionSpec, EmptyServiceClean, Expect, FaultSpec, LinkSpec, Scenario, ServerStatusSpec,
-};
+use super::{At, ClientSpec, DistroVersionSpec, EmptyServiceClean, FaultSpec, LinkSpec, Scenario, ServerStatusSpec};
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
@@ -19,46 +17,6 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-/// Every observation kind, for validating `expect` blocks.
-pub const OBSERVATION_KINDS: &[&str] = &[
-    "service_created",
-    "service_removed",
-    "instance_registered",
-    "instance_added",
-    "instance_removed",
-    "instance_unhealthy",
-    "instance_healthy",
-    "delete_requested",
-    "beat_for_unknown_instance",
-    "push_client_added",
-    "push_zombie_removed",
-    "push_round_started",
-    "push_sent",
-    "push_acked",
-    "push_given_up",
-    "subscriber_view_changed",
-    "push_received",
-    "reregister",
-    "request_failed",
-    "request_gave_up",
-    "beat_task_died",
-    "failover_switched",
-    "member_state_changed",
-    "distro_sync_sent",
-    "distro_sync_failed",
-    "distro_sync_applied",
-    "verify_aborted",
-    "verify_removed_key",
-    "verify_fetched",
-    "snapshot_load_started",
-    "server_status_changed",
-    "snapshot_load_done",
-    "status_synced",
-    "healthy_list_changed",
-    "health_check_switched",
-    "forward_failed",
-];
-
 pub struct World {
     pub engine: Engine<Process>,
     /// Node names by id.
@@ -66,8 +24,9 @@ pub struct World {
     /// The resolved time of each fault in the scenario (random `at` drawn once per run).
     pub fault_times: Vec<Time>,
     pub duration: Time,
-    /// Check eventual consistency at the end (`converge` in the scenario).
-    pub converge: bool,
+    /// Check eventual consistency at the end (`converge` in the scenario): the clauses
+    /// expected to fail, if the check runs.
+    pub converge: Option<Vec<String>>,
 }
 
 fn resolve(at: &At, rng: &mut ChaCha8Rng) -> Time {
@@ -207,7 +166,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
     for (i, c) in sc.clients.iter().enumerate() {
         schedule_workload(c, client_ip(i, c), (nsrv + i) as NodeId, &mut engine, &mut rng);
     }
-    World { engine, names, fault_times, duration: Time(sc.duration.0), converge: sc.converge }
+    World { engine, names, fault_times, duration: Time(sc.duration.0), converge: sc.converge.expected_failures() }
 }
 
 fn pairs(from: &[String], to: &[String], both: bool, id_of: &BTreeMap<&str, NodeId>) -> Vec<(NodeId, NodeId)> {
@@ -387,159 +346,6 @@ pub fn trace_line(r: &Record<Observation>, names: &[String]) -> String {
     format!("{{\"t_ms\":{:.3},\"node\":{node},{}", r.at.as_millis_f64(), &body[1..])
 }
 
-/// The outcome of one `expect` entry.
-#[derive(Debug, Clone)]
-pub struct ExpectOutcome {
-    pub index: usize,
-    pub ok: bool,
-    pub message: String,
-}
-
-fn matches(e: &Expect, r: &Record<Observation>, names: &[String]) -> bool {
-    if r.obs.kind() != e.observation {
-        return false;
-    }
-    if let Some(n) = &e.node {
-        if names[r.node as usize] != *n {
-            return false;
-        }
-    }
-    if e.where_.is_empty() && e.view_has.is_none() && e.view_lacks.is_none() {
-        return true;
-    }
-    let v = serde_json::to_value(&r.obs).expect("observations serialize");
-    if !e.where_.iter().all(|(k, want)| v.get(k) == Some(want)) {
-        return false;
-    }
-    let hosts = v.get("hosts").and_then(|h| h.as_array()).cloned().unwrap_or_default();
-    let host_matches = |spec: &BTreeMap<String, serde_json::Value>, h: &serde_json::Value| {
-        spec.iter().all(|(k, want)| h.get(k) == Some(want))
-    };
-    if let Some(spec) = &e.view_has {
-        if !hosts.iter().any(|h| host_matches(spec, h)) {
-            return false;
-        }
-    }
-    if let Some(spec) = &e.view_lacks {
-        if hosts.iter().any(|h| host_matches(spec, h)) {
-            return false;
-        }
-    }
-    true
-}
-
-/// The `expect` entries checked as observations stream past: each keeps only the time of its
-/// first matching observation and of its first one inside the window, so a run of any length
-/// checks them in constant memory.
-pub struct ExpectChecker<'a> {
-    expect: &'a [Expect],
-    /// Per entry: its reference time and window, and what was seen.
-    state: Vec<ExpectState>,
-}
-
-struct ExpectState {
-    reference: Time,
-    window: Option<(Time, Time)>,
-    first: Option<Time>,
-    first_in_window: Option<Time>,
-}
-
-impl<'a> ExpectChecker<'a> {
-    /// `fault_times` are the resolved times of the scenario's faults (`World::fault_times`).
-    pub fn new(expect: &'a [Expect], fault_times: &[Time]) -> Self {
-        let state = expect
-            .iter()
-            .map(|e| {
-                let reference = e.after_fault.map(|k| fault_times[k]).unwrap_or(Time::ZERO);
-                let window = e.within.map(|(a, b)| (reference + a, reference + b));
-                ExpectState { reference, window, first: None, first_in_window: None }
-            })
-            .collect();
-        ExpectChecker { expect, state }
-    }
-
-    /// One observation, in trace order.
-    pub fn observe(&mut self, r: &Record<Observation>, names: &[String]) {
-        for (e, st) in self.expect.iter().zip(&mut self.state) {
-            if st.first_in_window.is_some() && st.first.is_some() {
-                continue; // nothing later can change this entry's outcome
-            }
-            if (e.after_fault.is_some() && r.at < st.reference) || !matches(e, r, names) {
-                continue;
-            }
-            st.first.get_or_insert(r.at);
-            if st.window.is_none_or(|(a, b)| r.at > a && r.at <= b) {
-                st.first_in_window.get_or_insert(r.at);
-            }
-        }
-    }
-
-    /// The outcome of every entry, then (if the world asks for it) of the convergence check.
-    pub fn outcomes(&self, world: &World) -> Vec<ExpectOutcome> {
-        self.expect
-            .iter()
-            .zip(&self.state)
-            .enumerate()
-            .map(|(index, (e, st))| {
-                let describe = || {
-                    let mut s = e.observation.clone();
-                    if let Some(n) = &e.node {
-                        s += &format!(" on {n}");
-                    }
-                    if !e.where_.is_empty() {
-                        s += &format!(" where {}", serde_json::to_string(&e.where_).unwrap_or_default());
-                    }
-                    if let Some(h) = &e.view_has {
-                        s += &format!(" with host {}", serde_json::to_string(h).unwrap_or_default());
-                    }
-                    if let Some(h) = &e.view_lacks {
-                        s += &format!(" without host {}", serde_json::to_string(h).unwrap_or_default());
-                    }
-                    if let Some((a, b)) = st.window {
-                        s += &format!(" in ({a}, {b}]");
-                    }
-                    if let Some(k) = e.after_fault {
-                        s += &format!(" (fault {k} at {})", st.reference);
-                    }
-                    s
-                };
-                let (ok, detail) = if e.never {
-                    match st.first_in_window {
-                        Some(t) => (false, format!("expected never {}, but seen at {t}", describe())),
-                        None => (true, format!("never {}", describe())),
-                    }
-                } else if e.first {
-                    match st.first {
-                        Some(t) if st.first_in_window == Some(t) => (true, format!("first {} at {t}", describe())),
-                        Some(t) => (false, format!("expected first {}, but it came at {t}", describe())),
-                        None => (false, format!("expected first {}, but it never came", describe())),
-                    }
-                } else {
-                    match (st.first_in_window, st.first) {
-                        (Some(t), _) => (true, format!("{} at {t}", describe())),
-                        (None, Some(t)) => {
-                            (false, format!("expected {}, but the matching ones came at {t} and later", describe()))
-                        }
-                        (None, None) => (false, format!("expected {}, but none came", describe())),
-                    }
-                };
-                let message = if e.why.is_empty() || ok { detail } else { format!("{detail} ({})", e.why) };
-                ExpectOutcome { index, ok, message }
-            })
-            .chain(world.converge.then(|| convergence_outcomes(world, self.expect.len())).into_iter().flatten())
-            .collect()
-    }
-}
-
-/// The `expect` entries checked over the observations the world recorded.
-pub fn check_expectations(expect: &[Expect], world: &World) -> Vec<ExpectOutcome> {
-    let mut checker = ExpectChecker::new(expect, &world.fault_times);
-    for r in &world.engine.records {
-        checker.observe(r, &world.names);
-    }
-    checker.outcomes(world)
-}
-
 /// Runs the world to `end` handing every observation, in order, to `sink` and dropping it:
 /// memory stays flat however long the run. The engine pauses after any event that leaves
 /// [`STREAM_BATCH`] records and resumes where it stopped, which changes nothing it does
@@ -558,16 +364,6 @@ pub fn run_streaming(w: &mut World, end: Time, mut sink: impl FnMut(&Record<Obse
 
 /// How many observations [`run_streaming`] lets pile up before handing them on.
 const STREAM_BATCH: usize = 4096;
-
-/// The `converge` check as outcomes: one per failed clause, or a single passing one.
-fn convergence_outcomes(world: &World, index: usize) -> Vec<ExpectOutcome> {
-    let problems = convergence_problems(world);
-    if problems.is_empty() {
-        let message = format!("converged: {}", CONVERGENCE_CLAUSES.join(", "));
-        return vec![ExpectOutcome { index, ok: true, message }];
-    }
-    problems.iter().map(|p| ExpectOutcome { index, ok: false, message: format!("not converged, {p}") }).collect()
-}
 
 /// A violated invariant: when, where, what, and the observations that led to it.
 pub struct Violation {

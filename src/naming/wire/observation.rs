@@ -1,18 +1,20 @@
 //! Observations: everything a user can ask of a run, as the trace records it.
 
 use super::Str;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// A host as a subscriber sees it, in observations.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 pub struct SeenHost {
     pub ip: Str,
     pub port: u16,
     pub healthy: bool,
 }
 
-/// Everything a user can ask about, as data. Serialized with a `kind` tag into the trace.
-#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+/// Everything a user can ask about, as data. Serialized with a `kind` tag into the trace; its
+/// JSON Schema (`nacos-sim schema --observations`) is what `expect` blocks are checked against.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Observation {
     // ---- server ----

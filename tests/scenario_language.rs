@@ -1,0 +1,204 @@
+//! The scenario language as users write it: what `expect` blocks can say, what `check` refuses
+//! and where, each run on a small scenario with exact times.
+
+use nacos_sim::scenario::{self, expect, world};
+
+/// One server, a provider that crashes at 42 s and a consumer (the trace of
+/// `scenarios/client-crash.json` with a fixed crash time): unhealthy at 61.001 s, pushes at
+/// 62.001 s (468 bytes) and 77.002 s (195 bytes), deleted at 76.002 s, the consumer's view empty
+/// at 77.003 s. `expect` and `extra` are spliced in.
+fn crash_scenario(expect: &str, extra: &str) -> String {
+    format!(
+        r#"{{
+  "name": "crash", "seed": 7, "duration": "120s",
+  "servers": [{{ "id": "s1" }}],
+  "clients": [
+    {{ "id": "provider", "register": [{{ "at": "1s", "service": "demo", "port": 8080 }}] }},
+    {{ "id": "consumer", "subscribe": [{{ "at": "2s", "service": "demo" }}] }}
+  ],
+  "faults": [{{ "kind": "crash", "node": "provider", "at": "42s" }}],
+  {extra}
+  "expect": [{expect}]
+}}"#
+    )
+}
+
+fn outcomes(json: &str) -> Vec<expect::ExpectOutcome> {
+    let sc = scenario::parse("inline.json", json).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    expect::check_expectations(&sc.expect, &w)
+}
+
+fn one(expect: &str) -> expect::ExpectOutcome {
+    outcomes(&crash_scenario(expect, "")).remove(0)
+}
+
+fn rejected(json: &str) -> (String, String) {
+    let e = scenario::parse("inline.json", json).expect_err("must be rejected");
+    (e.path, e.message)
+}
+
+#[test]
+fn after_measures_from_the_first_matching_observation() {
+    let o = one(r#"{ "observation": "subscriber_view_changed", "node": "consumer", "where": { "hosts": [] },
+             "after": { "observation": "instance_removed", "node": "s1", "where": { "port": 8080 } },
+             "within": ["0s", "1.001s"], "first": true }"#);
+    assert!(o.ok, "{}", o.message);
+    assert!(o.message.contains("in (76.002s, 77.003s]") && o.message.ends_with("at 77.003s"), "{}", o.message);
+    // One millisecond less and the same view change falls outside.
+    let o = one(r#"{ "observation": "subscriber_view_changed", "node": "consumer", "where": { "hosts": [] },
+             "after": { "observation": "instance_removed", "node": "s1" }, "within": ["0s", "1s"], "first": true }"#);
+    assert!(!o.ok && o.message.contains("it came at 77.003s"), "{}", o.message);
+}
+
+#[test]
+fn an_anchor_that_never_comes_fails_the_entry() {
+    let o = one(r#"{ "observation": "push_sent", "never": true,
+             "after": { "observation": "instance_removed", "where": { "port": 9999 } } }"#);
+    assert!(!o.ok, "{}", o.message);
+    assert!(o.message.contains("instance_removed where {\"port\":9999} never came"), "{}", o.message);
+}
+
+#[test]
+fn observations_before_the_anchor_do_not_count() {
+    // Both pushes come after the provider's registration; only the second after its removal.
+    let after_removal = one(r#"{ "observation": "push_sent", "node": "s1", "count": [1, 1],
+             "after": { "observation": "instance_removed" } }"#);
+    assert!(after_removal.ok && after_removal.message.ends_with("seen 1"), "{}", after_removal.message);
+}
+
+#[test]
+fn count_bounds_the_matching_observations() {
+    let exact = one(r#"{ "observation": "push_sent", "node": "s1", "count": [2, 2] }"#);
+    assert!(exact.ok && exact.message.ends_with("2 to 2 times: seen 2"), "{}", exact.message);
+    let too_few = one(r#"{ "observation": "push_sent", "node": "s1", "count": [3, 5] }"#);
+    assert!(!too_few.ok && too_few.message.ends_with("3 to 5 times: seen 2"), "{}", too_few.message);
+    let windowed = one(r#"{ "observation": "push_sent", "within": ["62s", "62.001s"], "count": [1, 1] }"#);
+    assert!(windowed.ok, "{}", windowed.message);
+    let zero = one(r#"{ "observation": "push_given_up", "count": [0, 0] }"#);
+    assert!(zero.ok, "{}", zero.message);
+}
+
+#[test]
+fn where_compares_numbers_and_strings() {
+    let big = one(r#"{ "observation": "push_sent", "where": { "bytes": { "gt": 400 } }, "count": [1, 1] }"#);
+    assert!(big.ok, "{}", big.message);
+    let small = one(
+        r#"{ "observation": "push_sent", "where": { "bytes": { "lt": 400 } }, "within": ["77s", "77.002s"], "first": true }"#,
+    );
+    assert!(small.ok && small.message.ends_with("at 77.002s"), "{}", small.message);
+    let beat =
+        one(r#"{ "observation": "instance_unhealthy", "where": { "last_beat_ms": { "ge": 41015, "le": 41015 } },
+             "within": ["61s", "61.001s"] }"#);
+    assert!(beat.ok, "{}", beat.message);
+    let to = one(
+        r#"{ "observation": "push_sent", "where": { "client": { "contains": "10.1.0.3:54321" }, "attempt": { "ne": 2 } },
+             "count": [2, 2] }"#,
+    );
+    assert!(to.ok, "{}", to.message);
+    let nowhere =
+        one(r#"{ "observation": "push_sent", "where": { "client": { "contains": "10.9." } }, "never": true }"#);
+    assert!(nowhere.ok, "{}", nowhere.message);
+}
+
+#[test]
+fn check_names_a_key_the_observation_kind_lacks() {
+    let (path, message) =
+        rejected(&crash_scenario(r#"{ "observation": "instance_removed", "where": { "prot": 8080 } }"#, ""));
+    assert_eq!(path, "expect[0].where.prot");
+    assert!(message.contains("`instance_removed` has no field \"prot\"") && message.contains("\"port\""), "{message}");
+    let (path, message) = rejected(&crash_scenario(
+        r#"{ "observation": "subscriber_view_changed", "view_has": { "ip": "10.1.0.2", "helthy": true } }"#,
+        "",
+    ));
+    assert_eq!(path, "expect[0].view_has.helthy");
+    assert!(message.contains("[\"healthy\", \"ip\", \"port\"]"), "{message}");
+    let (path, _) = rejected(&crash_scenario(
+        r#"{ "observation": "push_sent", "after": { "observation": "instance_removed", "where": { "healthy": true } } }"#,
+        "",
+    ));
+    assert_eq!(path, "expect[0].after.where.healthy");
+}
+
+#[test]
+fn check_refuses_values_that_could_never_match() {
+    let cases = [
+        (r#"{ "observation": "instance_removed", "where": { "port": "8080" } }"#, "expect[0].where.port", "a number"),
+        (
+            r#"{ "observation": "push_sent", "where": { "client": { "gt": 3 } } }"#,
+            "expect[0].where.client.gt",
+            "compares numbers",
+        ),
+        (
+            r#"{ "observation": "push_sent", "where": { "bytes": { "contains": "4" } } }"#,
+            "expect[0].where.bytes.contains",
+            "`contains` takes a string",
+        ),
+        (
+            r#"{ "observation": "push_sent", "where": { "bytes": { "gte": 4 } } }"#,
+            "expect[0].where.bytes.gte",
+            "unknown comparison \"gte\"",
+        ),
+        (r#"{ "observation": "push_sent", "where": { "bytes": {} } }"#, "expect[0].where.bytes", "comparisons"),
+        (
+            r#"{ "observation": "instance_removed", "view_has": { "ip": "x" } }"#,
+            "expect[0].view_has",
+            "no `hosts` list",
+        ),
+        (r#"{ "observation": "push_sent", "count": [3, 1] }"#, "expect[0].count", "min <= max"),
+        (r#"{ "observation": "push_sent", "count": [0, 1], "never": true }"#, "expect[0].count", "exclude each other"),
+        (
+            r#"{ "observation": "push_sent", "after_fault": 0, "after": { "observation": "push_acked" } }"#,
+            "expect[0].after",
+            "exclude each other",
+        ),
+        (
+            r#"{ "observation": "push_sent", "after": { "observation": "push_ackd" } }"#,
+            "expect[0].after.observation",
+            "unknown observation kind",
+        ),
+        (
+            r#"{ "observation": "push_sent", "after": { "observation": "push_acked", "node": "s9" } }"#,
+            "expect[0].after.node",
+            "unknown node",
+        ),
+    ];
+    for (entry, want_path, want_message) in cases {
+        let (path, message) = rejected(&crash_scenario(entry, ""));
+        assert_eq!(path, want_path, "{entry}: {message}");
+        assert!(message.contains(want_message), "{entry}: {message}");
+    }
+}
+
+/// With instance expiry off, a crashed provider's instance stays forever: the convergence check
+/// fails on exactly one clause, which `expect_fail` can pin.
+#[test]
+fn a_known_non_convergence_can_be_pinned() {
+    let expiry_off = r#""switches": { "expire_instance": false },"#;
+    let run = |converge: &str| outcomes(&crash_scenario("", &format!("{expiry_off} \"converge\": {converge},")));
+    let plain = run("true");
+    assert_eq!(plain.len(), 1);
+    assert!(!plain[0].ok && plain[0].message.starts_with("not converged, no_instance_without_a_live_client"));
+    let pinned = run(r#"{ "expect_fail": ["no_instance_without_a_live_client"] }"#);
+    assert!(pinned.len() == 1 && pinned[0].ok, "{:?}", pinned);
+    assert!(pinned[0].message.starts_with("known non-convergence, as pinned"), "{}", pinned[0].message);
+    let wrong = run(r#"{ "expect_fail": ["no_instance_without_a_live_client", "same_datum_on_every_live_server"] }"#);
+    assert_eq!(wrong.iter().filter(|o| !o.ok).count(), 1, "{wrong:?}");
+    assert!(wrong.iter().any(|o| o.message.contains("expected same_datum_on_every_live_server to fail")));
+    let (path, message) = rejected(&crash_scenario("", r#""converge": { "expect_fail": ["same_datums"] },"#));
+    assert_eq!(path, "converge.expect_fail[0]");
+    assert!(message.contains("unknown clause \"same_datums\""), "{message}");
+}
+
+/// The README's scenario outline promises that it passes `check`.
+#[test]
+fn the_readme_outline_passes_check() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## Scenario files").expect("the section")..];
+    let start = section.find("```json\n").expect("an outline") + "```json\n".len();
+    let outline = &section[start..start + section[start..].find("```").expect("its end")];
+    if let Err(e) = scenario::parse("README.md", outline) {
+        panic!("{e}");
+    }
+}
