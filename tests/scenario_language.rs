@@ -202,3 +202,37 @@ fn the_readme_outline_passes_check() {
         panic!("{e}");
     }
 }
+
+/// `for` ends a fault a fixed time after its random start: s2 crashes somewhere in [40 s, 45 s]
+/// and restarts (its snapshot load starts) exactly 20 s later.
+#[test]
+fn a_fault_lasts_for_a_fixed_time_from_a_random_start() {
+    let scenario = |faults: &str| {
+        format!(
+            r#"{{ "name": "for", "seed": 3, "duration": "90s",
+                 "servers": [{{ "id": "s1" }}, {{ "id": "s2" }}, {{ "id": "s3" }}],
+                 "faults": [{faults}],
+                 "expect": [{{ "observation": "snapshot_load_started", "node": "s2", "after_fault": 0,
+                              "within": ["19.999s", "20s"], "first": true }}] }}"#
+        )
+    };
+    let crash = |window: &str| {
+        format!(r#"{{ "kind": "crash", "node": "s2", "at": {{ "uniform": [{window}] }}, "for": "20s" }}"#)
+    };
+    let o = outcomes(&scenario(&crash(r#""40s", "45s""#))).remove(0);
+    assert!(o.ok && o.message.contains("(fault 0 at 41.724s) at 61.724s"), "{}", o.message);
+    let cases = [
+        (
+            r#"{ "kind": "crash", "node": "s2", "at": "40s", "until": "50s", "for": "20s" }"#,
+            "faults[0].for",
+            "exclude each other",
+        ),
+        (r#"{ "kind": "partition", "at": "40s", "for": "0s", "groups": [["s2"]] }"#, "faults[0].for", "positive"),
+        (r#"{ "kind": "pause", "node": "s2", "at": "40s" }"#, "faults[0]", "expected `until` or `for`"),
+    ];
+    for (fault, want_path, want) in cases {
+        let (path, message) = rejected(&scenario(fault));
+        assert_eq!(path, want_path, "{fault}: {message}");
+        assert!(message.contains(want), "{fault}: {message}");
+    }
+}

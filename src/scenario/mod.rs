@@ -422,6 +422,9 @@ pub enum FaultSpec {
         at: At,
         #[serde(default)]
         until: Option<At>,
+        /// Instead of `until`: how long it lasts from its (possibly random) start.
+        #[serde(default, rename = "for")]
+        for_: Option<Dur>,
         #[serde(default)]
         groups: Vec<Vec<String>>,
         #[serde(default)]
@@ -449,6 +452,9 @@ pub enum FaultSpec {
         node: String,
         #[serde(default)]
         until: Option<At>,
+        /// Instead of `until`: how long until the restart, from the crash.
+        #[serde(default, rename = "for")]
+        for_: Option<Dur>,
         #[serde(default)]
         host_down: bool,
     },
@@ -456,11 +462,14 @@ pub enum FaultSpec {
         at: At,
         node: String,
     },
-    /// A stop-the-world pause (GC): inputs queue until `until`.
+    /// A stop-the-world pause (GC): inputs queue until `until` (or for `for`).
     Pause {
         at: At,
         node: String,
-        until: At,
+        #[serde(default)]
+        until: Option<At>,
+        #[serde(default, rename = "for")]
+        for_: Option<Dur>,
     },
     /// The node's wall clock jumps by `by` (may be negative); timers are unaffected.
     ClockJump {
@@ -830,12 +839,19 @@ fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), In
         }
         Ok(())
     };
+    // The end of a fault: `until`, or `for` after its start, never both.
+    let end = |at: &At, until: &Option<At>, for_: &Option<Dur>| -> Result<(), Invalid> {
+        match (until, for_) {
+            (Some(_), Some(_)) => Err((format!("{p}.for"), "`for` and `until` exclude each other".into())),
+            (Some(u), None) => until_after(at, u, "until"),
+            (None, Some(d)) if d.0 <= 0 => Err((format!("{p}.for"), "expected a positive duration".into())),
+            _ => Ok(()),
+        }
+    };
     match f {
-        FaultSpec::Partition { at, until, groups, from, to } => {
+        FaultSpec::Partition { at, until, for_, groups, from, to } => {
             check_at(format!("{p}.at"), at)?;
-            if let Some(u) = until {
-                until_after(at, u, "until")?;
-            }
+            end(at, until, for_)?;
             match (groups.is_empty(), from.is_empty() && to.is_empty()) {
                 (false, true) => {
                     for (i, g) in groups.iter().enumerate() {
@@ -864,21 +880,22 @@ fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), In
             check_nodes(&format!("{p}.to"), to, ids)?;
             check_link(&format!("{p}.set"), set)?;
         }
-        FaultSpec::Crash { at, node, until, .. } => {
+        FaultSpec::Crash { at, node, until, for_, .. } => {
             check_at(format!("{p}.at"), at)?;
             node_ok(node)?;
-            if let Some(u) = until {
-                until_after(at, u, "until")?;
-            }
+            end(at, until, for_)?;
         }
         FaultSpec::Restart { at, node } => {
             check_at(format!("{p}.at"), at)?;
             node_ok(node)?;
         }
-        FaultSpec::Pause { at, node, until } => {
+        FaultSpec::Pause { at, node, until, for_ } => {
             check_at(format!("{p}.at"), at)?;
             node_ok(node)?;
-            until_after(at, until, "until")?;
+            if until.is_none() && for_.is_none() {
+                return Err((p.into(), "a pause ends: expected `until` or `for`".into()));
+            }
+            end(at, until, for_)?;
         }
         FaultSpec::ClockJump { at, node, .. } => {
             check_at(format!("{p}.at"), at)?;

@@ -36,6 +36,15 @@ fn resolve(at: &At, rng: &mut ChaCha8Rng) -> Time {
     }
 }
 
+/// When a fault that started at `start` ends: at `until`, or `for` after its start.
+fn end_of(start: Time, until: &Option<At>, for_: Option<Dur>, rng: &mut ChaCha8Rng) -> Option<Time> {
+    match (until, for_) {
+        (Some(u), _) => Some(resolve(u, rng)),
+        (None, Some(d)) => Some(start + d),
+        (None, None) => None,
+    }
+}
+
 fn clock(c: &super::ClockSpec) -> Clock {
     Clock { offset: c.offset, drift_ppm: c.drift_ppm }
 }
@@ -198,7 +207,7 @@ fn schedule_faults(
     for (i, f) in sc.faults.iter().enumerate() {
         let node = |name: &str| id_of[name];
         match f {
-            FaultSpec::Partition { at, until, groups, from, to } => {
+            FaultSpec::Partition { at, until, for_, groups, from, to } => {
                 let t = resolve(at, rng);
                 times.push(t);
                 let blocked = if groups.is_empty() {
@@ -221,8 +230,8 @@ fn schedule_faults(
                     v
                 };
                 engine.schedule_fault(t, Fault::Block { pairs: blocked.clone(), heal: false });
-                if let Some(u) = until {
-                    engine.schedule_fault(resolve(u, rng), Fault::Block { pairs: blocked, heal: true });
+                if let Some(end) = end_of(t, until, *for_, rng) {
+                    engine.schedule_fault(end, Fault::Block { pairs: blocked, heal: true });
                 }
             }
             FaultSpec::Heal { at } => {
@@ -235,12 +244,12 @@ fn schedule_faults(
                 times.push(t);
                 link_changes.push((t, i, f));
             }
-            FaultSpec::Crash { at, node: name, until, host_down } => {
+            FaultSpec::Crash { at, node: name, until, for_, host_down } => {
                 let t = resolve(at, rng);
                 times.push(t);
                 engine.schedule_fault(t, Fault::Crash { node: node(name), host_down: *host_down });
-                if let Some(u) = until {
-                    engine.schedule_fault(resolve(u, rng), Fault::Restart { node: node(name) });
+                if let Some(end) = end_of(t, until, *for_, rng) {
+                    engine.schedule_fault(end, Fault::Restart { node: node(name) });
                 }
             }
             FaultSpec::Restart { at, node: name } => {
@@ -248,11 +257,12 @@ fn schedule_faults(
                 times.push(t);
                 engine.schedule_fault(t, Fault::Restart { node: node(name) });
             }
-            FaultSpec::Pause { at, node: name, until } => {
+            FaultSpec::Pause { at, node: name, until, for_ } => {
                 let t = resolve(at, rng);
                 times.push(t);
                 engine.schedule_fault(t, Fault::Pause { node: node(name) });
-                engine.schedule_fault(resolve(until, rng), Fault::Resume { node: node(name) });
+                let end = end_of(t, until, *for_, rng).expect("validated: a pause ends");
+                engine.schedule_fault(end, Fault::Resume { node: node(name) });
             }
             FaultSpec::ClockJump { at, node: name, by } => {
                 let t = resolve(at, rng);
