@@ -39,6 +39,10 @@ enum Cmd {
         /// Check the naming invariants after every event; stop at the first violation (exit 1).
         #[arg(long)]
         check_invariants: bool,
+        /// Change the scenario before running it: `PATH=VALUE`, e.g.
+        /// `switches.server_version=1.4.2` (as for `diff --set-a`); repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
     },
     /// Run a scenario and compare its trace hash; exit 1 with the first divergence if it differs.
     Replay {
@@ -220,8 +224,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { file, seed, until, trace, check_invariants } => {
-            run(&file, seed, until, trace.as_deref(), check_invariants)
+        Cmd::Run { file, seed, until, trace, check_invariants, sets } => {
+            run(&file, &sets, seed, until, trace.as_deref(), check_invariants)
         }
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
@@ -291,8 +295,19 @@ fn load_or_exit(file: &str) -> Result<scenario::Scenario, ExitCode> {
     })
 }
 
-fn run(file: &str, seed: Option<u64>, until: Option<Dur>, trace: Option<&str>, check_invariants: bool) -> ExitCode {
-    let sc = match load_or_exit(file) {
+fn run(
+    file: &str,
+    sets: &[String],
+    seed: Option<u64>,
+    until: Option<Dur>,
+    trace: Option<&str>,
+    check_invariants: bool,
+) -> ExitCode {
+    let loaded = scenario::load_with(file, sets).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    });
+    let sc = match loaded {
         Ok(s) => s,
         Err(c) => return c,
     };

@@ -228,11 +228,121 @@ fn a_fault_lasts_for_a_fixed_time_from_a_random_start() {
             "exclude each other",
         ),
         (r#"{ "kind": "partition", "at": "40s", "for": "0s", "groups": [["s2"]] }"#, "faults[0].for", "positive"),
-        (r#"{ "kind": "pause", "node": "s2", "at": "40s" }"#, "faults[0]", "expected `until` or `for`"),
+        (r#"{ "kind": "pause", "node": "s2", "at": "40s" }"#, "faults[0].until", "`until` or `for`"),
     ];
     for (fault, want_path, want) in cases {
         let (path, message) = rejected(&scenario(fault));
         assert_eq!(path, want_path, "{fault}: {message}");
         assert!(message.contains(want), "{fault}: {message}");
+    }
+}
+
+/// One server; the provider registers with metadata at 1 s and crashes at 30 s; the consumer
+/// subscribes at 2 s. `operations` are spliced in.
+fn operated(operations: &str) -> world::World {
+    let json = format!(
+        r#"{{ "name": "op", "seed": 1, "duration": "60s", "servers": [{{ "id": "s1" }}],
+  "clients": [
+    {{ "id": "provider", "register": [{{ "at": "1s", "service": "demo", "port": 8080, "metadata": {{ "version": "v1" }} }}] }},
+    {{ "id": "consumer", "subscribe": [{{ "at": "2s", "service": "demo" }}] }}
+  ],
+  "faults": [{{ "kind": "crash", "node": "provider", "at": "30s" }}],
+  "operations": [{operations}] }}"#
+    );
+    let sc = scenario::parse("inline.json", &json).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    w
+}
+
+fn lines(w: &world::World, kinds: &[&str]) -> Vec<String> {
+    let records = w.engine.records.iter().filter(|r| kinds.contains(&r.obs.kind()));
+    records.map(|r| world::trace_line(r, &w.names)).collect()
+}
+
+/// The console's PUT /instance replaces the instance whole: disabled, it leaves the consumer's
+/// view with the next push (one debounce later), and the metadata the form did not send is gone.
+#[test]
+fn disabling_an_instance_in_the_console_hides_it_and_drops_its_metadata() {
+    let w = operated(
+        r#"{ "op": "update_instance", "at": "20s", "via": "s1", "service": "demo", "ip": "10.1.0.2", "port": 8080,
+             "enabled": false }"#,
+    );
+    let seen = lines(&w, &["operation_answered", "instance_registered", "subscriber_view_changed"]);
+    assert_eq!(
+        seen[2..],
+        [
+            r#"{"t_ms":20001.000,"node":"s1","kind":"instance_registered","service":"DEFAULT_GROUP@@demo","ip":"10.1.0.2","port":8080}"#,
+            r#"{"t_ms":20002.000,"node":"s1","kind":"operation_answered","op":"update_instance","status":200,"body":"ok"}"#,
+            r#"{"t_ms":21002.000,"node":"consumer","kind":"subscriber_view_changed","service":"DEFAULT_GROUP@@demo","hosts":[]}"#,
+        ]
+    );
+    let nacos_sim::naming::Process::Server(s1) = w.engine.node(0) else { panic!("s1 is a server") };
+    let instance = s1.services.iter().flat_map(|(_, s)| s.all_ips(true)).next().expect("still registered");
+    assert!(!instance.enabled && instance.metadata.is_empty());
+}
+
+/// `set_switch` in debug mode changes that server's switches at once: with health checks off
+/// (`check`), the provider that crashes at 30 s is never marked unhealthy nor deleted.
+#[test]
+fn a_switch_set_at_run_time_applies_at_once() {
+    let off = r#"{ "op": "set_switch", "at": "25s", "via": "s1", "entry": "check", "value": false, "debug": true }"#;
+    let w = operated(off);
+    assert_eq!(
+        lines(&w, &["operation_answered"]),
+        [r#"{"t_ms":25002.000,"node":"s1","kind":"operation_answered","op":"set_switch","status":200,"body":"ok"}"#]
+    );
+    assert!(lines(&w, &["instance_unhealthy", "delete_requested", "instance_removed"]).is_empty());
+    // The same run without the switch: the last beat at 26.009 s, unhealthy at the first
+    // check (every 5 s from 1.001 s) more than 15 s later.
+    let w = operated("");
+    assert!(lines(&w, &["instance_unhealthy"])[0].starts_with(r#"{"t_ms":46001.000"#));
+    assert!(lines(&w, &["instance_unhealthy"])[0].ends_with(r#""last_beat_ms":26009}"#));
+    // Nacos's own checks on the value: below 10 s a push cache is refused with its message.
+    let w = operated(
+        r#"{ "op": "set_switch", "at": "25s", "via": "s1", "entry": "pushCacheMillis", "value": 5000, "debug": true }"#,
+    );
+    assert!(lines(&w, &["operation_answered"])[0]
+        .ends_with(r#""status":400,"body":"min cache time for http or tcp is too small(<10000)"}"#));
+}
+
+#[test]
+fn check_refuses_operations_it_cannot_run_as_written() {
+    let cases = [
+        (r#"{ "op": "touch_cluster_conf", "at": "1s", "via": "provider" }"#, "operations[0].via", "unknown server"),
+        (
+            r#"{ "op": "set_switch", "at": "1s", "via": "s1", "entry": "healthCheckEnabled", "value": false, "debug": true }"#,
+            "operations[0].entry",
+            "\"check\"",
+        ),
+        (
+            r#"{ "op": "set_switch", "at": "1s", "via": "s1", "entry": "check", "value": "off", "debug": true }"#,
+            "operations[0].value",
+            "true or false",
+        ),
+        (
+            r#"{ "op": "set_switch", "at": "1s", "via": "s1", "entry": "check", "value": false }"#,
+            "operations[0].debug",
+            "CP store",
+        ),
+        (
+            r#"{ "op": "update_metadata", "at": "1s", "via": "s1", "service": "demo", "metadata": {} }"#,
+            "operations[0]",
+            "`instances` or `consistency_type`",
+        ),
+        (
+            r#"{ "op": "update_service", "at": "1s", "via": "s1", "service": "demo" }"#,
+            "operations[0].op",
+            "update_instance",
+        ),
+    ];
+    for (op, want_path, want) in cases {
+        let json = format!(
+            r#"{{ "name": "op", "seed": 1, "duration": "10s", "servers": [{{ "id": "s1" }}],
+                 "clients": [{{ "id": "provider" }}], "operations": [{op}] }}"#
+        );
+        let (path, message) = rejected(&json);
+        assert_eq!(path, want_path, "{op}: {message}");
+        assert!(message.contains(want), "{op}: {message}");
     }
 }

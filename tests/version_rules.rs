@@ -1,7 +1,9 @@
 //! Behaviour that differs by Nacos release (`../shared/spec/versions.md`), with exact times:
 //! `switches.server_version` selects the server's bundle, `clients[].version` the client's.
 
+use nacos_sim::naming::Process;
 use nacos_sim::scenario::{self, world};
+use nacos_sim::time::{Dur, Time};
 
 fn run(json: &str) -> world::World {
     let sc = scenario::parse("inline.json", json).unwrap_or_else(|e| panic!("{e}"));
@@ -272,4 +274,94 @@ fn on_1_1_0_a_peer_whose_clock_lags_is_dropped_without_a_lost_packet() {
         assert_eq!(s1_sees_both.first().copied(), joins, "{version}");
         assert_eq!(w.engine.stats.http_failed, 0, "{version}: no exchange failed");
     }
+}
+
+/// s3's host dies at 10 s; s1 probes it every 4 s, each probe failing at its 5 s connect
+/// timeout: SUSPICIOUS at 18 s, DOWN at 30 s. At 51 s s1's `cluster.conf` is re-read.
+fn member_reread(version: &str) -> world::World {
+    run(&member_reread_json(version))
+}
+
+fn member_reread_json(version: &str) -> String {
+    format!(
+        r#"{{"name": "v10", "seed": 1, "duration": "80s",
+        "servers": [{{"id": "s1"}}, {{"id": "s2"}}, {{"id": "s3"}}],
+        "switches": {{"server_version": "{version}"}},
+        "faults": [{{"kind": "crash", "node": "s3", "at": "10s", "host_down": true}}],
+        "operations": [{{"op": "touch_cluster_conf", "at": "51s", "via": "s1"}}]}}"#
+    )
+}
+
+/// `(time, to)` of s1's view of s3.
+fn s3_states(w: &world::World) -> Vec<(i64, String)> {
+    let s1 = w.names.iter().position(|n| n == "s1").unwrap() as u32;
+    w.engine
+        .records
+        .iter()
+        .filter(|r| r.node == s1 && r.obs.kind() == "member_state_changed")
+        .map(|r| {
+            let v = serde_json::to_value(&r.obs).unwrap();
+            (r.at.as_millis(), v["to"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// V10: up to 1.4.1 a member re-read puts every member back UP (a fresh `Member`), so a dead
+/// one is UP until the next failed probe, then SUSPICIOUS, both of which the DistroMapper
+/// counts: services hash to the dead node again until it is DOWN four failures later. From
+/// 1.4.2 the re-read keeps each member's state.
+#[test]
+fn a_member_reread_revives_a_dead_member_up_to_1_4_1() {
+    let states = |v: &[(i64, &str)]| v.iter().map(|(t, s)| (*t, s.to_string())).collect::<Vec<_>>();
+    let w = member_reread("1.4.1");
+    assert_eq!(
+        s3_states(&w),
+        states(&[(18_000, "SUSPICIOUS"), (30_000, "DOWN"), (51_000, "UP"), (54_000, "SUSPICIOUS"), (66_000, "DOWN")])
+    );
+    let w = member_reread("1.4.2");
+    assert_eq!(s3_states(&w), states(&[(18_000, "SUSPICIOUS"), (30_000, "DOWN")]));
+    // The re-read publishes no event, but the fresh members lack the `version` their reports
+    // add, so s2's next report to s1 (by 52 s) is a basic-info change: the DistroMapper then
+    // lists the dead s3 (UP, later SUSPICIOUS) until it is DOWN.
+    let sc = scenario::parse("inline.json", &member_reread_json("1.4.1")).unwrap();
+    let mut w = world::build(&sc, sc.seed);
+    let mut seen = Vec::new();
+    for t in [50, 52, 55, 67] {
+        w.engine.run_until(Time::ZERO + Dur::from_secs(t));
+        let Process::Server(s1) = w.engine.node(0) else { panic!("s1 is a server") };
+        seen.push((t, s1.mapper.healthy.iter().any(|m| &**m == "10.0.0.3:8848")));
+    }
+    assert_eq!(seen, [(50, false), (52, true), (55, true), (67, false)]);
+}
+
+/// V13: the metadata batch API (from 1.4.0; 404 before). Up to 1.4.1 locating the instance of
+/// cluster B removes the same address's instance of cluster A from the datum on the way; from
+/// 1.4.2 nothing else changes. One server, the provider registered in A and B at 1 s.
+#[test]
+fn a_metadata_update_drops_the_same_address_in_another_cluster_up_to_1_4_1() {
+    let run_on = |version: &str| {
+        run(&format!(
+            r#"{{"name": "v13", "seed": 1, "duration": "20s", "servers": [{{"id": "s1"}}],
+            "switches": {{"server_version": "{version}"}},
+            "clients": [{{"id": "provider", "register": [
+                {{"at": "1s", "service": "demo", "port": 8080, "cluster": "A"}},
+                {{"at": "1s", "service": "demo", "port": 8080, "cluster": "B"}}]}}],
+            "operations": [{{"op": "update_metadata", "at": "10s", "via": "s1", "service": "demo",
+                "instances": [{{"ip": "10.1.0.2", "port": 8080, "cluster": "B"}}], "metadata": {{"k": "v"}}}}]}}"#
+        ))
+    };
+    let answer = |w: &world::World| {
+        let r = w.engine.records.iter().find(|r| r.obs.kind() == "operation_answered").unwrap();
+        let v = serde_json::to_value(&r.obs).unwrap();
+        (r.at.as_millis(), v["status"].as_u64().unwrap(), v["body"].as_str().unwrap().to_string())
+    };
+    let updated = r#"{"updated":["10.1.0.2:8080:unknown:B:ephemeral"]}"#.to_string();
+    let w = run_on("1.4.1");
+    assert_eq!(times(&w, "s1", "instance_removed"), vec![10_001]);
+    assert_eq!(answer(&w), (10_002, 200, updated.clone()));
+    let w = run_on("1.4.2");
+    assert!(times(&w, "s1", "instance_removed").is_empty());
+    assert_eq!(answer(&w), (10_002, 200, updated));
+    let w = run_on("1.3.2");
+    assert_eq!(answer(&w), (10_002, 404, "Not Found".to_string()));
 }

@@ -13,7 +13,7 @@ use crate::time::Time;
 use client::{ClientCmd, NamingClient};
 use rand_chacha::ChaCha8Rng;
 use server::NamingServer;
-use wire::{Msg, Observation, Timer};
+use wire::{Msg, Observation, Operation, Timer};
 
 /// Sorts `v` by `cmp` and keeps, of entries that compare equal, the last: the contents of a
 /// Java map filled in `v`'s order, in key order. Input already strictly sorted is left as it is.
@@ -28,6 +28,23 @@ pub(crate) fn sorted_map_order<T>(v: &mut Vec<T>, cmp: impl Fn(&T, &T) -> std::c
     v.reverse();
 }
 
+/// What the world asks of a process: an application's call on its Nacos client, or an
+/// operator's request to a server.
+#[derive(Clone, Debug)]
+pub enum Command {
+    Client(ClientCmd),
+    Operator(Operation),
+}
+
+impl From<Command> for Option<ClientCmd> {
+    fn from(c: Command) -> Self {
+        match c {
+            Command::Client(c) => Some(c),
+            Command::Operator(_) => None,
+        }
+    }
+}
+
 /// One simulated process.
 pub enum Process {
     Server(Box<NamingServer>),
@@ -37,20 +54,24 @@ pub enum Process {
 impl Node for Process {
     type Msg = Msg;
     type Timer = Timer;
-    type Cmd = ClientCmd;
+    type Cmd = Command;
     type Obs = Observation;
 
     fn handle(
         &mut self,
         now: Time,
-        input: Input<Msg, Timer, ClientCmd>,
+        input: Input<Msg, Timer, Command>,
         rng: &mut ChaCha8Rng,
         out: &mut Outputs<Msg, Timer, Observation>,
     ) {
-        match self {
-            // Servers take no workload commands.
-            Process::Server(s) => s.on_input(now, input, out),
-            Process::Client(c) => c.handle(now, input, rng, out),
+        match (self, input) {
+            (Process::Server(s), Input::Command(cmd)) => {
+                if let Command::Operator(op) = *cmd {
+                    s.on_operation(op, out);
+                }
+            }
+            (Process::Server(s), input) => s.on_input(now, input, out),
+            (Process::Client(c), input) => c.on_input(now, input, rng, out),
         }
     }
 

@@ -3,8 +3,9 @@
 //! never compare version strings. Each flag names the row of `versions.md` it models.
 //!
 //! Modelled so far: the Distro sync pipeline (V1–V3), the membership that decides who is
-//! healthy (V4, V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9) and `Service.onDelete`
-//! (V11). The other rows (V10, V12–V15) are not
+//! healthy (V4, V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9), the member
+//! re-read (V10), `Service.onDelete` (V11) and `locateInstance` (V13). The other rows (V12, V14,
+//! V15) are not
 //! told apart yet: a release they affect runs like the newest release of its range, and
 //! [`ServerRelease::unmodelled`] says which rows that leaves out, so `run` can print it.
 
@@ -65,6 +66,17 @@ pub struct ServerBehaviour {
     /// V11, 1.4.2 and later: `Service.onDelete` empties the service's clusters when Distro
     /// removes a datum; up to 1.4.1 it does nothing and the instances stay served (R1.28).
     pub service_on_delete_removes: bool,
+    /// V10, 1.3.0–1.4.1: `ServerMemberManager.memberChange` replaces every member with the
+    /// one just read from `cluster.conf`, in its default state UP with no failures counted;
+    /// the address set is unchanged, so no `MembersChangeEvent` reaches the DistroMapper until
+    /// the next probe changes a state (#4925, fixed by #4948 in 1.4.2: states are kept).
+    pub member_reread_resets_state: bool,
+    /// From 1.4.0: PUT / DELETE `/instance/metadata/batch` exist (404 before).
+    pub metadata_batch_api: bool,
+    /// V13, up to 1.4.1: `ServiceManager.locateInstance` searches the datum's own instance
+    /// list with `indexOf` (equal ip, port and ephemeral) and removes each match of another
+    /// cluster before it finds the wanted one, so those instances leave the datum.
+    pub locate_instance_removes_others: bool,
 }
 
 impl Default for ServerBehaviour {
@@ -101,8 +113,8 @@ const RANGES: &[(Release, Release, &str, &str, ServerBehaviour)] = &[
     ((1, 2, 0), (1, 2, 99), "1.2.0–1.2.x", "", B_1_2),
     ((1, 3, 0), (1, 3, 0), "1.3.0", "", B_1_3_0),
     ((1, 3, 1), (1, 3, 99), "1.3.1–1.3.x", "", B_1_3),
-    ((1, 4, 0), (1, 4, 0), "1.4.0", "V10 (check 1.4.0), V12, V13", B_1_4_0),
-    ((1, 4, 1), (1, 4, 1), "1.4.1", "V10 (a member re-read resets every member to UP), V12, V13", B_1_4),
+    ((1, 4, 0), (1, 4, 0), "1.4.0", "V12", B_1_4_0),
+    ((1, 4, 1), (1, 4, 1), "1.4.1", "V12", B_1_4),
     ((1, 4, 2), (1, 4, 8), "1.4.2–1.4.8", "", B_1_4_2),
 ];
 
@@ -115,6 +127,9 @@ const B_1_1: ServerBehaviour = ServerBehaviour {
     refresh_last_beat_on_equal_checksum: false,
     verify_after_load: false,
     service_on_delete_removes: false,
+    member_reread_resets_state: false,
+    metadata_batch_api: false,
+    locate_instance_removes_others: true,
 };
 const B_1_1_3: ServerBehaviour = ServerBehaviour {
     server_list: ServerListTiming { period_ms: 15_000, expired_ms: 30_000, sender_clock: false },
@@ -125,13 +140,22 @@ const B_1_1_0: ServerBehaviour = ServerBehaviour {
     ..B_1_1
 };
 const B_1_2: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::TaskDispatcher { period_ms: 2000 }, ..B_1_1 };
-const B_1_3_0: ServerBehaviour =
-    ServerBehaviour { membership: Membership::MemberProbes, mapper_keeps_down_members: true, ..B_1_2 };
+const B_1_3_0: ServerBehaviour = ServerBehaviour {
+    membership: Membership::MemberProbes,
+    mapper_keeps_down_members: true,
+    member_reread_resets_state: true,
+    ..B_1_2
+};
 const B_1_3: ServerBehaviour =
     ServerBehaviour { mapper_keeps_down_members: false, member_fail_count_stuck: true, ..B_1_3_0 };
-const B_1_4_0: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::DelayEngine, ..B_1_3 };
+const B_1_4_0: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::DelayEngine, metadata_batch_api: true, ..B_1_3 };
 const B_1_4: ServerBehaviour = ServerBehaviour { member_fail_count_stuck: false, ..B_1_4_0 };
-const B_1_4_2: ServerBehaviour = ServerBehaviour { service_on_delete_removes: true, ..B_1_4 };
+const B_1_4_2: ServerBehaviour = ServerBehaviour {
+    service_on_delete_removes: true,
+    member_reread_resets_state: false,
+    locate_instance_removes_others: false,
+    ..B_1_4
+};
 
 /// Parses `1.x.y` (a suffix such as `-BETA` is ignored) into its modelled release.
 pub fn server_release(version: &str) -> Result<ServerRelease, String> {

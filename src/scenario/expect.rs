@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// An assertion checked at the end of a run. Times are in `(from, to]`: absolute, relative to
-/// the actual time of fault number `after_fault` (useful when the fault time is random), or
-/// relative to the first observation matching `after`.
+/// An assertion checked at the end of a run. Times are in `(from, to]` (`[t, t]`, the instant,
+/// when from = to): absolute, relative to the actual time of fault number `after_fault` (useful
+/// when the fault time is random), or relative to the first observation matching `after`.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
@@ -491,7 +491,9 @@ impl<'a> ExpectChecker<'a> {
                 continue;
             }
             st.first.get_or_insert(r.at);
-            if st.window.is_none_or(|(a, b)| r.at > a && r.at <= b) {
+            // `(from, to]`; a window of no length is the instant itself.
+            let inside = |(a, b): (Time, Time)| if a == b { r.at == a } else { r.at > a && r.at <= b };
+            if st.window.is_none_or(inside) {
                 st.first_in_window.get_or_insert(r.at);
                 st.in_window += 1;
             }
@@ -540,8 +542,10 @@ impl ExpectState {
         if let Some(h) = &e.view_lacks {
             s += &format!(" without host {}", json(h));
         }
-        if let Some((a, b)) = self.window {
-            s += &format!(" in ({a}, {b}]");
+        match self.window {
+            Some((a, b)) if a == b => s += &format!(" in [{a}]"),
+            Some((a, b)) => s += &format!(" in ({a}, {b}]"),
+            None => {}
         }
         if let (Some(k), Some(t)) = (e.after_fault, self.reference) {
             s += &format!(" (fault {k} at {t})");

@@ -34,6 +34,9 @@ pub struct Scenario {
     pub switches: SwitchSpec,
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Requests an operator makes to a server (the console, or curl against the Open API).
+    #[serde(default)]
+    pub operations: Vec<OperationSpec>,
     #[serde(default)]
     pub expect: Vec<Expect>,
     /// At the end of the run (leave a quiet period after the last fault, 60 s is usual), check
@@ -479,6 +482,147 @@ pub enum FaultSpec {
     },
 }
 
+/// An operator's request, made at `at` to server `via` from that server's own host (the
+/// console runs in a browser opened on it); it goes through the same filters, forwarding and
+/// Distro path as a client's call, and `operation_answered` records the answer.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OperationSpec {
+    /// PUT `/instance` as the console sends it: every field of the form, so the instance is
+    /// replaced whole (metadata not given is dropped, `healthy` and `lastBeat` reset), and
+    /// created if absent (`InstanceController.update` runs `registerInstance` for a browser).
+    UpdateInstance {
+        at: At,
+        via: String,
+        service: String,
+        #[serde(default = "default_group")]
+        group: String,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        ip: String,
+        port: u16,
+        #[serde(default = "default_cluster")]
+        cluster: String,
+        #[serde(default = "default_weight")]
+        weight: f64,
+        #[serde(default = "default_true")]
+        enabled: bool,
+        #[serde(default = "default_true")]
+        healthy: bool,
+        #[serde(default)]
+        metadata: BTreeMap<String, String>,
+        #[serde(default = "default_true")]
+        ephemeral: bool,
+    },
+    /// DELETE `/instance`.
+    Deregister {
+        at: At,
+        via: String,
+        service: String,
+        #[serde(default = "default_group")]
+        group: String,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        ip: String,
+        port: u16,
+        #[serde(default = "default_cluster")]
+        cluster: String,
+        #[serde(default = "default_true")]
+        ephemeral: bool,
+    },
+    /// PUT `/instance/metadata/batch` (from 1.4.0; 404 before): `metadata` merged into each
+    /// instance listed in `instances`, or into every one of `consistency_type`.
+    UpdateMetadata {
+        at: At,
+        via: String,
+        service: String,
+        #[serde(default = "default_group")]
+        group: String,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        #[serde(default)]
+        instances: Vec<MetadataTargetSpec>,
+        #[serde(default)]
+        consistency_type: Option<ConsistencyType>,
+        metadata: BTreeMap<String, String>,
+    },
+    /// DELETE `/instance/metadata/batch`: the keys of `metadata` removed.
+    RemoveMetadata {
+        at: At,
+        via: String,
+        service: String,
+        #[serde(default = "default_group")]
+        group: String,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        #[serde(default)]
+        instances: Vec<MetadataTargetSpec>,
+        #[serde(default)]
+        consistency_type: Option<ConsistencyType>,
+        metadata: BTreeMap<String, String>,
+    },
+    /// PUT `/operator/switches`: `entry` as Nacos names it (`check`, `pushEnabled`,
+    /// `lightBeatEnabled`, `distro`, `clientBeatInterval`, `defaultCacheMillis`,
+    /// `pushCacheMillis`, `overriddenServerStatus`), `value` a JSON boolean, number or string.
+    /// Only `debug: true` is modelled (this server's switches; a restart forgets them):
+    /// without it Nacos writes the switch through the CP store.
+    SetSwitch {
+        at: At,
+        via: String,
+        entry: String,
+        value: serde_json::Value,
+        #[serde(default)]
+        debug: bool,
+    },
+    /// `cluster.conf` on `via` rewritten with the same members: the member lookup re-reads it
+    /// (1.3.0–1.4.1: every member is UP again, V10).
+    TouchClusterConf { at: At, via: String },
+}
+
+/// One instance named by the metadata batch API.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataTargetSpec {
+    pub ip: String,
+    /// 0 matches any port (`Instance.equals`).
+    pub port: u16,
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    #[serde(default = "default_true")]
+    pub ephemeral: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsistencyType {
+    Ephemeral,
+    Persist,
+}
+
+impl OperationSpec {
+    pub fn at(&self) -> &At {
+        match self {
+            OperationSpec::UpdateInstance { at, .. }
+            | OperationSpec::Deregister { at, .. }
+            | OperationSpec::UpdateMetadata { at, .. }
+            | OperationSpec::RemoveMetadata { at, .. }
+            | OperationSpec::SetSwitch { at, .. }
+            | OperationSpec::TouchClusterConf { at, .. } => at,
+        }
+    }
+
+    pub fn via(&self) -> &str {
+        match self {
+            OperationSpec::UpdateInstance { via, .. }
+            | OperationSpec::Deregister { via, .. }
+            | OperationSpec::UpdateMetadata { via, .. }
+            | OperationSpec::RemoveMetadata { via, .. }
+            | OperationSpec::SetSwitch { via, .. }
+            | OperationSpec::TouchClusterConf { via, .. } => via,
+        }
+    }
+}
+
 /// A rejected scenario: which file, which field, what was expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioError {
@@ -751,10 +895,86 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         validate_fault(&p, f, &ids)?;
     }
     check_clock_travel(sc)?;
+    for (i, op) in sc.operations.iter().enumerate() {
+        validate_operation(&format!("operations[{i}]"), op, &server_ids)?;
+    }
     for (i, e) in sc.expect.iter().enumerate() {
         expect::validate(&format!("expect[{i}]"), e, &ids, sc.faults.len())?;
     }
     expect::validate_converge(&sc.converge)?;
+    Ok(())
+}
+
+fn validate_operation(p: &str, op: &OperationSpec, servers: &BTreeSet<&str>) -> Result<(), Invalid> {
+    check_at(format!("{p}.at"), op.at())?;
+    if !servers.contains(op.via()) {
+        return Err((format!("{p}.via"), format!("unknown server \"{}\"; servers are {servers:?}", op.via())));
+    }
+    match op {
+        OperationSpec::UpdateInstance { service, cluster, weight, metadata, .. } => {
+            check_service_name(&format!("{p}.service"), service)?;
+            check_cluster_name(&format!("{p}.cluster"), cluster)?;
+            if !(0.0..=10000.0).contains(weight) {
+                return Err((format!("{p}.weight"), format!("expected a weight in [0, 10000], found {weight}")));
+            }
+            check_beat_metadata(&format!("{p}.metadata"), metadata)?;
+        }
+        OperationSpec::Deregister { service, cluster, .. } => {
+            check_service_name(&format!("{p}.service"), service)?;
+            check_cluster_name(&format!("{p}.cluster"), cluster)?;
+        }
+        OperationSpec::UpdateMetadata { service, instances, consistency_type, .. }
+        | OperationSpec::RemoveMetadata { service, instances, consistency_type, .. } => {
+            check_service_name(&format!("{p}.service"), service)?;
+            if instances.is_empty() && consistency_type.is_none() {
+                return Err((
+                    p.into(),
+                    "expected `instances` or `consistency_type` (with neither, Nacos changes nothing)".into(),
+                ));
+            }
+            for (j, t) in instances.iter().enumerate() {
+                check_cluster_name(&format!("{p}.instances[{j}].cluster"), &t.cluster)?;
+            }
+        }
+        OperationSpec::SetSwitch { entry, value, debug, .. } => check_switch(p, entry, value, *debug)?,
+        OperationSpec::TouchClusterConf { .. } => {}
+    }
+    Ok(())
+}
+
+/// A `set_switch` entry this model can change, with a value of its type.
+fn check_switch(p: &str, entry: &str, value: &serde_json::Value, debug: bool) -> Result<(), Invalid> {
+    use crate::naming::server::operator_controller::SWITCH_ENTRIES;
+    if !SWITCH_ENTRIES.contains(&entry) {
+        return Err((
+            format!("{p}.entry"),
+            format!("unknown or unmodelled switch \"{entry}\"; expected one of {SWITCH_ENTRIES:?}"),
+        ));
+    }
+    let ok = match entry {
+        "clientBeatInterval" | "defaultCacheMillis" | "pushCacheMillis" => value.is_i64(),
+        "overriddenServerStatus" => {
+            value.is_null()
+                || value
+                    .as_str()
+                    .is_some_and(|s| s == "null" || crate::naming::server::ServerStatus::parse(s).is_some())
+        }
+        _ => value.is_boolean(),
+    };
+    if !ok {
+        let want = match entry {
+            "clientBeatInterval" | "defaultCacheMillis" | "pushCacheMillis" => "an integer (milliseconds)",
+            "overriddenServerStatus" => "\"UP\", \"DOWN\", \"READ_ONLY\", \"WRITE_ONLY\", \"STARTING\" or null",
+            _ => "true or false",
+        };
+        return Err((format!("{p}.value"), format!("`{entry}` takes {want}, found {value}")));
+    }
+    if !debug {
+        return Err((
+            format!("{p}.debug"),
+            "only `\"debug\": true` is modelled (this server's switches); without it Nacos writes the switch through the CP store, which is not modelled yet".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -893,7 +1113,7 @@ fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), In
             check_at(format!("{p}.at"), at)?;
             node_ok(node)?;
             if until.is_none() && for_.is_none() {
-                return Err((p.into(), "a pause ends: expected `until` or `for`".into()));
+                return Err((format!("{p}.until"), "missing field `until` (a pause ends: `until` or `for`)".into()));
             }
             end(at, until, for_)?;
         }

@@ -246,24 +246,36 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// One of several shapes. A branch whose `kind` property names the value's kind is the
-    /// one (a fault); otherwise the value must fit some branch, and if it fits none, the
-    /// error is the one that got deepest into the value, the branch it most looks like.
+    /// One of several shapes. In an internally tagged enum (a fault's `kind`, an operation's
+    /// `op`) the branch the tag names is the one; otherwise the value must fit some branch,
+    /// and if it fits none, the error is the one that got deepest into the value, the branch
+    /// it most looks like.
     fn check_choice(&self, v: &Value, branches: &[Value], path: &str) -> Result<(), Rejection> {
-        let branch_kind = |b: &Value| b["properties"]["kind"]["enum"][0].as_str().map(str::to_string);
-        let kinds: BTreeSet<String> = branches.iter().filter_map(branch_kind).collect();
-        if !kinds.is_empty() {
+        // An optional field (`Option<T>`: T or null): a value that is not null must be a T.
+        let null = |b: &Value| b.get("type").and_then(Value::as_str) == Some("null");
+        if let ([a, b], false) = (branches, v.is_null()) {
+            if null(b) || null(a) {
+                return self.check(v, if null(b) { a } else { b }, path);
+            }
+        }
+        let tag_of = |b: &Value, tag: &str| b["properties"][tag]["enum"][0].as_str().map(str::to_string);
+        // The tag: a property every branch fixes to one value.
+        let first = branches.first().and_then(|b| b["properties"].as_object());
+        let tag = first
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .find(|k| branches.iter().all(|b| tag_of(b, k).is_some()));
+        if let Some(tag) = tag {
+            let kinds: BTreeSet<String> = branches.iter().filter_map(|b| tag_of(b, tag)).collect();
             let Value::Object(obj) = v else {
                 return Err((path.into(), format!("expected object, found {}", describe(v))));
             };
-            let Some(kind) = obj.get("kind") else { return Err((join(path, "kind"), "missing field `kind`".into())) };
-            let Some(b) = branches.iter().find(|b| branch_kind(b).as_deref() == kind.as_str()) else {
+            let Some(kind) = obj.get(tag) else { return Err((join(path, tag), format!("missing field `{tag}`"))) };
+            let Some(b) = branches.iter().find(|b| tag_of(b, tag).as_deref() == kind.as_str()) else {
                 let list: Vec<String> = kinds.iter().map(|k| format!("`{k}`")).collect();
                 let found = kind.as_str().map_or_else(|| kind.to_string(), |k| format!("`{k}`"));
-                return Err((
-                    join(path, "kind"),
-                    format!("unknown variant {found}, expected one of {}", list.join(", ")),
-                ));
+                return Err((join(path, tag), format!("unknown variant {found}, expected one of {}", list.join(", "))));
             };
             return self.check(v, b, path);
         }

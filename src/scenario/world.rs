@@ -1,7 +1,10 @@
 //! From a validated scenario to a running world: node ids, the network, the workload and the
 //! faults scheduled on the engine; then the `expect` checks and the trace lines of a run.
 
-use super::{At, ClientSpec, DistroVersionSpec, EmptyServiceClean, FaultSpec, LinkSpec, Scenario, ServerStatusSpec};
+use super::{
+    At, ClientSpec, ConsistencyType, DistroVersionSpec, EmptyServiceClean, FaultSpec, LinkSpec, OperationSpec,
+    Scenario, ServerStatusSpec,
+};
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
@@ -9,8 +12,11 @@ use crate::naming::server::distro::datum_checksum;
 use crate::naming::server::key_builder;
 use crate::naming::server::{AddressBook, NamingServer, ServerConfig, ServerStatus, Switches};
 use crate::naming::versions::{self, Membership, ServerBehaviour, SyncPipeline};
-use crate::naming::wire::{Observation, ServiceKey, Str};
-use crate::naming::Process;
+use crate::naming::wire::{
+    Agent, DeregisterReq, InstanceData, MetadataBatchReq, MetadataTarget, Observation, Operation, RegisterReq,
+    ServiceKey, Str, SwitchReq, Weight, CONSOLE_AGENT,
+};
+use crate::naming::{Command, Process};
 use crate::time::{Dur, Time};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -175,7 +181,95 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
     for (i, c) in sc.clients.iter().enumerate() {
         schedule_workload(c, client_ip(i, c), (nsrv + i) as NodeId, &mut engine, &mut rng);
     }
+    for op in &sc.operations {
+        let at = resolve(op.at(), &mut rng);
+        engine.schedule_command(at, id_of[op.via()], Command::Operator(operation(op)));
+    }
     World { engine, names, fault_times, duration: Time(sc.duration.0), converge: sc.converge.expected_failures() }
+}
+
+/// The request an operation spec makes.
+fn operation(op: &OperationSpec) -> Operation {
+    let key = |namespace: &str, group: &str, service: &str| ServiceKey {
+        namespace: namespace.into(),
+        name: format!("{group}@@{service}").into(),
+    };
+    let agent = || Agent::Other(CONSOLE_AGENT.into());
+    match op {
+        OperationSpec::UpdateInstance {
+            service,
+            group,
+            namespace,
+            ip,
+            port,
+            cluster,
+            weight,
+            enabled,
+            healthy,
+            metadata,
+            ephemeral,
+            ..
+        } => Operation::UpdateInstance(Rc::new(RegisterReq {
+            service: key(namespace, group, service),
+            instance: InstanceData {
+                ip: ip.as_str().into(),
+                port: *port,
+                cluster: cluster.as_str().into(),
+                weight: Weight(*weight),
+                healthy: *healthy,
+                enabled: *enabled,
+                ephemeral: *ephemeral,
+                marked: false,
+                metadata: Rc::new(metadata.clone()),
+                instance_id: "".into(),
+                last_beat: 0,
+            },
+            agent: agent(),
+        })),
+        OperationSpec::Deregister { service, group, namespace, ip, port, cluster, ephemeral, .. } => {
+            Operation::Deregister(Rc::new(DeregisterReq {
+                service: key(namespace, group, service),
+                ip: ip.as_str().into(),
+                port: *port,
+                cluster: cluster.as_str().into(),
+                ephemeral: *ephemeral,
+                agent: agent(),
+            }))
+        }
+        OperationSpec::UpdateMetadata { service, group, namespace, instances, consistency_type, metadata, .. }
+        | OperationSpec::RemoveMetadata { service, group, namespace, instances, consistency_type, metadata, .. } => {
+            Operation::Metadata(Rc::new(MetadataBatchReq {
+                service: key(namespace, group, service),
+                consistency_type: match consistency_type {
+                    None => "",
+                    Some(ConsistencyType::Ephemeral) => "ephemeral",
+                    Some(ConsistencyType::Persist) => "persist",
+                }
+                .into(),
+                instances: instances
+                    .iter()
+                    .map(|t| MetadataTarget {
+                        ip: t.ip.as_str().into(),
+                        port: t.port,
+                        cluster: t.cluster.as_str().into(),
+                        ephemeral: t.ephemeral,
+                    })
+                    .collect(),
+                metadata: Rc::new(metadata.clone()),
+                remove: matches!(op, OperationSpec::RemoveMetadata { .. }),
+                agent: agent(),
+            }))
+        }
+        OperationSpec::SetSwitch { entry, value, .. } => {
+            // The form field as the console sends it.
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Operation::SetSwitch(Rc::new(SwitchReq { entry: entry.as_str().into(), value: value.into() }))
+        }
+        OperationSpec::TouchClusterConf { .. } => Operation::TouchClusterConf,
+    }
 }
 
 fn pairs(from: &[String], to: &[String], both: bool, id_of: &BTreeMap<&str, NodeId>) -> Vec<(NodeId, NodeId)> {
@@ -301,7 +395,7 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
             metadata: Rc::new(r.metadata.clone()),
             ephemeral: r.ephemeral,
         };
-        engine.schedule_command(resolve(&r.at, rng), node, cmd);
+        engine.schedule_command(resolve(&r.at, rng), node, Command::Client(cmd));
     }
     if let Some(m) = &c.register_many {
         let total = (m.services * m.per_service) as i64;
@@ -321,7 +415,7 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
                     metadata: metadata.clone(),
                     ephemeral: true,
                 };
-                engine.schedule_command(at, node, cmd);
+                engine.schedule_command(at, node, Command::Client(cmd));
             }
         }
     }
@@ -331,7 +425,7 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
             group: s.group.as_str().into(),
             clusters: s.clusters.join(",").into(),
         };
-        engine.schedule_command(resolve(&s.at, rng), node, cmd);
+        engine.schedule_command(resolve(&s.at, rng), node, Command::Client(cmd));
     }
     for d in &c.deregister {
         let cmd = ClientCmd::Deregister {
@@ -342,10 +436,10 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
             cluster: d.cluster.as_str().into(),
             ephemeral: true,
         };
-        engine.schedule_command(resolve(&d.at, rng), node, cmd);
+        engine.schedule_command(resolve(&d.at, rng), node, Command::Client(cmd));
     }
     for f in &c.failover {
-        engine.schedule_command(resolve(&f.at, rng), node, ClientCmd::FailoverSwitch { on: f.on });
+        engine.schedule_command(resolve(&f.at, rng), node, Command::Client(ClientCmd::FailoverSwitch { on: f.on }));
     }
 }
 

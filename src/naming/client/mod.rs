@@ -234,7 +234,29 @@ impl Node for NamingClient {
     type Cmd = ClientCmd;
     type Obs = Observation;
 
-    fn handle(&mut self, now: Time, input: Input<Msg, Timer, ClientCmd>, _: &mut ChaCha8Rng, out: &mut Out) {
+    fn handle(&mut self, now: Time, input: Input<Msg, Timer, ClientCmd>, rng: &mut ChaCha8Rng, out: &mut Out) {
+        self.on_input(now, input, rng, out)
+    }
+
+    fn crash(&mut self) {
+        let app = std::mem::take(&mut self.app);
+        let failover = self.failover.after_crash();
+        *self = NamingClient::new(self.config.clone());
+        self.app = app;
+        self.failover = failover;
+    }
+}
+
+impl NamingClient {
+    /// Handles one input; generic over the command type, so a
+    /// [`Process`](crate::naming::Process) hands its input over without rebuilding it.
+    pub(crate) fn on_input<C: Into<Option<ClientCmd>>>(
+        &mut self,
+        now: Time,
+        input: Input<Msg, Timer, C>,
+        _: &mut ChaCha8Rng,
+        out: &mut Out,
+    ) {
         match input {
             Input::Start => {
                 self.failover.start(out);
@@ -243,7 +265,11 @@ impl Node for NamingClient {
                     self.on_command(now, cmd, out);
                 }
             }
-            Input::Command(cmd) => self.on_command(now, *cmd, out),
+            Input::Command(cmd) => {
+                if let Some(cmd) = (*cmd).into() {
+                    self.on_command(now, cmd, out)
+                }
+            }
             Input::Response { id, result } => self.on_response(now, id, result, out),
             Input::Datagram { from, msg: Msg::Push { last_ref_time, data, .. } } => {
                 self.on_push(from, last_ref_time, data, out)
@@ -257,13 +283,5 @@ impl Node for NamingClient {
             }
             Input::Timer { .. } => {}
         }
-    }
-
-    fn crash(&mut self) {
-        let app = std::mem::take(&mut self.app);
-        let failover = self.failover.after_crash();
-        *self = NamingClient::new(self.config.clone());
-        self.app = app;
-        self.failover = failover;
     }
 }

@@ -41,7 +41,7 @@ impl NamingServer {
     /// `ClientBeatCheckTask.run` (R2.14): unhealthy past the beat timeout, delete past the
     /// delete timeout, both with strict `>` on this server's clock.
     pub(super) fn client_beat_check(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
-        if !self.mapper.responsible(&svc.name) || !self.config.switches.health_check_enabled || !self.health_check_on {
+        if !self.mapper.responsible(&svc.name) || !self.switches.health_check_enabled || !self.health_check_on {
             return;
         }
         // The instances are borrowed, not cloned: a clone writes each instance's reference
@@ -62,7 +62,7 @@ impl NamingServer {
         if changed {
             self.service_changed(svc, out);
         }
-        if !self.config.switches.expire_instance {
+        if !self.switches.expire_instance {
             return;
         }
         let expired = |i: &&InstanceRef| !i.marked && now_ms - i.last_beat.get() > i.ip_delete_timeout();

@@ -60,9 +60,42 @@ impl NamingServer {
         }
     }
 
+    /// PUT / DELETE `/instance/metadata/batch` (from 1.4.0): `batchOperate` by
+    /// `consistencyType` (every instance of that kind) or, without it, by the listed instances
+    /// grouped by `ephemeral`. Failures are logged, never answered: the answer lists what changed.
+    pub(super) fn batch_metadata(&mut self, now_ms: i64, r: &MetadataBatchReq, out: &mut Out) -> Msg {
+        if !self.switches.behaviour.metadata_batch_api {
+            return error(404, "Not Found");
+        }
+        let mut updated = Vec::new();
+        let mut apply = |s: &mut Self, ephemeral: bool, targets: Option<&[&MetadataTarget]>| {
+            if let Ok(list) = s.update_metadata(now_ms, r, ephemeral, targets, out) {
+                let kind = if ephemeral { "ephemeral" } else { "persist" };
+                updated.extend(
+                    list.iter().map(|i| Str::from(format!("{}:{}:unknown:{}:{kind}", i.ip, i.port, i.cluster))),
+                );
+            }
+        };
+        match &*r.consistency_type {
+            "ephemeral" => apply(self, true, None),
+            "persist" => apply(self, false, None),
+            "" => {
+                // `groupingBy(isEphemeral)` into a HashMap: the `false` group iterates first.
+                for ephemeral in [false, true] {
+                    let group: Vec<&MetadataTarget> = r.instances.iter().filter(|t| t.ephemeral == ephemeral).collect();
+                    if !group.is_empty() {
+                        apply(self, ephemeral, Some(&group));
+                    }
+                }
+            }
+            _ => {} // "services.all value is illegal": logged and ignored
+        }
+        Msg::Updated(Rc::new(updated))
+    }
+
     /// PUT `/instance/beat` on the responsible server (R2.8).
     pub(super) fn beat(&mut self, now_ms: i64, req: Rc<BeatReq>, out: &mut Out) -> Msg {
-        let sw = &self.config.switches;
+        let sw = &self.switches;
         let mut interval = sw.client_beat_interval;
         let light_enabled = sw.light_beat_enabled;
         // With a body, the beat's own cluster/ip/port win (R2.8.2).
@@ -130,8 +163,8 @@ impl NamingServer {
 
     /// GET `/instance/list` (`doSrvIpxt`, R4.7–R4.9).
     pub(super) fn list(&mut self, now_ms: i64, r: &ListReq, out: &mut Out) -> Msg {
-        let mut cache_millis = self.config.switches.default_cache_millis;
-        if r.udp_port > 0 && can_enable_push(&r.agent, self.config.switches.push_enabled) {
+        let mut cache_millis = self.switches.default_cache_millis;
+        if r.udp_port > 0 && can_enable_push(&r.agent, self.switches.push_enabled) {
             // Registered whatever the address: pushes to an unroutable clientIP are simply lost.
             let client = PushClient {
                 clusters: r.clusters.clone(),
@@ -144,7 +177,7 @@ impl NamingServer {
             if self.push.add_client(&r.service, client) {
                 out.observe(Observation::PushClientAdded { service: r.service.name.clone(), client: label });
             }
-            cache_millis = self.config.switches.push_cache_millis;
+            cache_millis = self.switches.push_cache_millis;
         }
         Msg::Service(Rc::new(self.service_info(now_ms, &r.service, &r.clusters, r.healthy_only, cache_millis)))
     }

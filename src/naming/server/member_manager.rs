@@ -4,7 +4,7 @@
 
 use super::{Call, NamingServer, Out};
 use crate::engine::{HttpError, HttpTimeouts, NodeId};
-use crate::naming::versions::ServerBehaviour;
+use crate::naming::versions::{Membership, ServerBehaviour};
 use crate::naming::wire::*;
 use crate::time::Dur;
 
@@ -180,6 +180,34 @@ impl NamingServer {
             self.members_changed(change, out);
         }
         Msg::Ok
+    }
+
+    /// `FileConfigMemberLookup` saw `cluster.conf` change and read the same members again:
+    /// `memberChange` puts a fresh `Member` for each, without the `version` its reports added.
+    /// V10 (1.3.0–1.4.1): each is in its default state, UP with no failures counted; from
+    /// 1.4.2 it keeps its old state. The addresses are unchanged, so no `MembersChangeEvent` is
+    /// published and the DistroMapper keeps its list until the next state change. Up to 1.2
+    /// `ServerListManager` re-reads the file every 5 s anyway and nothing changes.
+    pub(super) fn member_lookup_reread(&mut self, out: &mut Out) {
+        out.observe(Observation::MembersReread { members: self.config.members.len() as u32 });
+        if self.switches.behaviour.membership != Membership::MemberProbes {
+            return;
+        }
+        let reset = self.switches.behaviour.member_reread_resets_state;
+        for m in &mut self.members.members {
+            m.reported = false;
+            if reset {
+                if m.state != NodeState::Up {
+                    out.observe(Observation::MemberStateChanged {
+                        member: m.address.clone(),
+                        from: m.state.name(),
+                        to: NodeState::Up.name(),
+                    });
+                }
+                m.state = NodeState::Up;
+                m.fail_access_cnt = 0;
+            }
+        }
     }
 
     /// `MembersChangeEvent` → the DistroMapper recomputes its healthy list (R5.1, R6.6).

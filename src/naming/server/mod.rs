@@ -4,8 +4,9 @@
 //! (`ServiceManager`, `EmptyServiceAutoClean`), [`client_beat_check_task`]
 //! (`ClientBeatProcessor`, `ClientBeatCheckTask`), [`push_service`] (`PushService`),
 //! [`service_reporter`] (`ServiceReporter`, the health-status channel), [`member_manager`]
-//! (`ServerMemberManager`), [`server_status_manager`] (`ServerStatusManager`,
-//! `TrafficReviseFilter`), [`switch_domain`] (`SwitchDomain`), [`key_builder`] (`KeyBuilder`),
+//! (`ServerMemberManager`, `FileConfigMemberLookup`), [`server_status_manager`]
+//! (`ServerStatusManager`, `TrafficReviseFilter`), [`operator_controller`]
+//! (`OperatorController`, `SwitchManager`), [`switch_domain`] (`SwitchDomain`), [`key_builder`] (`KeyBuilder`),
 //! the registry objects in [`registry`] and Distro in [`distro`].
 //!
 //! Java executors become timers: "schedule now" is a zero-delay timer, so the ordering Nacos gets
@@ -17,6 +18,7 @@ pub mod distro;
 pub mod instance_controller;
 pub mod key_builder;
 pub mod member_manager;
+pub mod operator_controller;
 pub mod push_service;
 pub mod registry;
 pub mod server_status_manager;
@@ -88,12 +90,20 @@ enum Call {
     Report { address: Str },
     /// `/instance/statuses` of a service from `source` (R5.26).
     Statuses { service: ServiceKey, source: Str },
+    /// An operator's request to this server (`on_operation`); its answer is observed.
+    Operation { op: &'static str },
     /// Async calls whose answer nobody reads (verification checksums, service status).
     Ignore,
 }
 
+/// The console's HTTP client, on the server's own host.
+const CONSOLE_TIMEOUTS: HttpTimeouts = HttpTimeouts { connect: Dur::from_millis(5000), read: Dur::from_millis(10_000) };
+
 pub struct NamingServer {
     pub config: ServerConfig,
+    /// The switches in force: `config.switches` at boot, changed at run time by
+    /// `/operator/switches` (debug mode, this server only; a restart forgets them).
+    pub switches: Switches,
     pub services: ServiceMap,
     pub store: DataStore,
     notifier: Notifier,
@@ -133,6 +143,7 @@ impl NamingServer {
             distro_enabled: config.switches.distro_enabled,
         };
         NamingServer {
+            switches: config.switches.clone(),
             config,
             services: ServiceMap::default(),
             store: DataStore::default(),
@@ -188,6 +199,30 @@ impl NamingServer {
         }
     }
 
+    /// An operator's request. The console runs in a browser opened on this server, so the
+    /// request comes from its own host and takes the path of any other call; the answer is
+    /// observed. A `cluster.conf` re-read is no request: the member lookup's file watcher runs.
+    pub(crate) fn on_operation(&mut self, op: Operation, out: &mut Out) {
+        match op.request() {
+            Some(msg) => {
+                let x = out.request(self.config.id, msg, CONSOLE_TIMEOUTS);
+                self.calls.insert(x, Call::Operation { op: op.name() });
+            }
+            None => self.member_lookup_reread(out),
+        }
+    }
+
+    fn on_operation_answer(&mut self, op: &'static str, result: Result<Msg, HttpError>, out: &mut Out) {
+        let (status, body) = match result {
+            Ok(Msg::Ok) => (200, "ok".to_string()),
+            Ok(Msg::Updated(list)) => (200, serde_json::json!({ "updated": &*list }).to_string()),
+            Ok(Msg::Error { status, message }) => (status, message.to_string()),
+            Ok(other) => (200, format!("{other:?}")),
+            Err(e) => (0, format!("{e:?}")),
+        };
+        out.observe(Observation::OperationAnswered { op, status, body });
+    }
+
     /// An HTTP request: the filters (`TrafficReviseFilter`, then `DistroFilter` for client
     /// writes), then the controller that serves its endpoint.
     fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
@@ -209,6 +244,7 @@ impl NamingServer {
             Msg::ServerStatusBeat(beat) => Some(self.on_server_status_beat(now_ms, beat, out)),
             Msg::ServiceStatus(c) => Some(self.on_service_status(&c.source, &c.checksums, out)),
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
+            Msg::UpdateSwitch(r) => Some(self.update_switch(r)),
             _ => None,
         };
         if let Some(reply) = reply {
@@ -223,6 +259,7 @@ impl NamingServer {
             }
             Msg::Beat(req) => self.beat(now_ms, req, out),
             Msg::List(r) => self.list(now_ms, &r, out),
+            Msg::MetadataBatch(r) => self.batch_metadata(now_ms, &r, out),
             _ => error(400, "unsupported request"),
         };
         out.respond(id, reply);
@@ -240,6 +277,7 @@ impl NamingServer {
             Some(Call::Forward { original, service, target }) => {
                 self.on_forward_result(original, service, target, result, out)
             }
+            Some(Call::Operation { op }) => self.on_operation_answer(op, result, out),
             Some(Call::Ignore | Call::SelfDelete) | None => {}
         }
     }

@@ -128,7 +128,7 @@ impl NamingServer {
 
     /// `removeClientIfZombie` (R3.3), every 20 s.
     pub(super) fn zombie_sweep(&mut self, now_ms: i64, out: &mut Out) {
-        for (service, client) in self.push.remove_zombies(now_ms, self.config.switches.push_cache_millis) {
+        for (service, client) in self.push.remove_zombies(now_ms, self.switches.push_cache_millis) {
             out.observe(Observation::PushZombieRemoved { service, client });
         }
         out.set_timer(Dur::from_millis(ZOMBIE_SWEEP_MS), Timer::Server(ServerTimer::ZombieSweep));
@@ -154,7 +154,7 @@ impl NamingServer {
             }
         };
         out.observe(Observation::PushRoundStarted { service: svc.name.clone(), clients: clients.len() as u32 });
-        let push_cache_millis = self.config.switches.push_cache_millis;
+        let push_cache_millis = self.switches.push_cache_millis;
         for (label, c) in clients {
             if c.is_zombie(now_ms, push_cache_millis) {
                 if let Some(m) = self.push.clients.get_mut(svc) {

@@ -26,6 +26,14 @@ impl ServerStatus {
             ServerStatus::WriteOnly => "WRITE_ONLY",
         }
     }
+
+    /// `ServerStatus.valueOf` of an `overriddenServerStatus`; blank (or `"null"`) is none. A
+    /// scenario can only set the names (in Nacos another text makes every refresh throw).
+    pub fn parse(s: &str) -> Option<ServerStatus> {
+        [ServerStatus::Starting, ServerStatus::Up, ServerStatus::Down, ServerStatus::ReadOnly, ServerStatus::WriteOnly]
+            .into_iter()
+            .find(|st| st.name() == s)
+    }
 }
 
 /// `ServerStatusManager` period (R5.7).
@@ -35,8 +43,8 @@ impl NamingServer {
     /// `ServerStatusManager.refreshServerStatus`: Distro is available once loaded, or at once
     /// without warm-up (R5.7, R5.22); an overridden status wins.
     pub(super) fn refresh_server_status(&mut self, out: &mut Out) {
-        let available = self.initialized || !self.config.switches.data_warmup;
-        let sw = &self.config.switches;
+        let available = self.initialized || !self.switches.data_warmup;
+        let sw = &self.switches;
         let status = sw.overridden_status.unwrap_or(if available { ServerStatus::Up } else { ServerStatus::Down });
         if status != self.status {
             out.observe(Observation::ServerStatusChanged { from: self.status.name(), to: status.name() });
@@ -52,6 +60,8 @@ impl NamingServer {
             Msg::Deregister(r) => r.agent == Agent::Server,
             Msg::Beat(r) => r.agent == Agent::Server,
             Msg::List(r) => r.agent == Agent::Server,
+            Msg::MetadataBatch(r) => r.agent == Agent::Server,
+            Msg::UpdateSwitch(_) => false, // the console: a browser
             // Server-to-server endpoints carry the Nacos-Server agent.
             _ => true,
         };

@@ -69,6 +69,69 @@ impl NamingServer {
         Ok(())
     }
 
+    /// `ServiceManager.updateMetadata` (from 1.4.0): the instances located in the datum (all of
+    /// them, or those `targets` name) get the metadata merged in (or its keys removed), then go
+    /// back through `addInstance`. Returns the instances changed; an error is only logged by
+    /// the caller (`batchOperate`), which answers the rest.
+    pub(super) fn update_metadata(
+        &mut self,
+        now_ms: i64,
+        r: &MetadataBatchReq,
+        ephemeral: bool,
+        targets: Option<&[&MetadataTarget]>,
+        out: &mut Out,
+    ) -> Result<Vec<InstanceRef>, Rejected> {
+        let svc = &r.service;
+        if !self.services.contains_key(svc) {
+            let msg = format!("service not found, namespace: {}, service: {}", svc.namespace, svc.name);
+            return Err(Rejected(400, msg));
+        }
+        let key = instance_list_key(svc, ephemeral);
+        let Some(datum) = self.store.data.get_mut(&key) else {
+            let msg = format!(
+                "instances from consistencyService not exist, namespace: {}, service: {}, ephemeral: {ephemeral}",
+                svc.namespace, svc.name
+            );
+            return Err(Rejected(404, msg));
+        };
+        let located: Vec<InstanceRef> = match targets {
+            None => datum.instances.to_vec(),
+            Some(targets) if self.switches.behaviour.locate_instance_removes_others => {
+                // V13: the search runs on the datum's own list and removes what it passes over.
+                let mut list = datum.instances.to_vec();
+                let before = list.len();
+                let found: Vec<InstanceRef> = targets.iter().filter_map(|t| locate_removing(&mut list, t)).collect();
+                if list.len() != before {
+                    datum.instances = Rc::new(list);
+                }
+                found
+            }
+            Some(targets) => targets
+                .iter()
+                .filter_map(|t| datum.instances.iter().find(|e| located_by(e, t) && e.cluster == t.cluster).cloned())
+                .collect(),
+        };
+        if located.is_empty() {
+            return Err(Rejected(400, "not locate instances".into()));
+        }
+        let changed: Vec<Instance> = located
+            .iter()
+            .map(|i| {
+                let mut md = (*i.metadata).clone();
+                if r.remove {
+                    md.retain(|k, _| !r.metadata.contains_key(k));
+                } else {
+                    md.extend(r.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                let mut d = i.to_data();
+                d.metadata = Rc::new(md);
+                Instance::from_data(&d)
+            })
+            .collect();
+        self.update_instances(now_ms, svc, false, ephemeral, changed, out)?;
+        Ok(located)
+    }
+
     /// R1.10: `simple` ids, or the smallest free integer with the `snowflake` generator.
     fn generate_instance_id(&self, service: &Service, ip: &Instance, ephemeral: bool) -> Str {
         let gen = ip.metadata.get("preserved.instance.id.generator").map(|s| s.to_ascii_lowercase());
@@ -105,6 +168,27 @@ impl NamingServer {
             self.push.pending_rounds.remove(&key);
             out.observe(Observation::ServiceRemoved { service: key.name.clone() });
         }
+    }
+}
+
+/// `element.equals(target)` (1.4.2): same ip and ephemeral, same port or a wild (0) port on the
+/// element.
+fn located_by(element: &Instance, t: &MetadataTarget) -> bool {
+    element.ip == t.ip && (element.port == t.port || element.port == 0) && element.ephemeral == t.ephemeral
+}
+
+/// `locateInstance` up to 1.4.1 (V13): `indexOf(target)` finds the first element the target
+/// equals (its port 0 is wild); one of another cluster is removed from `list` and the search
+/// goes on.
+fn locate_removing(list: &mut Vec<InstanceRef>, t: &MetadataTarget) -> Option<InstanceRef> {
+    loop {
+        let at = list
+            .iter()
+            .position(|e| e.ip == t.ip && (t.port == e.port || t.port == 0) && e.ephemeral == t.ephemeral)?;
+        if list[at].cluster == t.cluster {
+            return Some(list[at].clone());
+        }
+        list.remove(at);
     }
 }
 

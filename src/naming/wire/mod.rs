@@ -4,16 +4,19 @@
 //! Payloads that real Nacos serializes to JSON travel here as plain values (`Rc` for the large,
 //! immutable ones so a push to many clients does not copy host lists). One file per kind:
 //! [`payload`] (instances, service JSON), [`addr`] (address keys), [`request`] (the HTTP and
-//! UDP messages), [`timer`] (the cores' tasks), [`observation`] (what a trace records).
+//! UDP messages), [`timer`] (the cores' tasks), [`observation`] (what a trace records), [`operation`] (what an
+//! operator asks of a server).
 
 mod addr;
 mod observation;
+mod operation;
 mod payload;
 mod request;
 mod timer;
 
 pub use addr::*;
 pub use observation::*;
+pub use operation::*;
 pub use payload::*;
 pub use request::*;
 pub use timer::*;

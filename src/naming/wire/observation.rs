@@ -205,6 +205,18 @@ pub enum Observation {
         target: String,
         error: String,
     },
+    // New kinds go last: a variant's position is part of the trace hash.
+    /// An operator's request (`operations` in a scenario) was answered by the server it was
+    /// made to: the HTTP status and body (`ok`, the error text, or the updated instances).
+    OperationAnswered {
+        op: &'static str,
+        status: u16,
+        body: String,
+    },
+    /// `FileConfigMemberLookup` re-read `cluster.conf` (`touch_cluster_conf`).
+    MembersReread {
+        members: u32,
+    },
 }
 
 impl Observation {
@@ -245,6 +257,8 @@ impl Observation {
             Observation::StatusSynced { .. } => "status_synced",
             Observation::HealthyListChanged { .. } => "healthy_list_changed",
             Observation::HealthCheckSwitched { .. } => "health_check_switched",
+            Observation::OperationAnswered { .. } => "operation_answered",
+            Observation::MembersReread { .. } => "members_reread",
             Observation::ForwardFailed { .. } => "forward_failed",
         }
     }

@@ -1,7 +1,7 @@
 //! The messages: HTTP requests and answers between clients and servers and between servers,
 //! and the UDP push and its ack.
 
-use super::{Addr, AddrKey, Agent, BeatInfo, InstanceData, ServiceInfo, ServiceKey, Str};
+use super::{Addr, AddrKey, Agent, BeatInfo, InstanceData, MetadataBatchReq, ServiceInfo, ServiceKey, Str, SwitchReq};
 use crate::engine::trace::StableHasher;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -187,6 +187,14 @@ pub enum Msg {
     InstanceStatuses(Rc<ServiceKey>),
     /// `{"ips": ["ip:port_healthy", …]}`.
     Statuses(Rc<Vec<(Str, u16, bool)>>),
+    // ---- operator to server (listed last: a variant's position is part of the trace hash) ----
+    /// PUT / DELETE `/instance/metadata/batch`.
+    MetadataBatch(Rc<MetadataBatchReq>),
+    /// PUT `/operator/switches`.
+    UpdateSwitch(Rc<SwitchReq>),
+    /// HTTP 200 `{"updated": [...]}`: the instances a metadata batch changed, as
+    /// `ip:port:unknown:cluster:ephemeral`.
+    Updated(Rc<Vec<Str>>),
 }
 
 /// A `ServerListManager` status beat: the sender's address and its `currentTimeMillis` when it

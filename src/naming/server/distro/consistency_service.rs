@@ -75,7 +75,7 @@ impl NamingServer {
         while let Some((key, action)) = self.notifier.pop() {
             if action == NotifyAction::Delete {
                 // Up to 1.4.1 Service.onDelete ignores it (R1.28, versions.md V11).
-                if self.config.switches.behaviour.service_on_delete_removes {
+                if self.switches.behaviour.service_on_delete_removes {
                     self.service_on_delete(&key, out);
                 }
                 continue;
@@ -182,7 +182,7 @@ impl NamingServer {
             }
             match self.store.data.get(key) {
                 Some(d) if datum_checksum(d) == *sum => {
-                    if self.config.switches.behaviour.refresh_last_beat_on_equal_checksum {
+                    if self.switches.behaviour.refresh_last_beat_on_equal_checksum {
                         // Fix issue-7697 (commit c45762ed): the owner vouches for them.
                         d.instances.iter().filter(|i| i.healthy.get()).for_each(|i| i.last_beat.set(now_ms));
                     }

@@ -1,4 +1,4 @@
-//! `DistroFilter` (spec R5.6): a `@CanDistro` write (register, deregister, beat) that reaches a
+//! `DistroFilter` (spec R5.6): a `@CanDistro` write (register, deregister, beat, metadata batch) that reaches a
 //! server not responsible for its service is proxied to the responsible one, once: a request
 //! that already comes from a server is refused rather than forwarded again.
 
@@ -68,6 +68,7 @@ fn can_distro(msg: &Msg) -> Option<(&ServiceKey, &Agent)> {
         Msg::Register(r) => Some((&r.service, &r.agent)),
         Msg::Deregister(r) => Some((&r.service, &r.agent)),
         Msg::Beat(r) => Some((&r.service, &r.agent)),
+        Msg::MetadataBatch(r) => Some((&r.service, &r.agent)),
         _ => None,
     }
 }
@@ -78,6 +79,7 @@ fn forwarded(msg: Msg) -> Msg {
         Msg::Register(r) => Msg::Register(Rc::new(RegisterReq { agent: Agent::Server, ..(*r).clone() })),
         Msg::Deregister(r) => Msg::Deregister(Rc::new(DeregisterReq { agent: Agent::Server, ..(*r).clone() })),
         Msg::Beat(r) => Msg::Beat(Rc::new(r.with(|r| r.agent = Agent::Server))),
+        Msg::MetadataBatch(r) => Msg::MetadataBatch(Rc::new(MetadataBatchReq { agent: Agent::Server, ..(*r).clone() })),
         other => other,
     }
 }

@@ -39,7 +39,7 @@ impl NamingServer {
         if !self.cluster_mode() {
             return;
         }
-        let behaviour = self.config.switches.behaviour;
+        let behaviour = self.switches.behaviour;
         if behaviour.sync == SyncPipeline::DelayEngine {
             out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::DistroTick));
         }
@@ -74,7 +74,7 @@ impl NamingServer {
             return;
         }
         let targets: Vec<NodeId> = self.members.others().map(|m| m.node).collect();
-        match self.config.switches.behaviour.sync {
+        match self.switches.behaviour.sync {
             SyncPipeline::DelayEngine => {
                 for t in targets {
                     self.delay.add_single(key.clone(), t, STAGE_DELAY_MS, now_ms);
@@ -152,7 +152,7 @@ impl NamingServer {
                     source: self.member_address(peer).into(),
                     keys: batch.len() as u32,
                 });
-                if self.config.switches.behaviour.verify_after_load {
+                if self.switches.behaviour.verify_after_load {
                     // Fix pr-8437: verification starts now, as it did at start without it.
                     out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
                 }

@@ -27,13 +27,13 @@ impl NamingServer {
             self.health_check_on = true;
             out.observe(Observation::HealthCheckSwitched { enabled: true });
         }
-        let period = self.config.switches.behaviour.server_list.period_ms;
+        let period = self.switches.behaviour.server_list.period_ms;
         out.set_timer(Dur::from_millis(period), Timer::Server(ServerTimer::ServerListReport));
     }
 
     pub(crate) fn on_server_status_beat(&mut self, now_ms: i64, beat: &StatusBeat, out: &mut Out) -> Msg {
         if self.member_node(&beat.address).is_some() {
-            let at = if self.config.switches.behaviour.server_list.sender_clock { beat.timestamp } else { now_ms };
+            let at = if self.switches.behaviour.server_list.sender_clock { beat.timestamp } else { now_ms };
             self.distro_beats.insert(beat.address.clone(), at);
             self.recompute_healthy_list(now_ms, out);
         }
@@ -42,7 +42,7 @@ impl NamingServer {
 
     /// Alive = a status beat younger than the expiry; any change of the list disables health checks.
     fn recompute_healthy_list(&mut self, now_ms: i64, out: &mut Out) {
-        let expired = self.config.switches.behaviour.server_list.expired_ms;
+        let expired = self.switches.behaviour.server_list.expired_ms;
         let alive: Vec<Str> = self
             .members
             .members
