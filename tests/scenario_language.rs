@@ -346,3 +346,79 @@ fn check_refuses_operations_it_cannot_run_as_written() {
         assert!(message.contains(want), "{op}: {message}");
     }
 }
+
+/// One server; the provider registers at 1 s; the consumer (client `version`) subscribes at
+/// 2 s. `provider` and `consumer` splice more fields into each client.
+fn client_actions(version: &str, provider: &str, consumer: &str) -> world::World {
+    let json = format!(
+        r#"{{ "name": "client", "seed": 1, "duration": "60s", "servers": [{{ "id": "s1" }}],
+  "clients": [
+    {{ "id": "provider", "register": [{{ "at": "1s", "service": "demo", "port": 8080 }}] {provider} }},
+    {{ "id": "consumer", "version": "{version}", "subscribe": [{{ "at": "2s", "service": "demo" }}] {consumer} }}
+  ] }}"#
+    );
+    let sc = scenario::parse("inline.json", &json).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    w
+}
+
+/// C3: up to client 1.4.3 `unsubscribe` only drops the listener and the `UpdateTask` polls on
+/// (here the view still follows the provider's stopped heartbeats); from 1.4.4 the task stops
+/// after its next run (cacheMillis 10 s after the last one) and the cached service goes.
+#[test]
+fn unsubscribing_stops_polling_from_client_1_4_4_only() {
+    let stop = r#", "stop_beat": [{ "at": "10s", "service": "demo", "port": 8080 }]"#;
+    let unsubscribe = r#", "unsubscribe": [{ "at": "5s", "service": "demo" }]"#;
+    let w = client_actions("1.4.4", stop, unsubscribe);
+    let seen = lines(&w, &["unsubscribed", "update_task_stopped"]);
+    assert_eq!(
+        seen,
+        [
+            r#"{"t_ms":5000.000,"node":"consumer","kind":"unsubscribed","service":"DEFAULT_GROUP@@demo"}"#,
+            r#"{"t_ms":13006.000,"node":"consumer","kind":"update_task_stopped","service":"DEFAULT_GROUP@@demo"}"#,
+        ]
+    );
+    let views_after = |w: &world::World| {
+        w.engine.records.iter().filter(|r| r.obs.kind() == "subscriber_view_changed" && r.at.as_millis() > 5000).count()
+    };
+    assert_eq!(views_after(&w), 0, "no view change once the task stopped");
+    let w = client_actions("1.4.1", stop, unsubscribe);
+    assert!(lines(&w, &["update_task_stopped"]).is_empty());
+    // Still polled and pushed: the removal at 41.002 s reaches the unsubscribed client.
+    assert_eq!(views_after(&w), 1);
+}
+
+/// `stop_beat` removes the BeatInfo only: the last beat at 6.001 s, unhealthy at the first
+/// check more than 15 s later, deleted more than 30 s later.
+#[test]
+fn stopping_the_beat_expires_the_instance() {
+    let w = client_actions("1.4.1", r#", "stop_beat": [{ "at": "10s", "service": "demo", "port": 8080 }]"#, "");
+    let times = |kind: &str| {
+        w.engine.records.iter().filter(|r| r.obs.kind() == kind).map(|r| r.at.as_millis()).collect::<Vec<_>>()
+    };
+    assert_eq!(times("instance_unhealthy"), [26_001]);
+    assert_eq!(times("instance_removed"), [41_002]);
+}
+
+/// A one-shot query sends no UDP port (no push registration) and answers what the
+/// application gets: `getAllInstances`, or `selectInstances` filtered by health, where a
+/// service with no healthy instance is served all-healthy (protect threshold 0).
+#[test]
+fn a_query_answers_what_the_application_gets() {
+    let queries = r#", "query": [{ "at": "3s", "service": "demo" }, { "at": "30s", "service": "demo", "select": "healthy" },
+                                  { "at": "30s", "service": "demo", "select": "unhealthy" }, { "at": "45s", "service": "demo" }]"#;
+    let w = client_actions("1.4.1", r#", "stop_beat": [{ "at": "10s", "service": "demo", "port": 8080 }]"#, queries);
+    let host = r#"[{"ip":"10.1.0.2","port":8080,"healthy":true}]"#;
+    let answer = |t: &str, hosts: &str| {
+        format!(
+            r#"{{"t_ms":{t},"node":"consumer","kind":"query_answered","service":"DEFAULT_GROUP@@demo","hosts":{hosts},"ok":true}}"#
+        )
+    };
+    assert_eq!(
+        lines(&w, &["query_answered"]),
+        [answer("3002.000", host), answer("30002.000", host), answer("30002.000", "[]"), answer("45002.000", "[]")]
+    );
+    // The subscription registered one push client; the queries none.
+    assert_eq!(lines(&w, &["push_client_added"]).len(), 1);
+}

@@ -219,6 +219,10 @@ pub struct ClientBehaviour {
     /// C2, up to 1.4.1: an exception other than `NacosException` in `BeatTask` (a reply that
     /// does not parse) is not caught, and the task is never rescheduled.
     pub beat_task_dies_on_error: bool,
+    /// C3, from 1.4.4: `unSubscribe` of the last listener takes the key out of `futureMap`, so
+    /// the `UpdateTask` stops after its next run and drops the cached service; before, the
+    /// task polls for ever and pushes keep being acked.
+    pub unsubscribe_stops_polling: bool,
 }
 
 /// The client behaviour of a `major.minor.patch` client version (parts that do not parse count
@@ -227,7 +231,11 @@ pub fn client_behaviour(version: &str) -> ClientBehaviour {
     let mut parts =
         version.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).map(|p| p.parse().unwrap_or(0));
     let v: (u32, u32, u32) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    ClientBehaviour { light_beats_and_reregister: v >= (1, 2, 0), beat_task_dies_on_error: v <= (1, 4, 1) }
+    ClientBehaviour {
+        light_beats_and_reregister: v >= (1, 2, 0),
+        beat_task_dies_on_error: v <= (1, 4, 1),
+        unsubscribe_stops_polling: v >= (1, 4, 4),
+    }
 }
 
 #[cfg(test)]

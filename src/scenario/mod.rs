@@ -116,6 +116,54 @@ pub struct ClientSpec {
     /// Operator writes to the failover switch file (R4.14).
     #[serde(default)]
     pub failover: Vec<FailoverSpec>,
+    /// `unsubscribe` calls (client 1.4.4+ then stops polling; older clients poll on).
+    #[serde(default)]
+    pub unsubscribe: Vec<SubscribeSpec>,
+    /// One-shot `getAllInstances` / `selectInstances` calls without subscribing.
+    #[serde(default)]
+    pub query: Vec<QuerySpec>,
+    /// `removeBeatInfo` without deregistering: the heartbeats of that instance stop.
+    #[serde(default)]
+    pub stop_beat: Vec<StopBeatSpec>,
+}
+
+/// A one-shot query; its answer is observed as `query_answered`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    #[serde(default)]
+    pub at: At,
+    pub service: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    /// `all` (`getAllInstances`, the default), or `healthy` / `unhealthy`
+    /// (`selectInstances(healthy)`: also only enabled instances of weight above 0).
+    #[serde(default)]
+    pub select: QuerySelect,
+}
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuerySelect {
+    #[default]
+    All,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopBeatSpec {
+    pub at: At,
+    pub service: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Defaults to the client's IP.
+    #[serde(default)]
+    pub ip: Option<String>,
+    pub port: u16,
 }
 
 fn default_client_version() -> String {
@@ -881,6 +929,18 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         for (j, s) in c.subscribe.iter().enumerate() {
             check_at(format!("{p}.subscribe[{j}].at"), &s.at)?;
             check_service_name(&format!("{p}.subscribe[{j}].service"), &s.service)?;
+        }
+        for (j, s) in c.unsubscribe.iter().enumerate() {
+            check_at(format!("{p}.unsubscribe[{j}].at"), &s.at)?;
+            check_service_name(&format!("{p}.unsubscribe[{j}].service"), &s.service)?;
+        }
+        for (j, q) in c.query.iter().enumerate() {
+            check_at(format!("{p}.query[{j}].at"), &q.at)?;
+            check_service_name(&format!("{p}.query[{j}].service"), &q.service)?;
+        }
+        for (j, b) in c.stop_beat.iter().enumerate() {
+            check_at(format!("{p}.stop_beat[{j}].at"), &b.at)?;
+            check_service_name(&format!("{p}.stop_beat[{j}].service"), &b.service)?;
         }
     }
     check_link("network.defaults", &sc.network.defaults)?;

@@ -3,7 +3,7 @@
 
 use super::{
     At, ClientSpec, ConsistencyType, DistroVersionSpec, EmptyServiceClean, FaultSpec, LinkSpec, OperationSpec,
-    Scenario, ServerStatusSpec,
+    QuerySelect, Scenario, ServerStatusSpec,
 };
 use crate::engine::network::LinkConfig;
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
@@ -440,6 +440,36 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
     }
     for f in &c.failover {
         engine.schedule_command(resolve(&f.at, rng), node, Command::Client(ClientCmd::FailoverSwitch { on: f.on }));
+    }
+    for u in &c.unsubscribe {
+        let cmd = ClientCmd::Unsubscribe {
+            service: u.service.as_str().into(),
+            group: u.group.as_str().into(),
+            clusters: u.clusters.join(",").into(),
+        };
+        engine.schedule_command(resolve(&u.at, rng), node, Command::Client(cmd));
+    }
+    for q in &c.query {
+        let cmd = ClientCmd::Query {
+            service: q.service.as_str().into(),
+            group: q.group.as_str().into(),
+            clusters: q.clusters.join(",").into(),
+            healthy: match q.select {
+                QuerySelect::All => None,
+                QuerySelect::Healthy => Some(true),
+                QuerySelect::Unhealthy => Some(false),
+            },
+        };
+        engine.schedule_command(resolve(&q.at, rng), node, Command::Client(cmd));
+    }
+    for b in &c.stop_beat {
+        let cmd = ClientCmd::StopBeat {
+            service: b.service.as_str().into(),
+            group: b.group.as_str().into(),
+            ip: b.ip.clone().unwrap_or_else(|| ip.clone()).into(),
+            port: b.port,
+        };
+        engine.schedule_command(resolve(&b.at, rng), node, Command::Client(cmd));
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::naming_proxy::Then;
 use super::{NamingClient, Out};
-use crate::naming::versions::{client_behaviour, ClientBehaviour};
+use crate::naming::versions::ClientBehaviour;
 use crate::naming::wire::*;
 use crate::slab::Slab;
 use crate::time::{Dur, Time};
@@ -38,13 +38,13 @@ pub(crate) struct BeatReactor {
 }
 
 impl BeatReactor {
-    pub(super) fn new(client_version: &str) -> BeatReactor {
+    pub(super) fn new(release: ClientBehaviour) -> BeatReactor {
         BeatReactor {
             dom2beat: BTreeMap::new(),
             tasks: Slab::default(),
             generation: 0,
             light_beat_enabled: false,
-            release: client_behaviour(client_version),
+            release,
         }
     }
 

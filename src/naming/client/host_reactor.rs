@@ -18,13 +18,18 @@ const MAX_FAIL_COUNT: u32 = 6;
 struct UpdateTask {
     last_ref_time: i64,
     fail_count: u32,
+    /// Still in `futureMap`: from client 1.4.4 an unsubscribe that leaves no listener takes it
+    /// out, and the task stops at its next run (C3).
+    in_future_map: bool,
 }
 
-/// `futureMap`: the `UpdateTask` of each subscribed service key. The `serviceInfoMap` itself
-/// is the client's [`cache`](NamingClient::cache).
+/// The running `UpdateTask` of each service key (`futureMap`), and the listeners of each
+/// (`InstancesChangeNotifier`). The `serviceInfoMap` itself is the client's
+/// [`cache`](NamingClient::cache).
 #[derive(Default)]
 pub(super) struct HostReactor {
     update_tasks: BTreeMap<Str, UpdateTask>,
+    listeners: BTreeMap<Str, u32>,
 }
 
 impl HostReactor {
@@ -45,6 +50,7 @@ impl NamingClient {
             return;
         }
         let key = service_info_key(&svc.name, clusters);
+        *self.host_reactor.listeners.entry(key.clone()).or_default() += 1;
         if !self.cache.contains_key(&key) {
             self.cache.insert(key.clone(), Rc::new(placeholder(&svc.name, clusters)));
             let msg = self.list_msg(svc, clusters);
@@ -54,12 +60,55 @@ impl NamingClient {
         self.schedule_update_if_absent(key, out);
     }
 
-    /// `scheduleUpdateIfAbsent`: the key's `UpdateTask`, 1 s from now, unless it has one.
+    /// `scheduleUpdateIfAbsent`: the key's `UpdateTask`, 1 s from now, unless it has one. A
+    /// task taken out of `futureMap` but not yet stopped is put back instead (Nacos 1.4.4
+    /// would start a second task beside it; one poller per key is kept here).
     pub(super) fn schedule_update_if_absent(&mut self, key: Str, out: &mut Out) {
-        if !self.host_reactor.update_tasks.contains_key(&key) {
-            self.host_reactor.update_tasks.insert(key.clone(), UpdateTask { last_ref_time: i64::MAX, fail_count: 0 });
-            out.set_timer(Dur::from_millis(UPDATE_DEFAULT_DELAY_MS), Timer::Client(ClientTimer::Update(key)));
+        match self.host_reactor.update_tasks.get_mut(&key) {
+            Some(task) => task.in_future_map = true,
+            None => {
+                let task = UpdateTask { last_ref_time: i64::MAX, fail_count: 0, in_future_map: true };
+                self.host_reactor.update_tasks.insert(key.clone(), task);
+                out.set_timer(Dur::from_millis(UPDATE_DEFAULT_DELAY_MS), Timer::Client(ClientTimer::Update(key)));
+            }
         }
+    }
+
+    /// `unSubscribe`: the listener goes. Up to client 1.4.3 nothing else happens (the
+    /// `UpdateTask` keeps polling and pushes keep coming); from 1.4.4 the last listener's
+    /// removal takes the key out of `futureMap` (C3).
+    pub(super) fn unsubscribe(&mut self, svc: &ServiceKey, clusters: &Str, out: &mut Out) {
+        let key = service_info_key(&svc.name, clusters);
+        let left = self.host_reactor.listeners.get_mut(&key).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        out.observe(Observation::Unsubscribed { service: svc.name.clone() });
+        if left == Some(0) && self.behaviour.unsubscribe_stops_polling {
+            if let Some(task) = self.host_reactor.update_tasks.get_mut(&key) {
+                task.in_future_map = false;
+            }
+        }
+    }
+
+    /// The answer to a one-shot query, filtered as `selectInstances` does (healthy as asked,
+    /// enabled, weight above 0) or whole for `getAllInstances`; a failure is the exception the
+    /// application gets.
+    pub(super) fn query_done(&mut self, service: Str, healthy: Option<bool>, result: Result<Msg, ()>, out: &mut Out) {
+        let (hosts, ok) = match result {
+            Ok(Msg::Service(info)) => {
+                let wanted =
+                    |h: &&HostJson| healthy.is_none_or(|want| h.healthy == want && h.enabled && h.weight.0 > 0.0);
+                let hosts = info.hosts.iter().filter(wanted).map(|h| SeenHost {
+                    ip: h.ip.clone(),
+                    port: h.port,
+                    healthy: h.healthy,
+                });
+                (hosts.collect(), true)
+            }
+            _ => (Vec::new(), false),
+        };
+        out.observe(Observation::QueryAnswered { service, hosts, ok });
     }
 
     /// `UpdateTask.run` (R4.5), first half: pull, or only refresh when a push updated the
@@ -87,6 +136,14 @@ impl NamingClient {
             Err(()) => failed = !refresh_only,
         }
         let Some(task) = self.host_reactor.update_tasks.get_mut(&key) else { return };
+        let listened = self.host_reactor.listeners.get(&key).is_some_and(|n| *n > 0);
+        if !failed && !listened && !task.in_future_map {
+            // C3 (client 1.4.4): "update task is stopped", and the cache entry goes with it.
+            self.host_reactor.update_tasks.remove(&key);
+            self.cache.remove(&key);
+            out.observe(Observation::UpdateTaskStopped { service: key });
+            return;
+        }
         if failed {
             task.fail_count = (task.fail_count + 1).min(MAX_FAIL_COUNT);
         } else if let Some(cached) = self.cache.get(&key) {

@@ -17,6 +17,7 @@ mod push_receiver;
 
 use crate::engine::{Input, Node, NodeId, Outputs};
 use crate::naming::server::registry::{metadata_millis, DEFAULT_HEART_BEAT_INTERVAL};
+use crate::naming::versions::{client_behaviour, ClientBehaviour};
 use crate::naming::wire::*;
 use crate::time::Time;
 use beat_reactor::BeatReactor;
@@ -76,10 +77,35 @@ pub enum ClientCmd {
     FailoverSwitch {
         on: bool,
     },
+    /// `unsubscribe`: the listener is removed; from client 1.4.4 the `UpdateTask` stops after
+    /// its next run (C3).
+    Unsubscribe {
+        service: Str,
+        group: Str,
+        clusters: Str,
+    },
+    /// `getAllInstances` (`healthy: None`) or `selectInstances(healthy)` without subscribing:
+    /// one `queryList` with `udpPort` 0, answered as `query_answered`.
+    Query {
+        service: Str,
+        group: Str,
+        clusters: Str,
+        healthy: Option<bool>,
+    },
+    /// `BeatReactor.removeBeatInfo` without a deregistration: the heartbeats stop and the
+    /// server expires the instance.
+    StopBeat {
+        service: Str,
+        group: Str,
+        ip: Str,
+        port: u16,
+    },
 }
 
 pub struct NamingClient {
     pub config: ClientConfig,
+    /// What this client's release does (`clients[].version`).
+    behaviour: ClientBehaviour,
     /// Commands the application has issued; they are its code, so they survive a crash and
     /// are replayed when the process restarts.
     app: Vec<ClientCmd>,
@@ -96,14 +122,15 @@ pub struct NamingClient {
 
 impl NamingClient {
     pub fn new(config: ClientConfig) -> NamingClient {
-        let beat_reactor = BeatReactor::new(&config.version);
+        let behaviour = client_behaviour(&config.version);
         NamingClient {
             config,
+            behaviour,
+            beat_reactor: BeatReactor::new(behaviour),
             app: Vec::new(),
             names: BTreeSet::new(),
             cache: BTreeMap::new(),
             proxy: NamingProxy::default(),
-            beat_reactor,
             host_reactor: HostReactor::default(),
             failover: FailoverReactor::default(),
         }
@@ -198,6 +225,24 @@ impl NamingClient {
                 self.failover.write_switch(*on);
                 // Writing a file is not application code: nothing to replay on restart.
                 return;
+            }
+            ClientCmd::Unsubscribe { service, group, clusters } => {
+                let svc = self.service_key(group, service);
+                self.unsubscribe(&svc, clusters, out);
+            }
+            ClientCmd::Query { service, group, clusters, healthy } => {
+                let svc = self.service_key(group, service);
+                let mut msg = self.list_msg(&svc, clusters);
+                if let Msg::List(r) = &mut msg {
+                    Rc::make_mut(r).udp_port = 0; // getServiceInfoDirectlyFromServer: no push
+                }
+                self.req_api(now, "queryList", msg, Then::Query { service: svc.name, healthy: *healthy }, out);
+                // A one-off call, not set-up code: a restarted application does not repeat it.
+                return;
+            }
+            ClientCmd::StopBeat { service, group, ip, port } => {
+                let svc = self.service_key(group, service);
+                self.beat_reactor.remove_beat_info(&BeatKey { service: svc.name, ip: ip.clone(), port: *port });
             }
         }
         self.app.push(cmd);

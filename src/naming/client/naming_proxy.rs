@@ -30,6 +30,11 @@ pub(super) enum Then {
         key: Str,
         refresh_only: bool,
     },
+    /// A one-shot query (`getServiceInfoDirectlyFromServer`); the answer is observed.
+    Query {
+        service: Str,
+        healthy: Option<bool>,
+    },
 }
 
 /// One `reqApi` in progress: where its walk over the server list started, how many tries it
@@ -115,6 +120,7 @@ impl NamingClient {
                 self.schedule_update_if_absent(key, out);
             }
             Then::Update { key, refresh_only } => self.update_done(key, refresh_only, result, out),
+            Then::Query { service, healthy } => self.query_done(service, healthy, result, out),
         }
     }
 }

@@ -217,6 +217,21 @@ pub enum Observation {
     MembersReread {
         members: u32,
     },
+    /// The application unsubscribed (its listener is gone).
+    Unsubscribed {
+        service: Str,
+    },
+    /// Client 1.4.4+: an unsubscribed service's `UpdateTask` stopped and its cache entry went.
+    UpdateTaskStopped {
+        service: Str,
+    },
+    /// A one-shot `getAllInstances` / `selectInstances` answered: the hosts the application
+    /// got, or `ok: false` when the call threw.
+    QueryAnswered {
+        service: Str,
+        hosts: Vec<SeenHost>,
+        ok: bool,
+    },
 }
 
 impl Observation {
@@ -259,6 +274,9 @@ impl Observation {
             Observation::HealthCheckSwitched { .. } => "health_check_switched",
             Observation::OperationAnswered { .. } => "operation_answered",
             Observation::MembersReread { .. } => "members_reread",
+            Observation::Unsubscribed { .. } => "unsubscribed",
+            Observation::UpdateTaskStopped { .. } => "update_task_stopped",
+            Observation::QueryAnswered { .. } => "query_answered",
             Observation::ForwardFailed { .. } => "forward_failed",
         }
     }
