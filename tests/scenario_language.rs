@@ -113,7 +113,7 @@ fn check_names_a_key_the_observation_kind_lacks() {
         "",
     ));
     assert_eq!(path, "expect[0].view_has.helthy");
-    assert!(message.contains("[\"healthy\", \"ip\", \"port\"]"), "{message}");
+    assert!(message.contains("[\"enabled\", \"healthy\", \"ip\", \"metadata\", \"port\", \"weight\"]"), "{message}");
     let (path, _) = rejected(&crash_scenario(
         r#"{ "observation": "push_sent", "after": { "observation": "instance_removed", "where": { "healthy": true } } }"#,
         "",
@@ -409,7 +409,7 @@ fn a_query_answers_what_the_application_gets() {
     let queries = r#", "query": [{ "at": "3s", "service": "demo" }, { "at": "30s", "service": "demo", "select": "healthy" },
                                   { "at": "30s", "service": "demo", "select": "unhealthy" }, { "at": "45s", "service": "demo" }]"#;
     let w = client_actions("1.4.1", r#", "stop_beat": [{ "at": "10s", "service": "demo", "port": 8080 }]"#, queries);
-    let host = r#"[{"ip":"10.1.0.2","port":8080,"healthy":true}]"#;
+    let host = r#"[{"ip":"10.1.0.2","port":8080,"healthy":true,"weight":1.0,"enabled":true,"metadata":{}}]"#;
     let answer = |t: &str, hosts: &str| {
         format!(
             r#"{{"t_ms":{t},"node":"consumer","kind":"query_answered","service":"DEFAULT_GROUP@@demo","hosts":{hosts},"ok":true}}"#

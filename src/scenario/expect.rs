@@ -34,7 +34,8 @@ pub struct Expect {
     #[serde(default, rename = "where")]
     pub where_: BTreeMap<String, Value>,
     /// For observations with `hosts`: a host the list must contain, its fields compared as in
-    /// `where` (`ip`, `port`, `healthy`).
+    /// `where` (`ip`, `port`, `healthy`, `weight`, `enabled`, and `metadata`: the entries given
+    /// must be there).
     #[serde(default)]
     pub view_has: Option<BTreeMap<String, Value>>,
     /// For observations with `hosts`: a host the list must not contain.
@@ -115,6 +116,8 @@ enum FieldType {
     Integer,
     Boolean,
     Array,
+    /// A map (metadata): a `where` object lists entries it must hold.
+    Object,
 }
 
 impl FieldType {
@@ -123,6 +126,7 @@ impl FieldType {
             Some("integer") | Some("number") => FieldType::Integer,
             Some("boolean") => FieldType::Boolean,
             Some("array") => FieldType::Array,
+            Some("object") => FieldType::Object,
             _ => FieldType::String,
         }
     }
@@ -132,6 +136,7 @@ impl FieldType {
             FieldType::Integer => "a number",
             FieldType::Boolean => "a boolean",
             FieldType::Array => "an array",
+            FieldType::Object => "an object",
         }
     }
     fn admits(self, v: &Value) -> bool {
@@ -141,6 +146,7 @@ impl FieldType {
                 | (FieldType::Integer, Value::Number(_))
                 | (FieldType::Boolean, Value::Bool(_))
                 | (FieldType::Array, Value::Array(_))
+                | (FieldType::Object, Value::Object(_))
         )
     }
 }
@@ -193,6 +199,8 @@ enum Cond {
     Lt(f64),
     Le(f64),
     Contains(String),
+    /// A map field holds each of these entries (others may be there too).
+    Has(serde_json::Map<String, Value>),
 }
 
 impl Cond {
@@ -207,6 +215,7 @@ impl Cond {
             Cond::Lt(x) => num.is_some_and(|n| n < *x),
             Cond::Le(x) => num.is_some_and(|n| n <= *x),
             Cond::Contains(s) => v.as_str().is_some_and(|v| v.contains(s.as_str())),
+            Cond::Has(entries) => entries.iter().all(|(k, want)| v.get(k).is_some_and(|x| same(x, want))),
         }
     }
 }
@@ -232,6 +241,7 @@ fn compile(path: &str, spec: &BTreeMap<String, Value>, fields: &Fields, what: &s
         };
         let mut conds = Vec::new();
         match want {
+            Value::Object(entries) if ty == FieldType::Object => conds.push(Cond::Has(entries.clone())),
             Value::Object(ops) => {
                 if ops.is_empty() {
                     return Err((p, format!("expected a value or comparisons ({})", OPERATORS.join(", "))));
@@ -652,7 +662,9 @@ mod tests {
         assert_eq!(kinds()["push_sent"]["attempt"], FieldType::Integer);
         assert_eq!(kinds()["subscriber_view_changed"]["hosts"], FieldType::Array);
         assert!(observation_kinds().any(|k| k == "member_state_changed"));
-        assert_eq!(host_fields().keys().map(String::as_str).collect::<Vec<_>>(), ["healthy", "ip", "port"]);
+        let host: Vec<&str> = host_fields().keys().map(String::as_str).collect();
+        assert_eq!(host, ["enabled", "healthy", "ip", "metadata", "port", "weight"]);
+        assert_eq!(host_fields()["metadata"], FieldType::Object);
     }
 
     #[test]

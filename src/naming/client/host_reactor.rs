@@ -99,11 +99,7 @@ impl NamingClient {
             Ok(Msg::Service(info)) => {
                 let wanted =
                     |h: &&HostJson| healthy.is_none_or(|want| h.healthy == want && h.enabled && h.weight.0 > 0.0);
-                let hosts = info.hosts.iter().filter(wanted).map(|h| SeenHost {
-                    ip: h.ip.clone(),
-                    port: h.port,
-                    healthy: h.healthy,
-                });
+                let hosts = info.hosts.iter().filter(wanted).map(SeenHost::of);
                 (hosts.collect(), true)
             }
             _ => (Vec::new(), false),
@@ -191,7 +187,7 @@ impl NamingClient {
         };
         if changed {
             let hosts =
-                info.hosts.iter().map(|h| SeenHost { ip: h.ip.clone(), port: h.port, healthy: h.healthy }).collect();
+                info.hosts.iter().map(SeenHost::of).collect();
             out.observe(Observation::SubscriberViewChanged { service: info.name.clone(), hosts });
         }
     }

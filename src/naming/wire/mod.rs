@@ -30,7 +30,7 @@ pub type Str = Rc<str>;
 pub type Metadata = Rc<BTreeMap<String, String>>;
 
 /// A Java `double` weight. Hashed by bits so it can live in traced values.
-#[derive(Copy, Clone, Debug, PartialEq, PartialOrd, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, PartialOrd, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Weight(pub f64);
 

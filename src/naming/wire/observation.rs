@@ -1,15 +1,32 @@
 //! Observations: everything a user can ask of a run, as the trace records it.
 
-use super::Str;
+use super::{HostJson, Metadata, Str, Weight};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// A host as a subscriber sees it, in observations.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+/// A host as a subscriber sees it, in observations: what the application reads of an
+/// `Instance`.
+#[derive(Clone, Debug, PartialEq, Hash, Serialize, JsonSchema)]
 pub struct SeenHost {
     pub ip: Str,
     pub port: u16,
     pub healthy: bool,
+    pub weight: Weight,
+    pub enabled: bool,
+    pub metadata: Metadata,
+}
+
+impl SeenHost {
+    pub fn of(h: &HostJson) -> SeenHost {
+        SeenHost {
+            ip: h.ip.clone(),
+            port: h.port,
+            healthy: h.healthy,
+            weight: h.weight,
+            enabled: h.enabled,
+            metadata: h.metadata.clone(),
+        }
+    }
 }
 
 /// Everything a user can ask about, as data. Serialized with a `kind` tag into the trace; its
