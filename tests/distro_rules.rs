@@ -58,6 +58,7 @@ fn server(id: u32) -> NamingServer {
         address_book: Rc::new(AddressBook::default()),
         switches: Switches::default(),
         empty_service_clean: None,
+        observe_requests: false,
     })
 }
 

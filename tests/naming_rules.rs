@@ -29,6 +29,7 @@ fn standalone() -> NamingServer {
         }),
         switches: Switches::default(),
         empty_service_clean: None,
+        observe_requests: false,
     })
 }
 
@@ -295,6 +296,7 @@ fn client() -> NamingClient {
         version: "1.4.1".into(),
         namespace: "public".into(),
         push_empty_protection: false,
+        log: false,
     })
 }
 

@@ -422,3 +422,71 @@ fn a_query_answers_what_the_application_gets() {
     // The subscription registered one push client; the queries none.
     assert_eq!(lines(&w, &["push_client_added"]).len(), 1);
 }
+
+fn observed(json: &str, kinds: &[&str]) -> Vec<String> {
+    let sc = scenario::parse("inline.json", json).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    lines(&w, kinds)
+}
+
+/// `observe.requests`: what a server answered, refusals by its filters included. An operator
+/// overrides s1's status to DOWN at 10 s; `ServerStatusManager` applies it at its 15 s run, and
+/// from then TrafficReviseFilter answers the provider's beats 503 (three tries, then the call
+/// gives up).
+#[test]
+fn request_answered_shows_what_each_server_answered() {
+    let json = r#"{ "name": "down", "seed": 1, "duration": "17s", "servers": [{ "id": "s1" }],
+        "observe": { "requests": true },
+        "clients": [{ "id": "provider", "register": [{ "at": "1s", "service": "demo", "port": 8080 }] }],
+        "operations": [{ "op": "set_switch", "at": "10s", "via": "s1", "entry": "overriddenServerStatus",
+                         "value": "DOWN", "debug": true }] }"#;
+    let seen = observed(json, &["request_answered", "server_status_changed"]);
+    let answer = |t: &str, api: &str, from: &str, status: u16, message: &str| {
+        format!(
+            r#"{{"t_ms":{t},"node":"s1","kind":"request_answered","api":"{api}","from":"{from}","status":{status},"message":"{message}","hosts":null,"cache_millis":null,"last_ref_time":null}}"#
+        )
+    };
+    let beat = "PUT /nacos/v1/ns/instance/beat";
+    let down = "server is DOWN now, please try again later!";
+    assert_eq!(seen[1], answer("1001.000", "POST /nacos/v1/ns/instance", "10.1.0.2", 200, "ok"));
+    assert_eq!(seen[2], answer("6001.000", beat, "10.1.0.2", 200, "code 10200"));
+    assert_eq!(seen[3], answer("10001.000", "PUT /nacos/v1/ns/operator/switches", "10.0.0.1", 200, "ok"));
+    assert_eq!(seen[4], answer("11003.000", beat, "10.1.0.2", 200, "code 10200"));
+    assert_eq!(seen[5], r#"{"t_ms":15000.000,"node":"s1","kind":"server_status_changed","from":"UP","to":"DOWN"}"#);
+    assert_eq!(
+        seen[6..],
+        [
+            answer("16005.000", beat, "10.1.0.2", 503, down),
+            answer("16007.000", beat, "10.1.0.2", 503, down),
+            answer("16009.000", beat, "10.1.0.2", 503, down)
+        ]
+    );
+    // Off by default: the same run records none.
+    let quiet = json.replace(r#""observe": { "requests": true },"#, "");
+    assert!(observed(&quiet, &["request_answered"]).is_empty());
+}
+
+/// `observe.client_log`: the client's warning when an answer is older than its cache (here a
+/// push from s2, whose clock lags 10 s) and its failover switch lines.
+#[test]
+fn client_log_words_lines_as_the_java_client_does() {
+    let sc = scenario::load("scenarios/client-out-of-date-data-clock-skew.json").unwrap();
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    assert_eq!(
+        lines(&w, &["client_log"]),
+        [
+            r#"{"t_ms":4102.000,"node":"consumer","kind":"client_log","level":"WARN","message":"out of date data received, old-t: 0, new-t: -5899"}"#
+        ]
+    );
+    let json = r#"{ "name": "fo", "seed": 1, "duration": "20s", "servers": [{ "id": "s1" }],
+        "observe": { "client_log": true },
+        "clients": [{ "id": "c", "failover": [{ "at": "3s", "on": true }, { "at": "11s", "on": false }] }] }"#;
+    let logs: Vec<String> =
+        observed(json, &["client_log"]).iter().map(|l| l[l.find("\"level\"").unwrap()..].to_string()).collect();
+    assert_eq!(
+        logs,
+        [r#""level":"INFO","message":"failover-mode is on"}"#, r#""level":"INFO","message":"failover-mode is off"}"#]
+    );
+}

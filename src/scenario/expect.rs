@@ -121,8 +121,14 @@ enum FieldType {
 }
 
 impl FieldType {
+    /// The type a field's schema gives; an optional field (`["integer", "null"]`) is its
+    /// non-null type (a `where` on it never matches null).
     fn of_schema(s: &Value) -> FieldType {
-        match s.get("type").and_then(Value::as_str) {
+        let ty = match s.get("type") {
+            Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).find(|t| *t != "null"),
+            other => other.and_then(Value::as_str),
+        };
+        match ty {
             Some("integer") | Some("number") => FieldType::Integer,
             Some("boolean") => FieldType::Boolean,
             Some("array") => FieldType::Array,
@@ -661,6 +667,8 @@ mod tests {
         assert_eq!(fields("snapshot_load_started"), Vec::<&str>::new());
         assert_eq!(kinds()["push_sent"]["attempt"], FieldType::Integer);
         assert_eq!(kinds()["subscriber_view_changed"]["hosts"], FieldType::Array);
+        assert_eq!(kinds()["request_answered"]["hosts"], FieldType::Array);
+        assert_eq!(kinds()["request_answered"]["cache_millis"], FieldType::Integer);
         assert!(observation_kinds().any(|k| k == "member_state_changed"));
         let host: Vec<&str> = host_fields().keys().map(String::as_str).collect();
         assert_eq!(host, ["enabled", "healthy", "ip", "metadata", "port", "weight"]);

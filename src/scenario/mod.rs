@@ -37,6 +37,9 @@ pub struct Scenario {
     /// Requests an operator makes to a server (the console, or curl against the Open API).
     #[serde(default)]
     pub operations: Vec<OperationSpec>,
+    /// Observations that are off unless asked for (they make traces much longer).
+    #[serde(default)]
+    pub observe: ObserveSpec,
     #[serde(default)]
     pub expect: Vec<Expect>,
     /// At the end of the run (leave a quiet period after the last fault, 60 s is usual), check
@@ -528,6 +531,19 @@ pub enum FaultSpec {
         node: String,
         by: Dur,
     },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveSpec {
+    /// `request_answered` on a server for every request of a client or the console.
+    #[serde(default)]
+    pub requests: bool,
+    /// `client_log` on a client for the Java client's log lines users look for: "out of date
+    /// data received, old-t: …, new-t: …", "[NA] failed to update serviceName: …",
+    /// "failover-mode is on" / "off", "update task is stopped, …".
+    #[serde(default)]
+    pub client_log: bool,
 }
 
 /// An operator's request, made at `at` to server `via` from that server's own host (the

@@ -142,6 +142,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
             address_book: book.clone(),
             switches: switches.clone(),
             empty_service_clean,
+            observe_requests: sc.observe.requests,
         };
         nodes.push((Process::Server(Box::new(NamingServer::new(config))), clock(&s.clock)));
     }
@@ -159,6 +160,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
             version: c.version.as_str().into(),
             namespace: c.namespace.as_str().into(),
             push_empty_protection: c.push_empty_protection,
+            log: sc.observe.client_log,
         };
         nodes.push((Process::Client(Box::new(NamingClient::new(config))), clock(&c.clock)));
     }

@@ -63,8 +63,10 @@ impl FailoverReactor {
         FailoverReactor { disk, ..FailoverReactor::default() }
     }
 
-    /// `SwitchRefresher.run`: act on a switch file newer than the last one seen.
-    pub(super) fn switch_refresh(&mut self, out: &mut Out) {
+    /// `SwitchRefresher.run`: act on a switch file newer than the last one seen; returns the
+    /// new mode when it switched.
+    pub(super) fn switch_refresh(&mut self, out: &mut Out) -> Option<bool> {
+        let mut switched = None;
         if let Some((on, mtime)) = self.disk.switch {
             if mtime > self.disk.seen {
                 self.disk.seen = mtime;
@@ -80,9 +82,11 @@ impl FailoverReactor {
                     BTreeMap::new()
                 };
                 out.observe(Observation::FailoverSwitched { on, services: self.served.len() as u32 });
+                switched = Some(on);
             }
         }
         out.set_timer(Dur::from_millis(SWITCH_REFRESH_MS), Timer::Client(ClientTimer::SwitchRefresh));
+        switched
     }
 
     /// `DiskFileWriter.run`: copy every cached service into the failover directory.

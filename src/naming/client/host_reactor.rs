@@ -131,12 +131,18 @@ impl NamingClient {
             // refreshOnly swallows its exception; updateService lets it reach UpdateTask.
             Err(()) => failed = !refresh_only,
         }
+        if let Some(info) = self.cache.get(&key).filter(|_| failed) {
+            self.log("WARN", format!("[NA] failed to update serviceName: {}", info.name), out);
+        }
         let Some(task) = self.host_reactor.update_tasks.get_mut(&key) else { return };
         let listened = self.host_reactor.listeners.get(&key).is_some_and(|n| *n > 0);
         if !failed && !listened && !task.in_future_map {
             // C3 (client 1.4.4): "update task is stopped", and the cache entry goes with it.
             self.host_reactor.update_tasks.remove(&key);
-            self.cache.remove(&key);
+            if let Some(info) = self.cache.remove(&key) {
+                let message = format!("update task is stopped, service:{}, clusters:{}", info.name, info.clusters);
+                self.log("INFO", message, out);
+            }
             out.observe(Observation::UpdateTaskStopped { service: key });
             return;
         }
@@ -163,6 +169,11 @@ impl NamingClient {
         let key = service_info_key(&info.name, &info.clusters);
         // An older lastRefTime is only logged in 1.4.x: the older data still replaces the cache.
         let old = self.cache.insert(key, info.clone());
+        if let Some(old) = old.as_ref().filter(|o| o.last_ref_time > info.last_ref_time) {
+            let message =
+                format!("out of date data received, old-t: {}, new-t: {}", old.last_ref_time, info.last_ref_time);
+            self.log("WARN", message, out);
+        }
         let changed = match &old {
             None => true,
             // The usual poll answer: the same hosts in the same order. The diff below would find
@@ -186,8 +197,7 @@ impl NamingClient {
             }
         };
         if changed {
-            let hosts =
-                info.hosts.iter().map(SeenHost::of).collect();
+            let hosts = info.hosts.iter().map(SeenHost::of).collect();
             out.observe(Observation::SubscriberViewChanged { service: info.name.clone(), hosts });
         }
     }

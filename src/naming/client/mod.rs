@@ -44,6 +44,8 @@ pub struct ClientConfig {
     pub namespace: Str,
     /// `namingPushEmptyProtection` (default false).
     pub push_empty_protection: bool,
+    /// Record the log lines users look for as `client_log` (`observe.client_log`).
+    pub log: bool,
 }
 
 /// What the application does, from the scenario's workload.
@@ -248,6 +250,13 @@ impl NamingClient {
         self.app.push(cmd);
     }
 
+    /// A line of the Java client's log, worded as it words it, when the scenario asks for them.
+    fn log(&self, level: &'static str, message: String, out: &mut Out) {
+        if self.config.log {
+            out.observe(Observation::ClientLog { level, message });
+        }
+    }
+
     /// The ephemeral instances this client beats for: what it expects every server to hold.
     pub fn registered_instances(&self) -> impl Iterator<Item = (ServiceKey, Str, u16)> + '_ {
         self.beat_reactor.keys().map(|k| {
@@ -322,7 +331,11 @@ impl NamingClient {
             Input::Datagram { .. } | Input::Request { .. } => {}
             Input::Timer { timer: Timer::Client(ClientTimer::Beat(task)), .. } => self.beat_task(now, task, out),
             Input::Timer { timer: Timer::Client(ClientTimer::Update(key)), .. } => self.update_task(now, key, out),
-            Input::Timer { timer: Timer::Client(ClientTimer::SwitchRefresh), .. } => self.failover.switch_refresh(out),
+            Input::Timer { timer: Timer::Client(ClientTimer::SwitchRefresh), .. } => {
+                if let Some(on) = self.failover.switch_refresh(out) {
+                    self.log("INFO", format!("failover-mode is {}", if on { "on" } else { "off" }), out);
+                }
+            }
             Input::Timer { timer: Timer::Client(ClientTimer::DiskWrite { only_if_empty }), .. } => {
                 self.failover.disk_write(&self.cache, only_if_empty, out)
             }

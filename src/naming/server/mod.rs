@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub switches: Switches,
     /// `EmptyServiceAutoClean` (initial delay, period) in ms, or off (R1.33).
     pub empty_service_clean: Option<(i64, i64)>,
+    /// Record `request_answered` for every client and console request (`observe.requests`).
+    pub observe_requests: bool,
 }
 
 /// Where IP addresses lead in the simulated network.
@@ -75,7 +77,7 @@ const SERVER_HTTP_TIMEOUTS: HttpTimeouts =
 /// Why this server is waiting on an exchange it started.
 enum Call {
     /// A write forwarded by `DistroFilter`; answer the original caller with the outcome.
-    Forward { original: ExchangeId, service: Str, target: NodeId },
+    Forward { original: ExchangeId, from: NodeId, api: &'static str, service: Str, target: NodeId },
     /// `deleteIp` to itself (R2.15); failures are only logged.
     SelfDelete,
     /// A Distro sync of these keys to `target` (R5.14).
@@ -228,7 +230,7 @@ impl NamingServer {
     fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
         let now_ms = now.as_millis();
         if let Some(refusal) = self.traffic_revise(&msg) {
-            out.respond(id, refusal);
+            self.answer(id, from, &msg, refusal, out);
             return;
         }
         // Server-to-server endpoints (never @CanDistro).
@@ -248,12 +250,18 @@ impl NamingServer {
             _ => None,
         };
         if let Some(reply) = reply {
+            if let Some(api) = msg.client_api() {
+                self.observe_answer(from, api, &reply, out);
+            }
             out.respond(id, reply);
             return;
         }
-        let Some(msg) = self.distro_filter(id, msg, out) else { return };
+        let Some(msg) = self.distro_filter(id, from, msg, out) else { return };
+        let api = msg.client_api();
         let reply = match msg {
-            Msg::Register(r) => self.register(now_ms, r.service.clone(), r.instance.clone(), out),
+            // InstanceController.update runs registerInstance for any agent but a Java client
+            // (which never sends it here): the console's PUT is a registration.
+            Msg::Register(r) | Msg::Update(r) => self.register(now_ms, r.service.clone(), r.instance.clone(), out),
             Msg::Deregister(r) => {
                 self.deregister(now_ms, &r.service, r.ip.clone(), r.port, r.cluster.clone(), r.ephemeral, out)
             }
@@ -262,7 +270,43 @@ impl NamingServer {
             Msg::MetadataBatch(r) => self.batch_metadata(now_ms, &r, out),
             _ => error(400, "unsupported request"),
         };
+        if let Some(api) = api {
+            self.observe_answer(from, api, &reply, out);
+        }
         out.respond(id, reply);
+    }
+
+    /// Answers a request refused before its controller ran (a filter), observing it.
+    fn answer(&self, id: ExchangeId, from: NodeId, msg: &Msg, reply: Msg, out: &mut Out) {
+        if let Some(api) = msg.client_api() {
+            self.observe_answer(from, api, &reply, out);
+        }
+        out.respond(id, reply);
+    }
+
+    /// `request_answered`, when the scenario observes requests: what this server answered a
+    /// client or the console, with the list it served for `/instance/list`.
+    pub(crate) fn observe_answer(&self, from: NodeId, api: &'static str, reply: &Msg, out: &mut Out) {
+        if !self.config.observe_requests {
+            return;
+        }
+        let caller = self.config.address_book.source.get(from as usize).cloned().unwrap_or_else(|| "?".into());
+        let (status, message, list) = match reply {
+            Msg::Error { status, message } => (*status, message.to_string(), None),
+            Msg::Service(info) => (200, String::new(), Some(info)),
+            Msg::BeatReply { code, .. } => (200, format!("code {code}"), None),
+            Msg::Updated(list) => (200, serde_json::json!({ "updated": &**list }).to_string(), None),
+            _ => (200, "ok".to_string(), None),
+        };
+        out.observe(Observation::RequestAnswered {
+            api,
+            from: caller,
+            status,
+            message,
+            hosts: list.map(|i| i.hosts.iter().map(SeenHost::of).collect()),
+            cache_millis: list.map(|i| i.cache_millis),
+            last_ref_time: list.map(|i| i.last_ref_time),
+        });
     }
 
     /// The answer to an exchange this server started, to the part that started it.
@@ -274,8 +318,8 @@ impl NamingServer {
             Some(Call::Load { index, peer }) => self.on_load_result(now_ms, index, peer, result, out),
             Some(Call::Report { address }) => self.on_report_result(address, result, out),
             Some(Call::Statuses { service, source }) => self.on_statuses_result(service, source, result, out),
-            Some(Call::Forward { original, service, target }) => {
-                self.on_forward_result(original, service, target, result, out)
+            Some(Call::Forward { original, from, api, service, target }) => {
+                self.on_forward_result((original, from, api), service, target, result, out)
             }
             Some(Call::Operation { op }) => self.on_operation_answer(op, result, out),
             Some(Call::Ignore | Call::SelfDelete) | None => {}

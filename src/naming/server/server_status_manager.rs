@@ -56,7 +56,7 @@ impl NamingServer {
     /// `TrafficReviseFilter` (R5.7), ahead of every `/v1/ns` endpoint: only UP serves everyone.
     pub(super) fn traffic_revise(&self, msg: &Msg) -> Option<Msg> {
         let from_server = match msg {
-            Msg::Register(r) => r.agent == Agent::Server,
+            Msg::Register(r) | Msg::Update(r) => r.agent == Agent::Server,
             Msg::Deregister(r) => r.agent == Agent::Server,
             Msg::Beat(r) => r.agent == Agent::Server,
             Msg::List(r) => r.agent == Agent::Server,

@@ -249,6 +249,23 @@ pub enum Observation {
         hosts: Vec<SeenHost>,
         ok: bool,
     },
+    /// A line the Java client logs (`observe.client_log`), worded as it words it.
+    ClientLog {
+        level: &'static str,
+        message: String,
+    },
+    /// What this server answered a client or the console (`observe.requests`): the endpoint,
+    /// the caller's address, the status and message; for `/instance/list` the hosts served
+    /// (`[]` for an unknown service), `cacheMillis` and `lastRefTime`, otherwise null.
+    RequestAnswered {
+        api: &'static str,
+        from: Str,
+        status: u16,
+        message: String,
+        hosts: Option<Vec<SeenHost>>,
+        cache_millis: Option<i64>,
+        last_ref_time: Option<i64>,
+    },
 }
 
 impl Observation {
@@ -294,6 +311,8 @@ impl Observation {
             Observation::Unsubscribed { .. } => "unsubscribed",
             Observation::UpdateTaskStopped { .. } => "update_task_stopped",
             Observation::QueryAnswered { .. } => "query_answered",
+            Observation::RequestAnswered { .. } => "request_answered",
+            Observation::ClientLog { .. } => "client_log",
             Observation::ForwardFailed { .. } => "forward_failed",
         }
     }

@@ -41,7 +41,7 @@ impl Operation {
     /// The HTTP request it is, if it is one.
     pub fn request(&self) -> Option<Msg> {
         Some(match self {
-            Operation::UpdateInstance(r) => Msg::Register(r.clone()),
+            Operation::UpdateInstance(r) => Msg::Update(r.clone()),
             Operation::Deregister(r) => Msg::Deregister(r.clone()),
             Operation::Metadata(r) => Msg::MetadataBatch(r.clone()),
             Operation::SetSwitch(r) => Msg::UpdateSwitch(r.clone()),

@@ -195,6 +195,26 @@ pub enum Msg {
     /// HTTP 200 `{"updated": [...]}`: the instances a metadata batch changed, as
     /// `ip:port:unknown:cluster:ephemeral`.
     Updated(Rc<Vec<Str>>),
+    /// PUT `/instance` (the console's update).
+    Update(Rc<RegisterReq>),
+}
+
+impl Msg {
+    /// The Open API endpoint of a request from outside the cluster (clients, the console), as
+    /// `request_answered` names it.
+    pub fn client_api(&self) -> Option<&'static str> {
+        Some(match self {
+            Msg::Register(_) => "POST /nacos/v1/ns/instance",
+            Msg::Update(_) => "PUT /nacos/v1/ns/instance",
+            Msg::Deregister(_) => "DELETE /nacos/v1/ns/instance",
+            Msg::Beat(_) => "PUT /nacos/v1/ns/instance/beat",
+            Msg::List(_) => "GET /nacos/v1/ns/instance/list",
+            Msg::MetadataBatch(r) if r.remove => "DELETE /nacos/v1/ns/instance/metadata/batch",
+            Msg::MetadataBatch(_) => "PUT /nacos/v1/ns/instance/metadata/batch",
+            Msg::UpdateSwitch(_) => "PUT /nacos/v1/ns/operator/switches",
+            _ => return None,
+        })
+    }
 }
 
 /// A `ServerListManager` status beat: the sender's address and its `currentTimeMillis` when it

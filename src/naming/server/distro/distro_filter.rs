@@ -2,7 +2,7 @@
 //! server not responsible for its service is proxied to the responsible one, once: a request
 //! that already comes from a server is refused rather than forwarded again.
 
-use crate::engine::{ExchangeId, HttpError, HttpTimeouts};
+use crate::engine::{ExchangeId, HttpError, HttpTimeouts, NodeId};
 use crate::naming::server::{error, Call, NamingServer, Out};
 use crate::naming::wire::*;
 use crate::time::Dur;
@@ -15,24 +15,25 @@ const DISTRO_FILTER_TIMEOUTS: HttpTimeouts =
 impl NamingServer {
     /// Forwards `msg` if another server is responsible for it; returns it back if this server
     /// handles it itself.
-    pub(crate) fn distro_filter(&mut self, id: ExchangeId, msg: Msg, out: &mut Out) -> Option<Msg> {
+    pub(crate) fn distro_filter(&mut self, id: ExchangeId, from: NodeId, msg: Msg, out: &mut Out) -> Option<Msg> {
         let Some((svc, agent)) = can_distro(&msg) else { return Some(msg) };
         if self.mapper.responsible(&svc.name) {
             return Some(msg);
         }
         if *agent == Agent::Server {
-            out.respond(id, error(400, "receive invalid redirect request from peer"));
+            self.answer(id, from, &msg, error(400, "receive invalid redirect request from peer"), out);
             return None;
         }
         let target_addr = self.mapper.map_srv(&svc.name);
         match self.member_node(&target_addr) {
             Some(target) => {
                 let service = svc.name.clone();
+                let api = msg.client_api().unwrap_or_default();
                 let fwd = forwarded(msg);
                 let x = out.request(target, fwd, DISTRO_FILTER_TIMEOUTS);
-                self.calls.insert(x, Call::Forward { original: id, service, target });
+                self.calls.insert(x, Call::Forward { original: id, from, api, service, target });
             }
-            None => out.respond(id, error(500, "distro target is not a member")),
+            None => self.answer(id, from, &msg, error(500, "distro target is not a member"), out),
         }
         None
     }
@@ -41,9 +42,9 @@ impl NamingServer {
     /// call answers 500.
     pub(crate) fn on_forward_result(
         &mut self,
-        original: ExchangeId,
+        (original, from, api): (ExchangeId, NodeId, &'static str),
         service: Str,
-        target: crate::engine::NodeId,
+        target: NodeId,
         result: Result<Msg, HttpError>,
         out: &mut Out,
     ) {
@@ -58,6 +59,7 @@ impl NamingServer {
                 error(500, &format!("{e:?}"))
             }
         };
+        self.observe_answer(from, api, &reply, out);
         out.respond(original, reply);
     }
 }
@@ -65,7 +67,7 @@ impl NamingServer {
 /// The `@CanDistro` writes and who sent them.
 fn can_distro(msg: &Msg) -> Option<(&ServiceKey, &Agent)> {
     match msg {
-        Msg::Register(r) => Some((&r.service, &r.agent)),
+        Msg::Register(r) | Msg::Update(r) => Some((&r.service, &r.agent)),
         Msg::Deregister(r) => Some((&r.service, &r.agent)),
         Msg::Beat(r) => Some((&r.service, &r.agent)),
         Msg::MetadataBatch(r) => Some((&r.service, &r.agent)),
@@ -77,6 +79,7 @@ fn can_distro(msg: &Msg) -> Option<(&ServiceKey, &Agent)> {
 fn forwarded(msg: Msg) -> Msg {
     match msg {
         Msg::Register(r) => Msg::Register(Rc::new(RegisterReq { agent: Agent::Server, ..(*r).clone() })),
+        Msg::Update(r) => Msg::Update(Rc::new(RegisterReq { agent: Agent::Server, ..(*r).clone() })),
         Msg::Deregister(r) => Msg::Deregister(Rc::new(DeregisterReq { agent: Agent::Server, ..(*r).clone() })),
         Msg::Beat(r) => Msg::Beat(Rc::new(r.with(|r| r.agent = Agent::Server))),
         Msg::MetadataBatch(r) => Msg::MetadataBatch(Rc::new(MetadataBatchReq { agent: Agent::Server, ..(*r).clone() })),
