@@ -490,3 +490,74 @@ fn client_log_words_lines_as_the_java_client_does() {
         [r#""level":"INFO","message":"failover-mode is on"}"#, r#""level":"INFO","message":"failover-mode is off"}"#]
     );
 }
+
+/// s3 may not open connections to s1 from 10 s (a stateful firewall), `fault` says how. `(time,
+/// node, member, to)` of every member state change.
+fn firewalled(fault: &str) -> Vec<(i64, String, String)> {
+    let json = format!(
+        r#"{{ "name": "fw", "seed": 1, "duration": "30s",
+             "servers": [{{ "id": "s1" }}, {{ "id": "s2" }}, {{ "id": "s3" }}], "faults": [{fault}] }}"#
+    );
+    let sc = scenario::parse("inline.json", &json).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(w.duration);
+    let records = w.engine.records.iter().filter(|r| r.obs.kind() == "member_state_changed");
+    records
+        .map(|r| {
+            let v = serde_json::to_value(&r.obs).unwrap();
+            let who = format!("{}: {}", w.names[r.node as usize], v["member"].as_str().unwrap());
+            (r.at.as_millis(), who, v["to"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// A one-way connection firewall is not a one-way cut cable. With `connections_only`, s3's
+/// probes of s1 time out (SUSPICIOUS 5 s after each), but s1's reports to s3 still get through
+/// on connections s1 opens, and each one makes s1 UP again on s3: s3 flaps, s1 never notices.
+/// The packet cut from s3 to s1 also kills the answers to s1's reports, so both sides see the
+/// other fail, and DOWN after the fourth failure. A REJECT rule refuses s3's probes at once:
+/// DOWN one round trip after each, UP again at s1's next report.
+#[test]
+fn connection_firewalls_differ_from_cut_links() {
+    let changes =
+        |v: &[(i64, &str, &str)]| v.iter().map(|(t, n, s)| (*t, n.to_string(), s.to_string())).collect::<Vec<_>>();
+    let s1_on_s3 = "s3: 10.0.0.1:8848";
+    let got =
+        firewalled(r#"{ "kind": "partition", "from": ["s3"], "to": ["s1"], "at": "10s", "connections_only": true }"#);
+    assert_eq!(
+        got,
+        changes(&[
+            (16_000, s1_on_s3, "SUSPICIOUS"),
+            (17_001, s1_on_s3, "UP"),
+            (20_000, s1_on_s3, "SUSPICIOUS"),
+            (21_001, s1_on_s3, "UP"),
+            (24_000, s1_on_s3, "SUSPICIOUS"),
+            (25_001, s1_on_s3, "UP"),
+            (28_000, s1_on_s3, "SUSPICIOUS"),
+            (29_001, s1_on_s3, "UP"),
+        ])
+    );
+    let got = firewalled(r#"{ "kind": "partition", "from": ["s3"], "to": ["s1"], "at": "10s" }"#);
+    let s3_on_s1 = "s1: 10.0.0.3:8848";
+    assert_eq!(
+        got,
+        changes(&[
+            (16_000, s1_on_s3, "SUSPICIOUS"),
+            (18_000, s3_on_s1, "SUSPICIOUS"),
+            (28_000, s1_on_s3, "DOWN"),
+            (30_000, s3_on_s1, "DOWN"),
+        ])
+    );
+    let got = firewalled(r#"{ "kind": "reject", "from": ["s3"], "to": ["s1"], "at": "10s", "for": "10s" }"#);
+    assert_eq!(
+        got,
+        changes(&[
+            (11_002, s1_on_s3, "DOWN"),
+            (13_001, s1_on_s3, "UP"),
+            (15_002, s1_on_s3, "DOWN"),
+            (17_001, s1_on_s3, "UP"),
+            (19_002, s1_on_s3, "DOWN"),
+            (21_001, s1_on_s3, "UP"),
+        ])
+    );
+}

@@ -268,6 +268,12 @@ pub enum Fault {
         heal: bool,
     },
     HealAll,
+    /// Add (or, with `heal`, remove) a firewall rule on the connections each pair opens.
+    Firewall {
+        pairs: Vec<(NodeId, NodeId)>,
+        rule: network::FirewallRule,
+        heal: bool,
+    },
     SetLink {
         from: NodeId,
         to: NodeId,
@@ -785,14 +791,17 @@ impl<N: Node> Engine<N> {
             deadline: self.now + tmo.read,
             unqueued_timeout: None,
         };
-        if self.network.is_blocked(f, t) || self.network.is_blocked(t, f) || !self.procs[t].host_up {
+        let rule = self.network.connection_rule(f, t);
+        let dropped = rule == Some(network::FirewallRule::DropConnections);
+        if dropped || self.network.is_blocked(f, t) || self.network.is_blocked(t, f) || !self.procs[t].host_up {
             // No SYN-ACK comes back: the connect attempt times out.
             self.exchanges.insert(ex, x);
             self.queue.push(self.now + tmo.connect, Event::ExchangeFails { ex, err: HttpError::ConnectTimeout });
             return;
         }
         let cfg = self.network.config(f, t);
-        if !self.procs[t].alive {
+        if !self.procs[t].alive || rule == Some(network::FirewallRule::Reject) {
+            // A closed port, or a REJECT rule: the RST comes back one round trip later.
             let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
             self.exchanges.insert(ex, x);
             self.queue.push(self.now + rtt, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
@@ -870,6 +879,11 @@ impl<N: Node> Engine<N> {
                 }
             }
             Fault::HealAll => self.network.heal_all(),
+            Fault::Firewall { pairs, rule, heal } => {
+                for (a, b) in pairs {
+                    self.network.set_rule(rule, a as usize, b as usize, heal);
+                }
+            }
             Fault::SetLink { from, to, config } => self.network.set_config(from as usize, to as usize, config),
             Fault::Crash { node, host_down } => {
                 let p = &mut self.procs[node as usize];

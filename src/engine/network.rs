@@ -159,18 +159,65 @@ impl LinkConfig {
     }
 }
 
+/// A stateful firewall rule on connections opened from one node to another: packets of
+/// connections opened the other way, and UDP, pass.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FirewallRule {
+    /// DROP: the SYN is dropped, the connect attempt times out.
+    DropConnections,
+    /// REJECT: the connect attempt is refused at once (one round trip).
+    Reject,
+}
+
 /// Directed link table with partition counters: a pair is blocked while at least one active
-/// partition blocks it, so overlapping partition windows compose.
+/// partition blocks it, so overlapping partition windows compose. Firewall rules count the
+/// same way, per rule.
 pub struct Network {
     n: usize,
     configs: Vec<LinkConfig>,
     link: Vec<u32>,
     blocked: Vec<u32>,
+    dropped_connections: Vec<u32>,
+    rejected_connections: Vec<u32>,
 }
 
 impl Network {
     pub fn new(n: usize, default: LinkConfig) -> Network {
-        Network { n, configs: vec![default], link: vec![0; n * n], blocked: vec![0; n * n] }
+        Network {
+            n,
+            configs: vec![default],
+            link: vec![0; n * n],
+            blocked: vec![0; n * n],
+            dropped_connections: vec![0; n * n],
+            rejected_connections: vec![0; n * n],
+        }
+    }
+
+    fn rule_table(&mut self, rule: FirewallRule) -> &mut Vec<u32> {
+        match rule {
+            FirewallRule::DropConnections => &mut self.dropped_connections,
+            FirewallRule::Reject => &mut self.rejected_connections,
+        }
+    }
+
+    /// Adds (or, with `heal`, removes) one firewall rule on connections from → to.
+    pub fn set_rule(&mut self, rule: FirewallRule, from: usize, to: usize, heal: bool) {
+        let at = from * self.n + to;
+        let c = &mut self.rule_table(rule)[at];
+        *c = if heal { c.saturating_sub(1) } else { c.saturating_add(1) };
+    }
+
+    /// The rule a new connection from → to meets, if any (REJECT before DROP, as the first
+    /// matching rule of a chain).
+    pub fn connection_rule(&self, from: usize, to: usize) -> Option<FirewallRule> {
+        let at = from * self.n + to;
+        if self.rejected_connections[at] > 0 {
+            Some(FirewallRule::Reject)
+        } else if self.dropped_connections[at] > 0 {
+            Some(FirewallRule::DropConnections)
+        } else {
+            None
+        }
     }
 
     pub fn config(&self, from: usize, to: usize) -> &LinkConfig {
@@ -202,7 +249,10 @@ impl Network {
         *b = b.saturating_sub(1);
     }
 
+    /// Clears every partition and firewall rule.
     pub fn heal_all(&mut self) {
-        self.blocked.iter_mut().for_each(|b| *b = 0);
+        for table in [&mut self.blocked, &mut self.dropped_connections, &mut self.rejected_connections] {
+            table.iter_mut().for_each(|b| *b = 0);
+        }
     }
 }

@@ -485,8 +485,24 @@ pub enum FaultSpec {
         from: Vec<String>,
         #[serde(default)]
         to: Vec<String>,
+        /// A stateful firewall instead of a cut cable: only TCP connections opened from → to
+        /// fail (their connect attempt times out); connections opened the other way, their
+        /// answers and UDP pass.
+        #[serde(default)]
+        connections_only: bool,
     },
-    /// Heal every partition.
+    /// A firewall REJECT rule: connections opened from → to are refused at once ("connection
+    /// refused", one round trip) while the rule stands; the other way, and UDP, pass.
+    Reject {
+        at: At,
+        #[serde(default)]
+        until: Option<At>,
+        #[serde(default, rename = "for")]
+        for_: Option<Dur>,
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    /// Heal every partition and lift every firewall rule.
     Heal {
         at: At,
     },
@@ -1145,7 +1161,13 @@ fn validate_fault(p: &str, f: &FaultSpec, ids: &BTreeSet<&str>) -> Result<(), In
         }
     };
     match f {
-        FaultSpec::Partition { at, until, for_, groups, from, to } => {
+        FaultSpec::Reject { at, until, for_, from, to } => {
+            check_at(format!("{p}.at"), at)?;
+            end(at, until, for_)?;
+            check_nodes(&format!("{p}.from"), from, ids)?;
+            check_nodes(&format!("{p}.to"), to, ids)?;
+        }
+        FaultSpec::Partition { at, until, for_, groups, from, to, .. } => {
             check_at(format!("{p}.at"), at)?;
             end(at, until, for_)?;
             match (groups.is_empty(), from.is_empty() && to.is_empty()) {

@@ -5,7 +5,7 @@ use super::{
     At, ClientSpec, ConsistencyType, DistroVersionSpec, EmptyServiceClean, FaultSpec, LinkSpec, OperationSpec,
     QuerySelect, Scenario, ServerStatusSpec,
 };
-use crate::engine::network::LinkConfig;
+use crate::engine::network::{FirewallRule, LinkConfig};
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::distro::datum_checksum;
@@ -303,7 +303,17 @@ fn schedule_faults(
     for (i, f) in sc.faults.iter().enumerate() {
         let node = |name: &str| id_of[name];
         match f {
-            FaultSpec::Partition { at, until, for_, groups, from, to } => {
+            FaultSpec::Reject { at, until, for_, from, to } => {
+                let t = resolve(at, rng);
+                times.push(t);
+                let pairs = pairs(from, to, false, id_of);
+                let rule = FirewallRule::Reject;
+                engine.schedule_fault(t, Fault::Firewall { pairs: pairs.clone(), rule, heal: false });
+                if let Some(end) = end_of(t, until, *for_, rng) {
+                    engine.schedule_fault(end, Fault::Firewall { pairs, rule, heal: true });
+                }
+            }
+            FaultSpec::Partition { at, until, for_, groups, from, to, connections_only } => {
                 let t = resolve(at, rng);
                 times.push(t);
                 let blocked = if groups.is_empty() {
@@ -325,9 +335,16 @@ fn schedule_faults(
                     }
                     v
                 };
-                engine.schedule_fault(t, Fault::Block { pairs: blocked.clone(), heal: false });
+                let (cut, heal) = if *connections_only {
+                    let rule = FirewallRule::DropConnections;
+                    let cut = Fault::Firewall { pairs: blocked.clone(), rule, heal: false };
+                    (cut, Fault::Firewall { pairs: blocked, rule, heal: true })
+                } else {
+                    (Fault::Block { pairs: blocked.clone(), heal: false }, Fault::Block { pairs: blocked, heal: true })
+                };
+                engine.schedule_fault(t, cut);
                 if let Some(end) = end_of(t, until, *for_, rng) {
-                    engine.schedule_fault(end, Fault::Block { pairs: blocked, heal: true });
+                    engine.schedule_fault(end, heal);
                 }
             }
             FaultSpec::Heal { at } => {
