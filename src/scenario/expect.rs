@@ -308,7 +308,8 @@ struct Matcher {
 }
 
 impl Matcher {
-    /// `spec` is checked already ([`validate`]), so compiling cannot fail.
+    /// Compiles an entry's conditions; an error names the offending field relative to the
+    /// entry. [`validate`] reports it at load time, so a checker never meets one.
     fn new(
         kind: &str,
         node: &Option<String>,

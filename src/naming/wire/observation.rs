@@ -224,7 +224,8 @@ pub enum Observation {
     },
     // New kinds go last: a variant's position is part of the trace hash.
     /// An operator's request (`operations` in a scenario) was answered by the server it was
-    /// made to: the HTTP status and body (`ok`, the error text, or the updated instances).
+    /// made to: the HTTP status and body (`ok`, the error text, or the updated instances);
+    /// status 0 when the exchange itself failed (the server paused past the read timeout).
     OperationAnswered {
         op: &'static str,
         status: u16,
