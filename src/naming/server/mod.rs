@@ -214,7 +214,7 @@ impl NamingServer {
         }
     }
 
-    fn on_operation_answer(&mut self, op: &'static str, result: Result<Msg, HttpError>, out: &mut Out) {
+    fn on_operation_answer(&self, op: &'static str, result: Result<Msg, HttpError>, out: &mut Out) {
         let (status, body) = match result {
             Ok(Msg::Ok) => (200, "ok".to_string()),
             Ok(Msg::Updated(list)) => (200, serde_json::json!({ "updated": &*list }).to_string()),
@@ -257,7 +257,8 @@ impl NamingServer {
             return;
         }
         let Some(msg) = self.distro_filter(id, from, msg, out) else { return };
-        let api = msg.client_api();
+        // Read only when requests are observed: every beat passes here.
+        let api = if self.config.observe_requests { msg.client_api() } else { None };
         let reply = match msg {
             // InstanceController.update runs registerInstance for any agent but a Java client
             // (which never sends it here): the console's PUT is a registration.
