@@ -41,9 +41,9 @@ fn a_failed_sync_is_retried() {
     let w = run(r#"{"name": "retry", "seed": 1, "duration": "20s",
         "servers": [{"id": "s1"}, {"id": "s2"}],
         "clients": [{"id": "p", "servers": ["s1"], "register": [{"at": "1s", "service": "demo", "port": 1}]}],
-        "faults": [{"kind": "partition", "at": "0s", "until": "6s", "from": ["s1"], "to": ["s2"]}]}"#);
-    // demo maps to s1 of two. The sync leaves at 3.1 s and fails at its 5 s connect timeout
-    // (8.1 s); the retry's stage 1 is due 5 s later (13.1 s scan), stage 2 at 14.1 s.
+        "faults": [{"kind": "partition", "at": "0s", "until": "9s", "from": ["s1"], "to": ["s2"]}]}"#);
+    // demo maps to s1 of two. The sync leaves at 3.1 s; its SYN, resent at 4.1 s and 6.1 s, is
+    // lost until the 5 s connect timeout (8.1 s); the retry's stage 1 is due 5 s later (13.1 s scan), stage 2 at 14.1 s.
     assert_eq!(times(&w, "s1", "distro_sync_sent"), vec![3_100, 14_100]);
     assert_eq!(times(&w, "s1", "distro_sync_failed"), vec![8_100]);
     assert_eq!(times(&w, "s2", "distro_sync_applied"), vec![14_101]);

@@ -287,6 +287,27 @@ fn host_down_gives_connect_timeout() {
     assert!(obs_of(&e, 0).contains(&(ms(5000).0, PingObs::EchoFailed { err: HttpError::ConnectTimeout })));
 }
 
+/// A lost SYN is retransmitted 1 s later, then after doubling intervals, within the 3 s connect
+/// timeout: a partition that heals before the timeout lets a later SYN through.
+#[test]
+fn lost_syn_is_retransmitted_until_the_connect_timeout() {
+    let mut nodes = http_pings(2);
+    nodes[1].0.peers.clear();
+    let mut e = Engine::new(1, nodes, link(2));
+    e.schedule_fault(ms(900), Fault::Block { pairs: vec![(0, 1)], heal: false });
+    e.schedule_fault(ms(2500), Fault::Block { pairs: vec![(0, 1)], heal: true });
+    e.run_until(ms(4100));
+    let got = obs_of(&e, 0);
+    // Echo 1, sent at 1 s: SYNs at 1 s and 2 s are lost, the next would be at 4 s, which is the
+    // connect timeout.
+    assert!(got.contains(&(ms(4000).0, PingObs::EchoFailed { err: HttpError::ConnectTimeout })), "{got:?}");
+    // Echo 2, sent at 2 s: its retransmission at 3 s passes the healed link.
+    assert!(got.contains(&(ms(3004).0, PingObs::EchoOk { seq: 2 })), "{got:?}");
+    // Echo 3, sent at 3 s, connects at once.
+    assert!(got.contains(&(ms(3004).0, PingObs::EchoOk { seq: 3 })), "{got:?}");
+    assert_eq!(got.iter().filter(|(_, o)| matches!(o, PingObs::EchoFailed { .. })).count(), 1, "{got:?}");
+}
+
 #[test]
 fn paused_node_processes_backlog_on_resume() {
     let mut nodes = http_pings(2);

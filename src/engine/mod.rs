@@ -310,10 +310,31 @@ enum Event<M, T, C> {
     RequestArrives { ex: ExchangeId, server: NodeId, msg: M },
     ResponseArrives { ex: ExchangeId, msg: M },
     ExchangeFails { ex: ExchangeId, err: HttpError },
-    // Commands and faults are rare and large: boxed, so every other event stays small.
+    // Commands, faults and SYN retransmissions are rare and large: boxed, so every other
+    // event stays small.
     Command { node: NodeId, cmd: Box<C> },
     Fault(Box<Fault>),
+    SynRetry(Box<SynRetry<M>>),
 }
+
+/// A connect whose SYN (or SYN-ACK) was lost, waiting to retransmit. The kernel resends the
+/// SYN after 1 s, then after each doubled interval (Linux's initial RTO), until the caller's
+/// connect timeout: a path that opens before the timeout still connects.
+struct SynRetry<M> {
+    ex: ExchangeId,
+    msg: M,
+    tmo: HttpTimeouts,
+    /// The caller's connect timeout, counted from the first SYN.
+    connect_deadline: Time,
+    /// The queue place of the connect timeout, taken at the first SYN (so its order among
+    /// other events is as if it had been queued then).
+    timeout_seq: u64,
+    /// The interval before the next retransmission.
+    rto: Dur,
+}
+
+/// Linux's initial retransmission timeout for a SYN (RFC 6298 §2.1, `TCP_TIMEOUT_INIT`).
+const SYN_INITIAL_RTO: Dur = Dur::from_secs(1);
 
 struct Exchange {
     client: NodeId,
@@ -585,6 +606,16 @@ impl<N: Node> Engine<N> {
     fn step(&mut self, ev: Event<N::Msg, N::Timer, N::Cmd>) {
         match ev {
             Event::Fault(f) => self.apply_fault(*f),
+            Event::SynRetry(syn) => {
+                // A caller that crashed since has no socket left to retransmit from.
+                let Some(x) = self.exchanges.get(&syn.ex) else { return };
+                let p = &self.procs[x.client as usize];
+                if !p.alive || p.inc != x.client_inc {
+                    self.exchanges.remove(&syn.ex);
+                    return;
+                }
+                self.connect(*syn);
+            }
             Event::Timer { node, inc, id, timer } => {
                 if !self.cancelled.is_empty() && self.cancelled.remove(&id) {
                     return;
@@ -781,37 +812,62 @@ impl<N: Node> Engine<N> {
 
     fn send_request(&mut self, from: NodeId, to: NodeId, ex: ExchangeId, msg: N::Msg, tmo: HttpTimeouts) {
         self.stats.http_requests += 1;
-        let (f, t) = (from as usize, to as usize);
-        let mut x = Exchange {
+        let x = Exchange {
             client: from,
-            client_inc: self.procs[f].inc,
+            client_inc: self.procs[from as usize].inc,
             server: to,
-            server_inc: self.procs[t].inc,
+            server_inc: self.procs[to as usize].inc,
             arrived: false,
             deadline: self.now + tmo.read,
             unqueued_timeout: None,
         };
+        self.exchanges.insert(ex, x);
+        let syn = SynRetry {
+            ex,
+            msg,
+            tmo,
+            connect_deadline: self.now + tmo.connect,
+            timeout_seq: self.queue.reserve(),
+            rto: SYN_INITIAL_RTO,
+        };
+        self.connect(syn);
+    }
+
+    /// One SYN of the exchange: lost (retransmitted later, or the connect times out), refused,
+    /// or the connection opens and the request goes out.
+    fn connect(&mut self, mut syn: SynRetry<N::Msg>) {
+        let ex = syn.ex;
+        let Some(x) = self.exchanges.get_mut(&ex) else { return };
+        let (f, t) = (x.client as usize, x.server as usize);
         let rule = self.network.connection_rule(f, t);
         let dropped = rule == Some(network::FirewallRule::DropConnections);
         if dropped || self.network.is_blocked(f, t) || self.network.is_blocked(t, f) || !self.procs[t].host_up {
-            // No SYN-ACK comes back: the connect attempt times out.
-            self.exchanges.insert(ex, x);
-            self.queue.push(self.now + tmo.connect, Event::ExchangeFails { ex, err: HttpError::ConnectTimeout });
+            // No SYN-ACK comes back: retransmit, or time out.
+            let next = self.now + syn.rto;
+            if next < syn.connect_deadline {
+                syn.rto = syn.rto + syn.rto;
+                self.queue.push(next, Event::SynRetry(Box::new(syn)));
+            } else {
+                let ev = Event::ExchangeFails { ex, err: HttpError::ConnectTimeout };
+                self.queue.push_reserved(syn.connect_deadline, syn.timeout_seq, ev);
+            }
             return;
         }
+        // The connection reaches whichever incarnation of the server is there now.
+        x.server_inc = self.procs[t].inc;
+        x.deadline = self.now + syn.tmo.read;
         let cfg = self.network.config(f, t);
         if !self.procs[t].alive || rule == Some(network::FirewallRule::Reject) {
             // A closed port, or a REJECT rule: the RST comes back one round trip later.
             let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
-            self.exchanges.insert(ex, x);
             self.queue.push(self.now + rtt, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
             return;
         }
         if cfg.http_loss > 0.0 && self.net_rng.gen_bool(cfg.http_loss) {
-            self.exchanges.insert(ex, x);
             match cfg.http_loss_mode {
                 HttpLossMode::Timeout => {
-                    self.queue.push(self.now + tmo.read, Event::ExchangeFails { ex, err: HttpError::ReadTimeout });
+                    let ev = Event::ExchangeFails { ex, err: HttpError::ReadTimeout };
+                    self.queue.push(self.now + syn.tmo.read, ev);
                 }
                 HttpLossMode::FailFast => {
                     let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
@@ -821,14 +877,15 @@ impl<N: Node> Engine<N> {
             return;
         }
         let d = cfg.tcp_delay(&mut self.net_rng);
+        let (server, msg) = (t as NodeId, syn.msg);
         self.procs[t].node.prefetch_msg(&msg, false);
-        self.queue.push(self.now + d, Event::RequestArrives { ex, server: to, msg });
+        self.queue.push(self.now + d, Event::RequestArrives { ex, server, msg });
         // Whichever comes first wins: the response or the read timeout. The timeout's place in
         // the queue is taken now; it is queued there only if it can still matter.
-        x.unqueued_timeout = Some(self.queue.reserve());
-        let late = self.now + d >= x.deadline;
-        self.exchanges.insert(ex, x);
-        if late {
+        let seq = self.queue.reserve();
+        let Some(x) = self.exchanges.get_mut(&ex) else { return };
+        x.unqueued_timeout = Some(seq);
+        if self.now + d >= x.deadline {
             self.arm_read_timeout(ex);
         }
     }
