@@ -14,7 +14,7 @@ fn crash_scenario(expect: &str, extra: &str) -> String {
   "servers": [{{ "id": "s1" }}],
   "clients": [
     {{ "id": "provider", "register": [{{ "at": "1s", "service": "demo", "port": 8080 }}] }},
-    {{ "id": "consumer", "subscribe": [{{ "at": "2s", "service": "demo" }}] }}
+    {{ "id": "consumer", "subscribe": [{{ "at": "3s", "service": "demo" }}] }}
   ],
   "faults": [{{ "kind": "crash", "node": "provider", "at": "42s" }}],
   {extra}
@@ -244,7 +244,7 @@ fn operated(operations: &str) -> world::World {
         r#"{{ "name": "op", "seed": 1, "duration": "60s", "servers": [{{ "id": "s1" }}],
   "clients": [
     {{ "id": "provider", "register": [{{ "at": "1s", "service": "demo", "port": 8080, "metadata": {{ "version": "v1" }} }}] }},
-    {{ "id": "consumer", "subscribe": [{{ "at": "2s", "service": "demo" }}] }}
+    {{ "id": "consumer", "subscribe": [{{ "at": "3s", "service": "demo" }}] }}
   ],
   "faults": [{{ "kind": "crash", "node": "provider", "at": "30s" }}],
   "operations": [{operations}] }}"#
@@ -274,7 +274,7 @@ fn disabling_an_instance_in_the_console_hides_it_and_drops_its_metadata() {
         [
             r#"{"t_ms":20001.000,"node":"s1","kind":"instance_registered","service":"DEFAULT_GROUP@@demo","ip":"10.1.0.2","port":8080}"#,
             r#"{"t_ms":20002.000,"node":"s1","kind":"operation_answered","op":"update_instance","status":200,"body":"ok"}"#,
-            r#"{"t_ms":21002.000,"node":"consumer","kind":"subscriber_view_changed","service":"DEFAULT_GROUP@@demo","hosts":[]}"#,
+            r#"{"t_ms":21002.013,"node":"consumer","kind":"subscriber_view_changed","service":"DEFAULT_GROUP@@demo","hosts":[]}"#,
         ]
     );
     let nacos_sim::naming::Process::Server(s1) = w.engine.node(0) else { panic!("s1 is a server") };
@@ -465,6 +465,15 @@ fn request_answered_shows_what_each_server_answered() {
     // Off by default: the same run records none.
     let quiet = json.replace(r#""observe": { "requests": true },"#, "");
     assert!(observed(&quiet, &["request_answered"]).is_empty());
+    // `requests_from` keeps the listed callers' requests (the console, from s1's own host, is s1).
+    let console = json.replace(r#""requests": true"#, r#""requests": true, "requests_from": ["s1"]"#);
+    let seen = observed(&console, &["request_answered"]);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("/operator/switches"), "{seen:?}");
+    let wrong = json.replace(r#""requests": true"#, r#""requests_from": ["provider"]"#);
+    assert_eq!(rejected(&wrong), ("observe.requests_from".into(), "needs \"requests\": true".into()));
+    let unknown = json.replace(r#""requests": true"#, r#""requests": true, "requests_from": ["nobody"]"#);
+    assert_eq!(rejected(&unknown).0, "observe.requests_from[0]");
 }
 
 /// `observe.client_log`: the client's warning when an answer is older than its cache (here a
@@ -477,7 +486,7 @@ fn client_log_words_lines_as_the_java_client_does() {
     assert_eq!(
         lines(&w, &["client_log"]),
         [
-            r#"{"t_ms":4102.000,"node":"consumer","kind":"client_log","level":"WARN","message":"out of date data received, old-t: 0, new-t: -5899"}"#
+            r#"{"t_ms":4102.013,"node":"consumer","kind":"client_log","level":"WARN","message":"out of date data received, old-t: 0, new-t: -5899"}"#
         ]
     );
     let json = r#"{ "name": "fo", "seed": 1, "duration": "20s", "servers": [{ "id": "s1" }],

@@ -211,7 +211,8 @@ fn fix_8437_starts_verification_after_the_snapshot_load() {
             address_book: Rc::new(AddressBook::default()),
             switches,
             empty_service_clean: None,
-            observe_requests: false,
+            observe_requests: Default::default(),
+            work: Default::default(),
         });
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let mut out = Outputs::default();

@@ -9,8 +9,9 @@ use crate::engine::network::{FirewallRule, LinkConfig};
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::distro::datum_checksum;
+use crate::naming::server::global_executor::WorkCost;
 use crate::naming::server::key_builder;
-use crate::naming::server::{AddressBook, NamingServer, ServerConfig, ServerStatus, Switches};
+use crate::naming::server::{AddressBook, NamingServer, RequestsObserved, ServerConfig, ServerStatus, Switches};
 use crate::naming::versions::{self, Membership, ServerBehaviour, SyncPipeline};
 use crate::naming::wire::{
     Agent, DeregisterReq, InstanceData, MetadataBatchReq, MetadataTarget, Observation, Operation, RegisterReq,
@@ -133,6 +134,11 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         EmptyServiceClean::CodeTiming => Some((60_000, 20_000)),
     };
 
+    let observed = match (&sc.observe.requests, &sc.observe.requests_from) {
+        (false, _) => RequestsObserved::None,
+        (true, None) => RequestsObserved::All,
+        (true, Some(from)) => RequestsObserved::From(Rc::new(from.iter().map(|n| id_of[n.as_str()]).collect())),
+    };
     let mut nodes: Vec<(Process, Clock)> = Vec::new();
     for (i, s) in sc.servers.iter().enumerate() {
         let config = ServerConfig {
@@ -142,7 +148,8 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
             address_book: book.clone(),
             switches: switches.clone(),
             empty_service_clean,
-            observe_requests: sc.observe.requests,
+            observe_requests: observed.clone(),
+            work: WorkCost { speed: s.speed },
         };
         nodes.push((Process::Server(Box::new(NamingServer::new(config))), clock(&s.clock)));
     }

@@ -15,6 +15,7 @@
 
 pub mod client_beat_check_task;
 pub mod distro;
+pub mod global_executor;
 pub mod instance_controller;
 pub mod key_builder;
 pub mod member_manager;
@@ -56,8 +57,34 @@ pub struct ServerConfig {
     pub switches: Switches,
     /// `EmptyServiceAutoClean` (initial delay, period) in ms, or off (R1.33).
     pub empty_service_clean: Option<(i64, i64)>,
-    /// Record `request_answered` for every client and console request (`observe.requests`).
-    pub observe_requests: bool,
+    /// Which client and console requests `request_answered` records (`observe.requests`).
+    pub observe_requests: RequestsObserved,
+    /// What data-sized work costs on this server (`servers[].speed`).
+    pub work: global_executor::WorkCost,
+}
+
+/// Which requests a server records as `request_answered`.
+#[derive(Clone, Debug, Default)]
+pub enum RequestsObserved {
+    #[default]
+    None,
+    All,
+    /// Only those whose caller is one of these nodes (`observe.requests_from`).
+    From(Rc<BTreeSet<NodeId>>),
+}
+
+impl RequestsObserved {
+    fn any(&self) -> bool {
+        !matches!(self, RequestsObserved::None)
+    }
+
+    fn from(&self, caller: NodeId) -> bool {
+        match self {
+            RequestsObserved::None => false,
+            RequestsObserved::All => true,
+            RequestsObserved::From(nodes) => nodes.contains(&caller),
+        }
+    }
 }
 
 /// Where IP addresses lead in the simulated network.
@@ -122,6 +149,8 @@ pub struct NamingServer {
     pub status: ServerStatus,
     /// `DistroProtocol.isInitialized`: the snapshot load finished (always, when standalone).
     initialized: bool,
+    /// The snapshot the load thread is parsing and applying, key by key.
+    loading: Option<distro::SnapshotLoad>,
     /// 1.1 only: `ServerListManager`'s last status beat received per member address (R5.33).
     distro_beats: BTreeMap<Str, i64>,
     /// 1.1 only: the runtime `switchDomain.healthCheckEnabled`, turned off by server-list changes.
@@ -160,15 +189,17 @@ impl NamingServer {
             in_flight: Default::default(),
             status: ServerStatus::Starting,
             initialized: false,
+            loading: None,
             distro_beats: BTreeMap::new(),
             health_check_on: true,
             last_list_change: 0,
         }
     }
 
-    /// The Distro notifier has nothing queued: every stored datum has reached its Service.
+    /// Neither the Distro notifier nor a snapshot load has work left: every stored datum has
+    /// reached its Service.
     pub fn notifier_idle(&self) -> bool {
-        !self.notifier.scheduled
+        !self.notifier.scheduled && self.loading.is_none()
     }
 
     fn member_node(&self, address: &str) -> Option<NodeId> {
@@ -258,7 +289,7 @@ impl NamingServer {
         }
         let Some(msg) = self.distro_filter(id, from, msg, out) else { return };
         // Read only when requests are observed: every beat passes here.
-        let api = if self.config.observe_requests { msg.client_api() } else { None };
+        let api = if self.config.observe_requests.any() { msg.client_api() } else { None };
         let reply = match msg {
             // InstanceController.update runs registerInstance for any agent but a Java client
             // (which never sends it here): the console's PUT is a registration.
@@ -288,7 +319,7 @@ impl NamingServer {
     /// `request_answered`, when the scenario observes requests: what this server answered a
     /// client or the console, with the list it served for `/instance/list`.
     pub(crate) fn observe_answer(&self, from: NodeId, api: &'static str, reply: &Msg, out: &mut Out) {
-        if !self.config.observe_requests {
+        if !self.config.observe_requests.from(from) {
             return;
         }
         let caller = self.config.address_book.source.get(from as usize).cloned().unwrap_or_else(|| "?".into());
@@ -346,6 +377,7 @@ impl NamingServer {
             ServerTimer::ServerListReport => self.server_list_report(now_ms, out),
             ServerTimer::ServiceReport => self.service_report(out),
             ServerTimer::EmptyServiceClean => self.empty_service_clean_task(out),
+            ServerTimer::LoadStep => self.load_step(now_ms, out),
         }
     }
 }

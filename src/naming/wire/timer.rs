@@ -38,6 +38,8 @@ pub enum ServerTimer {
     ServerListReport,
     /// `ServerStatusManager`: fixed-rate 0 / 5 s (R5.7).
     ServerStatus,
+    /// The load thread finished its next piece of a snapshot load (parsing, or one key).
+    LoadStep,
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).

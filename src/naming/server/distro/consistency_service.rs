@@ -27,6 +27,9 @@ pub struct Notifier {
     queued_changes: BTreeSet<Str>,
     /// A notifier "thread wake-up" timer is pending.
     pub scheduled: bool,
+    /// The change the thread is applying: its key and the datum as it was when taken (`handle`
+    /// reads `dataStore.get(key)` first, then runs the listeners).
+    running: Option<(Str, Rc<Vec<InstanceRef>>)>,
 }
 
 impl Notifier {
@@ -69,9 +72,12 @@ impl NamingServer {
         }
     }
 
-    /// The notifier thread drains its queue, applying each datum to its Service (R5.23, R1.25).
+    /// The notifier thread finishes the change in hand, if any, then takes tasks from its queue
+    /// until one needs time to apply (R5.23, R1.25): a change queued behind a large one waits.
     pub(crate) fn run_notifier(&mut self, now_ms: i64, out: &mut Out) {
-        self.notifier.scheduled = false;
+        if let Some((key, list)) = self.notifier.running.take() {
+            self.apply_list(now_ms, &key, &list, out);
+        }
         while let Some((key, action)) = self.notifier.pop() {
             if action == NotifyAction::Delete {
                 // Up to 1.4.1 Service.onDelete ignores it (R1.28, versions.md V11).
@@ -80,8 +86,18 @@ impl NamingServer {
                 }
                 continue;
             }
-            self.apply_datum(now_ms, &key, out);
+            let Some(datum) = self.store.data.get(&key) else { continue };
+            let list = datum.instances.clone();
+            let cost = self.config.work.apply(list.len());
+            if cost == Dur::ZERO {
+                self.apply_list(now_ms, &key, &list, out);
+                continue;
+            }
+            self.notifier.running = Some((key, list));
+            out.set_timer(cost, Timer::Server(ServerTimer::Notifier));
+            return;
         }
+        self.notifier.scheduled = false;
     }
 
     /// 1.4.2 `Service.onDelete`: every cluster's list of that kind becomes empty. Nothing else:
@@ -100,13 +116,12 @@ impl NamingServer {
 
     /// The Service listener's `onChange` for one key: the current datum replaces the cluster
     /// lists (local health wins, R1.27), the checksum is recomputed and a push scheduled.
-    pub(crate) fn apply_datum(&mut self, now_ms: i64, key: &Str, out: &mut Out) {
-        let Some(datum) = self.store.data.get(key) else { return };
+    /// `Service.onChange(key, list)`: the list replaces the cluster lists.
+    fn apply_list(&mut self, now_ms: i64, key: &Str, list: &[InstanceRef], out: &mut Out) {
         let ephemeral = key.starts_with(crate::naming::server::key_builder::EPHEMERAL_PREFIX);
         let Some(svc) = service_key_of(key) else { return };
-        let list = datum.instances.clone();
         let Some(service) = self.services.get_mut(&svc) else { return };
-        let (added, removed) = service.update_ips(&list, ephemeral, now_ms);
+        let (added, removed) = service.update_ips(list, ephemeral, now_ms);
         service.recalculate_checksum_later();
         for i in added {
             out.observe(Observation::InstanceAdded {
@@ -143,15 +158,34 @@ impl NamingServer {
         Msg::Ok
     }
 
-    /// `processData` (R5.20, verification and snapshot load): store each datum, create missing
+    /// `processData` (R5.20) of a verification's fetch: store each datum, create missing
     /// services, and apply to the Service synchronously (not through the notifier).
     pub(crate) fn process_data(&mut self, now_ms: i64, batch: &DatumBatch, out: &mut Out) {
+        self.store_snapshot(now_ms, batch, out);
+        for (key, list) in batch.iter() {
+            self.apply_snapshot_key(now_ms, key, list, out);
+        }
+    }
+
+    /// `processData`'s first loop: every datum goes into the DataStore, and a service is
+    /// created for every key that has none.
+    pub(crate) fn store_snapshot(&mut self, now_ms: i64, batch: &DatumBatch, out: &mut Out) {
         for (key, list) in batch.iter() {
             let Some(svc) = service_key_of(key) else { continue };
             self.store.data.insert(key.clone(), Datum { instances: Rc::new(instances_from(list)), timestamp: 1 });
             self.create_service_if_absent(now_ms, &svc, out);
-            self.apply_datum(now_ms, key, out);
         }
+    }
+
+    /// `processData`'s second loop, for one key: the Service takes the datum as it came, and
+    /// the DataStore gets it again, over whatever a sync or registration put there since.
+    pub(crate) fn apply_snapshot_key(&mut self, now_ms: i64, key: &Str, list: &[InstanceData], out: &mut Out) {
+        if service_key_of(key).is_none() {
+            return;
+        }
+        let instances = Rc::new(instances_from(list));
+        self.store.data.insert(key.clone(), Datum { instances: instances.clone(), timestamp: 1 });
+        self.apply_list(now_ms, key, &instances, out);
     }
 
     /// `onReceiveChecksums` (R5.19). Returns the reply, or `None` when it follows a fetch.

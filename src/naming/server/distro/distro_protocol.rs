@@ -146,18 +146,57 @@ impl NamingServer {
     ) {
         match result {
             Ok(Msg::DistroData(batch)) => {
-                self.process_data(now_ms, &batch, out);
-                self.initialized = true;
-                out.observe(Observation::SnapshotLoadDone {
-                    source: self.member_address(peer).into(),
-                    keys: batch.len() as u32,
-                });
-                if self.switches.behaviour.verify_after_load {
-                    // Fix pr-8437: verification starts now, as it did at start without it.
-                    out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
+                let instances = batch.iter().map(|(_, list)| list.len()).sum();
+                let parse = self.config.work.parse(instances);
+                self.loading = Some(SnapshotLoad { source: peer, batch, stored: false, next: 0 });
+                if parse == Dur::ZERO {
+                    self.load_step(now_ms, out);
+                } else {
+                    out.set_timer(parse, Timer::Server(ServerTimer::LoadStep));
                 }
             }
             _ => self.load_from(index + 1, out),
         }
     }
+
+    /// The load thread's next piece of work is done: the parse (every datum is then stored and
+    /// every missing service created, R5.20 first loop), or the Service of one more key is
+    /// updated (second loop). After the last key the load is done (`initialized`).
+    pub(crate) fn load_step(&mut self, now_ms: i64, out: &mut Out) {
+        let Some(load) = self.loading.as_mut() else { return };
+        let batch = load.batch.clone();
+        if !load.stored {
+            load.stored = true;
+            self.store_snapshot(now_ms, &batch, out);
+        } else {
+            let (key, list) = &batch[load.next];
+            load.next += 1;
+            self.apply_snapshot_key(now_ms, key, list, out);
+        }
+        let Some(load) = self.loading.as_ref() else { return };
+        if let Some((_, list)) = batch.get(load.next) {
+            out.set_timer(self.config.work.apply(list.len()), Timer::Server(ServerTimer::LoadStep));
+            return;
+        }
+        let source = load.source;
+        self.loading = None;
+        self.initialized = true;
+        out.observe(Observation::SnapshotLoadDone {
+            source: self.member_address(source).into(),
+            keys: batch.len() as u32,
+        });
+        if self.switches.behaviour.verify_after_load {
+            // Fix pr-8437: verification starts now, as it did at start without it.
+            out.set_timer(Dur::from_millis(VERIFY_MS), Timer::Server(ServerTimer::DistroVerify));
+        }
+    }
+}
+
+/// A snapshot on the load thread: parsed and stored (`stored`), then applied key by key.
+pub struct SnapshotLoad {
+    source: NodeId,
+    batch: Rc<DatumBatch>,
+    stored: bool,
+    /// The next key of `batch` to apply.
+    next: usize,
 }

@@ -18,4 +18,5 @@ pub use consistency_service::{Notifier, NotifyAction};
 pub use data_store::{datum_checksum, DataStore, Datum};
 pub use delay_engine::DelayEngine;
 pub use distro_mapper::{distro_hash, java_hash_code, DistroMapper};
+pub use distro_protocol::SnapshotLoad;
 pub use task_dispatcher::TaskDispatcher;
