@@ -70,7 +70,7 @@ impl Node for Process {
                     s.on_operation(op, out);
                 }
             }
-            (Process::Server(s), input) => s.on_input(now, input, out),
+            (Process::Server(s), input) => s.on_input(now, input, rng, out),
             (Process::Client(c), input) => c.on_input(now, input, rng, out),
         }
     }

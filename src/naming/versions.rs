@@ -4,9 +4,9 @@
 //!
 //! Modelled so far: the Distro sync pipeline (V1–V3), the membership that decides who is
 //! healthy (V4, V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9), the member
-//! re-read (V10), `Service.onDelete` (V11) and `locateInstance` (V13). The other rows (V12, V14,
-//! V15) are not
-//! told apart yet: a release they affect runs like the newest release of its range, and
+//! re-read (V10), `Service.onDelete` (V11), `locateInstance` (V13) and the 1.4 stop of the
+//! legacy Raft (V15; the JRaft that replaces it is not modelled). The other rows (V12, V14) are
+//! not told apart yet: a release they affect runs like the newest release of its range, and
 //! [`ServerRelease::unmodelled`] says which rows that leaves out, so `run` can print it.
 
 /// How a server replicates a local change to its peers.
@@ -77,6 +77,9 @@ pub struct ServerBehaviour {
     /// list with `indexOf` (equal ip, port and ephemeral) and removes each match of another
     /// cluster before it finds the wanted one, so those instances leave the datum.
     pub locate_instance_removes_others: bool,
+    /// V15, from 1.4.0: `ClusterVersionJudgement` stops the legacy Raft once every member has
+    /// reported a 1.4 version (R7.21); up to 1.3.x it runs for ever.
+    pub legacy_raft_stops_at_1_4: bool,
 }
 
 impl Default for ServerBehaviour {
@@ -130,6 +133,7 @@ const B_1_1: ServerBehaviour = ServerBehaviour {
     member_reread_resets_state: false,
     metadata_batch_api: false,
     locate_instance_removes_others: true,
+    legacy_raft_stops_at_1_4: false,
 };
 const B_1_1_3: ServerBehaviour = ServerBehaviour {
     server_list: ServerListTiming { period_ms: 15_000, expired_ms: 30_000, sender_clock: false },
@@ -148,7 +152,12 @@ const B_1_3_0: ServerBehaviour = ServerBehaviour {
 };
 const B_1_3: ServerBehaviour =
     ServerBehaviour { mapper_keeps_down_members: false, member_fail_count_stuck: true, ..B_1_3_0 };
-const B_1_4_0: ServerBehaviour = ServerBehaviour { sync: SyncPipeline::DelayEngine, metadata_batch_api: true, ..B_1_3 };
+const B_1_4_0: ServerBehaviour = ServerBehaviour {
+    sync: SyncPipeline::DelayEngine,
+    metadata_batch_api: true,
+    legacy_raft_stops_at_1_4: true,
+    ..B_1_3
+};
 const B_1_4: ServerBehaviour = ServerBehaviour { member_fail_count_stuck: false, ..B_1_4_0 };
 const B_1_4_2: ServerBehaviour = ServerBehaviour {
     service_on_delete_removes: true,

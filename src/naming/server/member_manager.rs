@@ -175,6 +175,7 @@ impl NamingServer {
 
     /// POST `/core/cluster/report` (R6.5).
     pub(super) fn on_member_report(&mut self, address: &str, out: &mut Out) -> Msg {
+        self.reported.insert(address.into());
         let (changed, change) = self.members.on_report(address);
         if changed {
             self.members_changed(change, out);

@@ -21,6 +21,7 @@ pub mod key_builder;
 pub mod member_manager;
 pub mod operator_controller;
 pub mod push_service;
+pub mod raft;
 pub mod registry;
 pub mod server_status_manager;
 pub mod service_manager;
@@ -121,6 +122,10 @@ enum Call {
     Statuses { service: ServiceKey, source: Str },
     /// An operator's request to this server (`on_operation`); its answer is observed.
     Operation { op: &'static str },
+    /// A legacy Raft vote request (R7.5).
+    RaftVote,
+    /// A legacy Raft leader beat (R7.9).
+    RaftBeat,
     /// Async calls whose answer nobody reads (verification checksums, service status).
     Ignore,
 }
@@ -151,6 +156,10 @@ pub struct NamingServer {
     initialized: bool,
     /// The snapshot the load thread is parsing and applying, key by key.
     loading: Option<distro::SnapshotLoad>,
+    /// The legacy Raft, in cluster mode (created at start: its due times are random).
+    raft: Option<raft::RaftCore>,
+    /// Members whose report reached this server: `ClusterVersionJudgement` knows their version.
+    reported: BTreeSet<Str>,
     /// 1.1 only: `ServerListManager`'s last status beat received per member address (R5.33).
     distro_beats: BTreeMap<Str, i64>,
     /// 1.1 only: the runtime `switchDomain.healthCheckEnabled`, turned off by server-list changes.
@@ -190,6 +199,8 @@ impl NamingServer {
             status: ServerStatus::Starting,
             initialized: false,
             loading: None,
+            raft: None,
+            reported: BTreeSet::new(),
             distro_beats: BTreeMap::new(),
             health_check_on: true,
             last_list_change: 0,
@@ -212,7 +223,7 @@ impl NamingServer {
 
     /// Handles one input; generic over the command type, which a server ignores, so a
     /// [`Process`](crate::naming::Process) hands its input over without rebuilding it.
-    pub(crate) fn on_input<C>(&mut self, now: Time, input: Input<Msg, Timer, C>, out: &mut Out) {
+    pub(crate) fn on_input<C>(&mut self, now: Time, input: Input<Msg, Timer, C>, rng: &mut ChaCha8Rng, out: &mut Out) {
         match input {
             Input::Start => {
                 out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ZombieSweep));
@@ -222,12 +233,13 @@ impl NamingServer {
                 self.initialized = !self.cluster_mode();
                 out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ServerStatus));
                 self.start_cluster(out);
+                self.start_raft(rng, out);
             }
-            Input::Request { from, id, msg } => self.on_request(now, from, id, msg, out),
+            Input::Request { from, id, msg } => self.on_request(now, from, id, msg, rng, out),
             Input::Response { id, result } => self.on_response(now.as_millis(), id, result, out),
             Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
             Input::Datagram { .. } => {}
-            Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, out),
+            Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, rng, out),
             Input::Timer { .. } | Input::Command(_) => {}
         }
     }
@@ -258,7 +270,7 @@ impl NamingServer {
 
     /// An HTTP request: the filters (`TrafficReviseFilter`, then `DistroFilter` for client
     /// writes), then the controller that serves its endpoint.
-    fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, out: &mut Out) {
+    fn on_request(&mut self, now: Time, from: NodeId, id: ExchangeId, msg: Msg, rng: &mut ChaCha8Rng, out: &mut Out) {
         let now_ms = now.as_millis();
         if let Some(refusal) = self.traffic_revise(&msg) {
             self.answer(id, from, &msg, refusal, out);
@@ -278,6 +290,8 @@ impl NamingServer {
             Msg::ServiceStatus(c) => Some(self.on_service_status(&c.source, &c.checksums, out)),
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
             Msg::UpdateSwitch(r) => Some(self.update_switch(r)),
+            Msg::RaftVote(peer) => Some(self.on_raft_vote(peer, rng)),
+            Msg::RaftBeat(peer) => Some(self.on_raft_beat(peer, rng, out)),
             _ => None,
         };
         if let Some(reply) = reply {
@@ -354,12 +368,14 @@ impl NamingServer {
                 self.on_forward_result((original, from, api), service, target, result, out)
             }
             Some(Call::Operation { op }) => self.on_operation_answer(op, result, out),
+            Some(Call::RaftVote) => self.on_vote_answer(result, out),
+            Some(Call::RaftBeat) => self.on_beat_answer(result),
             Some(Call::Ignore | Call::SelfDelete) | None => {}
         }
     }
 
     /// A scheduled task runs.
-    fn on_timer(&mut self, now: Time, t: ServerTimer, out: &mut Out) {
+    fn on_timer(&mut self, now: Time, t: ServerTimer, rng: &mut ChaCha8Rng, out: &mut Out) {
         let now_ms = now.as_millis();
         match t {
             ServerTimer::Notifier => self.run_notifier(now_ms, out),
@@ -378,6 +394,9 @@ impl NamingServer {
             ServerTimer::ServiceReport => self.service_report(out),
             ServerTimer::EmptyServiceClean => self.empty_service_clean_task(out),
             ServerTimer::LoadStep => self.load_step(now_ms, out),
+            ServerTimer::MasterElection => self.master_election(rng, out),
+            ServerTimer::RaftHeartBeat => self.raft_heart_beat(rng, out),
+            ServerTimer::ClusterVersionJudgement => self.cluster_version_judgement(out),
         }
     }
 }
@@ -388,8 +407,8 @@ impl Node for NamingServer {
     type Cmd = ();
     type Obs = Observation;
 
-    fn handle(&mut self, now: Time, input: Input<Msg, Timer, ()>, _: &mut ChaCha8Rng, out: &mut Out) {
-        self.on_input(now, input, out)
+    fn handle(&mut self, now: Time, input: Input<Msg, Timer, ()>, rng: &mut ChaCha8Rng, out: &mut Out) {
+        self.on_input(now, input, rng, out)
     }
 
     fn crash(&mut self) {

@@ -267,6 +267,22 @@ pub enum Observation {
         cache_millis: Option<i64>,
         last_ref_time: Option<i64>,
     },
+    /// The legacy Raft's leader due time ran out: this node is a candidate for `term` (R7.5).
+    RaftVoteStarted {
+        term: i64,
+    },
+    /// This node now believes `leader` leads, whose term it knows as `term` (R7.7, R7.10).
+    RaftLeaderChanged {
+        leader: Str,
+        term: i64,
+    },
+    /// A leader beat from `leader` was refused (R7.10 step 1), e.g. "out of date beat".
+    RaftBeatRefused {
+        leader: Str,
+        reason: String,
+    },
+    /// 1.4: every member reports a 1.4 version, so the legacy Raft stops (R7.21).
+    RaftStopped,
 }
 
 impl Observation {
@@ -315,6 +331,10 @@ impl Observation {
             Observation::RequestAnswered { .. } => "request_answered",
             Observation::ClientLog { .. } => "client_log",
             Observation::ForwardFailed { .. } => "forward_failed",
+            Observation::RaftVoteStarted { .. } => "raft_vote_started",
+            Observation::RaftLeaderChanged { .. } => "raft_leader_changed",
+            Observation::RaftBeatRefused { .. } => "raft_beat_refused",
+            Observation::RaftStopped => "raft_stopped",
         }
     }
 }

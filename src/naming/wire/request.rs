@@ -3,6 +3,7 @@
 
 use super::{Addr, AddrKey, Agent, BeatInfo, InstanceData, MetadataBatchReq, ServiceInfo, ServiceKey, Str, SwitchReq};
 use crate::engine::trace::StableHasher;
+use crate::naming::server::raft::RaftPeer;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
@@ -197,6 +198,13 @@ pub enum Msg {
     Updated(Rc<Vec<Str>>),
     /// PUT `/instance` (the console's update).
     Update(Rc<RegisterReq>),
+    // ---- legacy Raft (R7.G) ----
+    /// POST `/raft/vote` with the candidate's peer.
+    RaftVote(Rc<RaftPeer>),
+    /// POST `/raft/beat` with the leader's peer (no datums yet).
+    RaftBeat(Rc<RaftPeer>),
+    /// The answer to a vote or beat: the answering node's own peer.
+    RaftPeerAnswer(Rc<RaftPeer>),
 }
 
 impl Msg {

@@ -40,6 +40,12 @@ pub enum ServerTimer {
     ServerStatus,
     /// The load thread finished its next piece of a snapshot load (parsing, or one key).
     LoadStep,
+    /// `RaftCore.MasterElection`, fixed-rate 0 / 500 ms (R7.3).
+    MasterElection,
+    /// `RaftCore.HeartBeat`, fixed-delay 0 / 500 ms (R7.4).
+    RaftHeartBeat,
+    /// 1.4 `ClusterVersionJudgement`, 5 s after start and every 5 s until it switches (R7.21).
+    ClusterVersionJudgement,
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
