@@ -367,3 +367,15 @@ fn a_metadata_update_drops_the_same_address_in_another_cluster_up_to_1_4_1() {
     let w = run_on("1.3.2");
     assert_eq!(answer(&w), (10_002, 404, "Not Found".to_string()));
 }
+
+/// V15 (R7.21): from 1.4.0 `ClusterVersionJudgement` (5 s after start, then every 5 s) stops
+/// the legacy Raft once every other member has reported; s2 first reports to s1 at 5 s, so the
+/// 5 s judgement misses it and the 10 s one stops it. Up to 1.3.x the Raft runs on.
+#[test]
+fn the_legacy_raft_stops_once_every_member_reported_from_1_4_0() {
+    for (version, stopped) in [("1.4.0", vec![10_000]), ("1.4.1", vec![10_000]), ("1.3.2", vec![])] {
+        let w = cluster(version);
+        assert_eq!(times(&w, "s1", "raft_stopped"), stopped, "{version}");
+        assert_eq!(times(&w, "s2", "raft_stopped"), stopped, "{version}");
+    }
+}
