@@ -68,21 +68,26 @@ pub struct Plan {
     /// Each consumer's server (index modulo the server count); it subscribes to every service.
     pub consumers: Vec<usize>,
     pub faults: Vec<FaultPlan>,
+    /// Each server's `boot_at` in ms (missing ones boot at 0), so the servers' periodic tasks
+    /// (probes, verification, status) do not all tick at the same instants.
+    pub boot_ms: Vec<u64>,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
     *v.choose(rng).expect("non-empty")
 }
 
-/// Draws the scenario of `seed` over every fault class. `quiet_s` is the fault-free time after
+/// Draws the scenario of `seed` over every fault class, every server booting at 0. `quiet_s` is the fault-free time after
 /// the heal.
 pub fn generate(seed: u64, quiet_s: u64) -> Case {
-    Plan::draw(seed, false).case(seed, quiet_s)
+    let mut plan = Plan::draw(seed, false);
+    plan.boot_ms.clear();
+    plan.case(seed, quiet_s)
 }
 
 impl Plan {
     /// The plan of `seed`: 1–5 servers, 1–4 applications on random subsets of them, 1–4
-    /// services, 1–2 consumers, 0–4 faults. `benign`: only fault classes under which Nacos
+    /// services, 1–2 consumers, 0–4 faults, servers booting within 3 s of each other. `benign`: only fault classes under which Nacos
     /// 1.4.1 is expected to converge — UDP loss, jitter, client crashes, and client→server
     /// partitions short enough (≤ 3 s) that no membership view changes.
     pub fn draw(seed: u64, benign: bool) -> Plan {
@@ -137,7 +142,9 @@ impl Plan {
                 }
             })
             .collect();
-        Plan { servers, services, apps, consumers, faults }
+        // Drawn last, so the rest of a seed's plan is what it was before boot offsets existed.
+        let boot_ms = (0..servers).map(|_| rng.gen_range(0..3000u64)).collect();
+        Plan { servers, services, apps, consumers, faults, boot_ms }
     }
 
     /// The scenario file of this plan: every fault heals at [`HEAL_AT_S`], then `quiet_s`
@@ -252,7 +259,14 @@ impl Plan {
                  of quiet; the registry must have converged."),
             "seed": seed,
             "duration": format!("{}s", HEAL_AT_S + quiet_s),
-            "servers": servers.iter().map(|s| json!({"id": s})).collect::<Vec<_>>(),
+            "servers": servers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| match self.boot_ms.get(i) {
+                    Some(&ms) if ms > 0 => json!({"id": s, "boot_at": format!("{ms}ms")}),
+                    _ => json!({"id": s}),
+                })
+                .collect::<Vec<_>>(),
             "clients": clients,
             "faults": faults,
             "converge": true,
@@ -380,6 +394,8 @@ pub struct Campaign {
     pub servers: Option<usize>,
     /// Draw only the benign fault classes (see [`Plan::draw`]).
     pub benign: bool,
+    /// Keep the drawn boot offsets (otherwise every server boots at 0).
+    pub boot_offsets: bool,
     /// One seed in this many is run twice and its trace hashes compared.
     pub determinism_every: u64,
     pub progress: bool,
@@ -392,6 +408,9 @@ impl Campaign {
         let mut plan = Plan::draw(seed, self.benign);
         if let Some(n) = self.servers {
             plan.servers = n.max(1);
+        }
+        if !self.boot_offsets {
+            plan.boot_ms.clear();
         }
         plan.case(seed, self.quiet_s)
     }
@@ -509,8 +528,16 @@ fn candidates(v: &Value) -> Vec<Value> {
             }
         }
     }
-    // Drop the last server when nothing names it.
+    // Boot a server at time zero.
     let servers = arr(v, "servers");
+    for (i, s) in servers.iter().enumerate() {
+        if s.get("boot_at").is_some() {
+            let mut c = v.clone();
+            c["servers"][i].as_object_mut().expect("server").remove("boot_at");
+            out.push(c);
+        }
+    }
+    // Drop the last server when nothing names it.
     if servers.len() > 1 {
         let last = servers[servers.len() - 1]["id"].as_str().unwrap_or_default().to_string();
         let named = format!("\"{last}\"");
@@ -559,6 +586,36 @@ mod tests {
             let b = serde_json::to_string(&generate(seed, 60).json).unwrap();
             assert_eq!(a, b);
             scenario::parse("gen.json", &a).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+    }
+
+    /// `--boot-offsets` keeps each server's drawn boot time (under 3 s); without it every
+    /// server boots at 0 and the case is the one `generate` gives.
+    #[test]
+    fn boot_offsets_are_drawn_per_server_and_kept_only_when_asked() {
+        let mut c = Campaign {
+            first: 0,
+            count: 1,
+            shard: (0, 1),
+            jobs: 1,
+            quiet_s: 60,
+            servers: Some(3),
+            benign: false,
+            boot_offsets: false,
+            determinism_every: 20,
+            progress: false,
+        };
+        let boots = |c: &Campaign| -> Vec<Option<String>> {
+            let json = c.case(298).json;
+            json["servers"].as_array().unwrap().iter().map(|s| s["boot_at"].as_str().map(String::from)).collect()
+        };
+        assert_eq!(boots(&c), vec![None, None, None]);
+        c.boot_offsets = true;
+        let drawn = boots(&c);
+        assert!(drawn.iter().flatten().count() >= 2, "{drawn:?}");
+        for b in drawn.iter().flatten() {
+            let ms: u64 = b.strip_suffix("ms").unwrap().parse().unwrap();
+            assert!((1..3000).contains(&ms), "{b}");
         }
     }
 }

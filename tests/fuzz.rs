@@ -78,6 +78,7 @@ fn plan(benign: bool) -> impl Strategy<Value = Plan> {
             apps,
             consumers,
             faults,
+            boot_ms: Vec::new(),
         })
 }
 
