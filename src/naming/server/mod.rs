@@ -103,6 +103,7 @@ const SERVER_HTTP_TIMEOUTS: HttpTimeouts =
     HttpTimeouts { connect: Dur::from_millis(5000), read: Dur::from_millis(10_000) };
 
 /// Why this server is waiting on an exchange it started.
+#[derive(Clone)]
 enum Call {
     /// A write forwarded by `DistroFilter`; answer the original caller with the outcome.
     Forward { original: ExchangeId, from: NodeId, api: &'static str, service: Str, target: NodeId },
@@ -394,8 +395,7 @@ impl NamingServer {
             ServerTimer::ServiceReport => self.service_report(out),
             ServerTimer::EmptyServiceClean => self.empty_service_clean_task(out),
             ServerTimer::LoadStep => self.load_step(now_ms, out),
-            ServerTimer::MasterElection => self.master_election(rng, out),
-            ServerTimer::RaftHeartBeat => self.raft_heart_beat(rng, out),
+            t @ (ServerTimer::MasterElection | ServerTimer::RaftHeartBeat) => self.raft_tick(t, rng, out),
             ServerTimer::ClusterVersionJudgement => self.cluster_version_judgement(out),
         }
     }

@@ -28,38 +28,32 @@ impl NamingServer {
         }
     }
 
-    pub(crate) fn master_election(&mut self, rng: &mut ChaCha8Rng, out: &mut Out) {
-        let Some(raft) = self.raft.as_mut() else { return };
-        if raft.stopped {
-            return;
-        }
-        let action = raft.master_election(rng);
-        out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::MasterElection));
-        if let Some(RaftAction::RequestVotes(local)) = action {
-            out.observe(Observation::RaftVoteStarted { term: local.term });
-            self.tell_raft_peers(Msg::RaftVote(Rc::new(local)), || Call::RaftVote, out);
-        }
-    }
-
-    pub(crate) fn raft_heart_beat(&mut self, rng: &mut ChaCha8Rng, out: &mut Out) {
-        let Some(raft) = self.raft.as_mut() else { return };
-        if raft.stopped {
-            return;
-        }
-        let action = raft.heart_beat(rng);
-        out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(ServerTimer::RaftHeartBeat));
-        if let Some(RaftAction::Beat(local)) = action {
-            self.tell_raft_peers(Msg::RaftBeat(Rc::new(local)), || Call::RaftBeat, out);
+    /// `MasterElection` or `HeartBeat` ticks: the core counts down and may ask for votes or
+    /// a beat; the timer re-arms until the legacy Raft stops.
+    pub(crate) fn raft_tick(&mut self, timer: ServerTimer, rng: &mut ChaCha8Rng, out: &mut Out) {
+        let Some(raft) = self.raft.as_mut().filter(|r| !r.stopped) else { return };
+        let action = match timer {
+            ServerTimer::MasterElection => raft.master_election(rng),
+            _ => raft.heart_beat(rng),
+        };
+        out.set_timer(Dur::from_millis(TICK_MS), Timer::Server(timer));
+        match action {
+            Some(RaftAction::RequestVotes(local)) => {
+                out.observe(Observation::RaftVoteStarted { term: local.term });
+                self.tell_raft_peers(Msg::RaftVote(Rc::new(local)), Call::RaftVote, out);
+            }
+            Some(RaftAction::Beat(local)) => self.tell_raft_peers(Msg::RaftBeat(Rc::new(local)), Call::RaftBeat, out),
+            None => {}
         }
     }
 
     /// An asynchronous POST to every other Raft peer, DOWN members included (R7.2).
-    fn tell_raft_peers(&mut self, msg: Msg, call: fn() -> Call, out: &mut Out) {
+    fn tell_raft_peers(&mut self, msg: Msg, call: Call, out: &mut Out) {
         let Some(raft) = self.raft.as_ref() else { return };
         let targets: Vec<_> = raft.peers.others().filter_map(|a| self.member_node(a)).collect();
         for t in targets {
             let x = out.request(t, msg.clone(), SERVER_HTTP_TIMEOUTS);
-            self.calls.insert(x, call());
+            self.calls.insert(x, call.clone());
         }
     }
 

@@ -31,7 +31,8 @@ pub enum RaftAction {
 
 pub struct RaftCore {
     pub peers: RaftPeerSet,
-    /// `stopWork`: 1.4 switched to JRaft, the timers do nothing.
+    /// `stopWork`: 1.4 switched to JRaft; the server no longer runs the ticks and refuses the
+    /// endpoints.
     pub stopped: bool,
 }
 
@@ -42,9 +43,6 @@ impl RaftCore {
 
     /// `MasterElection.run` (R7.3, R7.5): counts down, and at zero starts an election.
     pub fn master_election(&mut self, rng: &mut ChaCha8Rng) -> Option<RaftAction> {
-        if self.stopped {
-            return None;
-        }
         let local = self.peers.local_mut();
         local.leader_due_ms -= TICK_MS;
         if local.leader_due_ms > 0 {
@@ -62,9 +60,6 @@ impl RaftCore {
 
     /// `HeartBeat.run` (R7.4, R7.9): counts down, and at zero a leader beats.
     pub fn heart_beat(&mut self, rng: &mut ChaCha8Rng) -> Option<RaftAction> {
-        if self.stopped {
-            return None;
-        }
         let local = self.peers.local_mut();
         local.heartbeat_due_ms -= TICK_MS;
         if local.heartbeat_due_ms > 0 {
