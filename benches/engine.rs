@@ -37,7 +37,7 @@ impl Node for Periodic {
             _ => {}
         }
     }
-    fn crash(&mut self) {}
+    fn crash(&mut self, _wipe_disk: bool) {}
 }
 
 fn engine_ns_per_event(pending: u64, events: u64) -> f64 {

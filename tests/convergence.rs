@@ -101,7 +101,7 @@ fn an_unhealthy_instance_on_another_server_is_reported_once_the_status_channel_r
 fn instances_of_a_crashed_client_are_stale() {
     let mut w = converged();
     let now = w.engine.now();
-    w.engine.schedule_fault(now, Fault::Crash { node: 3, host_down: false });
+    w.engine.schedule_fault(now, Fault::Crash { node: 3, host_down: false, wipe_disk: false });
     w.engine.run_until(now + nacos_sim::time::Dur::from_millis(1));
     let p = convergence_problems(&w);
     assert_eq!(p.iter().map(|d| d.clause).collect::<Vec<_>>(), vec![NO_STALE_INSTANCES]);

@@ -78,7 +78,7 @@ impl Node for Canceller {
             _ => {}
         }
     }
-    fn crash(&mut self) {}
+    fn crash(&mut self, _wipe_disk: bool) {}
 }
 
 /// Two nodes tick at the same instant; each tick sets a timer due at once, and the first such
@@ -113,7 +113,7 @@ impl Node for HandOff {
             _ => {}
         }
     }
-    fn crash(&mut self) {}
+    fn crash(&mut self, _wipe_disk: bool) {}
 }
 
 #[test]
@@ -169,7 +169,7 @@ impl Node for LateCanceller {
             _ => {}
         }
     }
-    fn crash(&mut self) {}
+    fn crash(&mut self, _wipe_disk: bool) {}
 }
 
 #[test]
@@ -247,7 +247,7 @@ fn crashed_process_refuses_connections_and_loses_state() {
     let mut nodes = http_pings(2);
     nodes[1].0.peers.clear();
     let mut e = Engine::new(1, nodes, link(2));
-    e.schedule_fault(ms(1500), Fault::Crash { node: 1, host_down: false });
+    e.schedule_fault(ms(1500), Fault::Crash { node: 1, host_down: false, wipe_disk: false });
     e.run_until(ms(2100));
     let got = obs_of(&e, 0);
     assert!(got.contains(&(ms(1004).0, PingObs::EchoOk { seq: 1 })), "{got:?}");
@@ -264,7 +264,7 @@ fn crashed_node_state_is_wiped() {
     let mut e = Engine::new(1, pings(2, 1000), link(1));
     e.run_until(ms(3500));
     assert_eq!(e.node(0).seq, 3);
-    e.schedule_fault(ms(3600), Fault::Crash { node: 0, host_down: false });
+    e.schedule_fault(ms(3600), Fault::Crash { node: 0, host_down: false, wipe_disk: false });
     e.schedule_fault(ms(3700), Fault::Restart { node: 0 });
     e.run_until(ms(4800));
     // Restarted at 3.7 s: state gone, and the old life's 4 s timer did not fire.
@@ -282,7 +282,7 @@ fn host_down_gives_connect_timeout() {
     let mut nodes = http_pings(2);
     nodes[1].0.peers.clear();
     let mut e = Engine::new(1, nodes, link(2));
-    e.schedule_fault(ms(1500), Fault::Crash { node: 1, host_down: true });
+    e.schedule_fault(ms(1500), Fault::Crash { node: 1, host_down: true, wipe_disk: false });
     e.run_until(ms(5100));
     assert!(obs_of(&e, 0).contains(&(ms(5000).0, PingObs::EchoFailed { err: HttpError::ConnectTimeout })));
 }

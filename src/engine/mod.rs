@@ -116,8 +116,9 @@ pub trait Node {
         rng: &mut ChaCha8Rng,
         out: &mut Outputs<Self::Msg, Self::Timer, Self::Obs>,
     );
-    /// The process died: forget everything a real process keeps only in memory.
-    fn crash(&mut self);
+    /// The process died: forget everything a real process keeps only in memory, and with
+    /// `wipe_disk` what it keeps on disk too.
+    fn crash(&mut self, wipe_disk: bool);
     /// A hint that `timer` fires soon: the node may bring what handling it will read into the
     /// cache. It changes nothing else (so the default does nothing). Each timer in a lane is
     /// hinted twice, first with `near` false and a few events later with `near` true, so a node
@@ -280,10 +281,11 @@ pub enum Fault {
         config: LinkConfig,
     },
     /// The process dies, losing its state. With `host_down` the machine is gone too: peers see
-    /// connect timeouts instead of "connection refused".
+    /// connect timeouts instead of "connection refused"; with `wipe_disk` its disk is lost.
     Crash {
         node: NodeId,
         host_down: bool,
+        wipe_disk: bool,
     },
     Restart {
         node: NodeId,
@@ -942,14 +944,14 @@ impl<N: Node> Engine<N> {
                 }
             }
             Fault::SetLink { from, to, config } => self.network.set_config(from as usize, to as usize, config),
-            Fault::Crash { node, host_down } => {
+            Fault::Crash { node, host_down, wipe_disk } => {
                 let p = &mut self.procs[node as usize];
                 if p.alive {
                     p.alive = false;
                     p.paused = false;
                     p.backlog.clear();
                     p.inc += 1;
-                    p.node.crash();
+                    p.node.crash(wipe_disk);
                 }
                 p.host_up = !host_down;
                 if !host_down {

@@ -103,7 +103,7 @@ impl Node for PingNode {
         }
     }
 
-    fn crash(&mut self) {
+    fn crash(&mut self, _wipe_disk: bool) {
         self.seq = 0;
     }
 }

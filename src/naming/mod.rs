@@ -87,10 +87,10 @@ impl Node for Process {
         self.hint_timer(timer, near);
     }
 
-    fn crash(&mut self) {
+    fn crash(&mut self, wipe_disk: bool) {
         match self {
-            Process::Server(s) => s.crash(),
-            Process::Client(c) => c.crash(),
+            Process::Server(s) => s.crash(wipe_disk),
+            Process::Client(c) => c.crash(wipe_disk),
         }
     }
 }

@@ -273,6 +273,11 @@ pub struct DeregisterSpec {
     pub port: u16,
     #[serde(default = "default_cluster")]
     pub cluster: String,
+    /// What the request says. The Java client's `deregisterInstance(service, ip, port)` builds
+    /// an instance with the default `true`, so a persistent one stays registered; `false` is
+    /// `deregisterInstance(service, instance)` with a persistent instance.
+    #[serde(default = "default_true")]
+    pub ephemeral: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -525,7 +530,8 @@ pub enum FaultSpec {
         set: LinkSpec,
     },
     /// The process dies and loses its memory; `until` restarts it. `host_down`: the machine is
-    /// gone too (peers see connect timeouts instead of "connection refused").
+    /// gone too (peers see connect timeouts instead of "connection refused"). `wipe_disk`: its
+    /// disk is lost as well (a server's Raft datums, a client's failover directory).
     Crash {
         at: At,
         node: String,
@@ -536,6 +542,8 @@ pub enum FaultSpec {
         for_: Option<Dur>,
         #[serde(default)]
         host_down: bool,
+        #[serde(default)]
+        wipe_disk: bool,
     },
     Restart {
         at: At,
@@ -881,8 +889,12 @@ fn at_bounds(at: &At) -> (Dur, Dur) {
 }
 
 fn validate(sc: &Scenario) -> Result<(), Invalid> {
-    if let Err(e) = crate::naming::versions::server_release(&sc.switches.server_version) {
-        return Err(("switches.server_version".into(), e));
+    let release = match crate::naming::versions::server_release(&sc.switches.server_version) {
+        Ok(r) => r,
+        Err(e) => return Err(("switches.server_version".into(), e)),
+    };
+    if release.behaviour.legacy_raft_stops_at_1_4 {
+        check_no_persistent(sc)?;
     }
     if !(1..=MAX_CPU_CORES).contains(&sc.switches.cpu_cores) {
         return Err(("switches.cpu_cores".into(), format!("expected at least 1 and at most {MAX_CPU_CORES} cores")));
@@ -1019,6 +1031,29 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         expect::validate(&format!("expect[{i}]"), e, &ids, sc.faults.len())?;
     }
     expect::validate_converge(&sc.converge)?;
+    Ok(())
+}
+
+/// Persistent instances on 1.4.x are written through JRaft once the legacy Raft stops, and
+/// JRaft is not modelled: such a scenario is refused rather than run wrongly.
+fn check_no_persistent(sc: &Scenario) -> Result<(), Invalid> {
+    const WHY: &str = "a persistent instance (\"ephemeral\": false) on Nacos 1.4.x is written through JRaft, \
+                       which nacos-sim does not model yet; choose a switches.server_version before 1.4.0";
+    for (i, c) in sc.clients.iter().enumerate() {
+        if let Some(j) = c.register.iter().position(|r| !r.ephemeral) {
+            return Err((format!("clients[{i}].register[{j}].ephemeral"), WHY.into()));
+        }
+        if let Some(j) = c.deregister.iter().position(|r| !r.ephemeral) {
+            return Err((format!("clients[{i}].deregister[{j}].ephemeral"), WHY.into()));
+        }
+    }
+    for (i, op) in sc.operations.iter().enumerate() {
+        if let OperationSpec::UpdateInstance { ephemeral: false, .. }
+        | OperationSpec::Deregister { ephemeral: false, .. } = op
+        {
+            return Err((format!("operations[{i}].ephemeral"), WHY.into()));
+        }
+    }
     Ok(())
 }
 

@@ -364,10 +364,11 @@ fn schedule_faults(
                 times.push(t);
                 link_changes.push((t, i, f));
             }
-            FaultSpec::Crash { at, node: name, until, for_, host_down } => {
+            FaultSpec::Crash { at, node: name, until, for_, host_down, wipe_disk } => {
                 let t = resolve(at, rng);
                 times.push(t);
-                engine.schedule_fault(t, Fault::Crash { node: node(name), host_down: *host_down });
+                let crash = Fault::Crash { node: node(name), host_down: *host_down, wipe_disk: *wipe_disk };
+                engine.schedule_fault(t, crash);
                 if let Some(end) = end_of(t, until, *for_, rng) {
                     engine.schedule_fault(end, Fault::Restart { node: node(name) });
                 }
@@ -460,7 +461,7 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
             ip: d.ip.clone().unwrap_or_else(|| ip.clone()).into(),
             port: d.port,
             cluster: d.cluster.as_str().into(),
-            ephemeral: true,
+            ephemeral: d.ephemeral,
         };
         engine.schedule_command(resolve(&d.at, rng), node, Command::Client(cmd));
     }

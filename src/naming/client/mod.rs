@@ -292,9 +292,11 @@ impl Node for NamingClient {
         self.on_input(now, input, rng, out)
     }
 
-    fn crash(&mut self) {
+    /// The application's intent survives (it is restarted with the same config); the failover
+    /// directory is on disk.
+    fn crash(&mut self, wipe_disk: bool) {
         let app = std::mem::take(&mut self.app);
-        let failover = self.failover.after_crash();
+        let failover = if wipe_disk { Default::default() } else { self.failover.after_crash() };
         *self = NamingClient::new(self.config.clone());
         self.app = app;
         self.failover = failover;

@@ -4,10 +4,13 @@
 //! its protect threshold.
 
 use super::push_service::{can_enable_push, PushClient};
+use super::raft::{Then, Waiter};
 use super::registry::{self, Instance, Preserved};
 use super::{error, NamingServer, Out};
+use crate::engine::{ExchangeId, NodeId};
 use crate::naming::wire::*;
 use crate::time::Dur;
+use rand_chacha::ChaCha8Rng;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -22,6 +25,66 @@ impl NamingServer {
         match self.register_instance(now_ms, &service, inst, out) {
             Ok(()) => Msg::Ok,
             Err(r) => r.into(),
+        }
+    }
+
+    /// POST / PUT `/instance` of a persistent instance: validated as any other, then written
+    /// through Raft; the answer waits for the write.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn register_persistent_req(
+        &mut self,
+        now_ms: i64,
+        id: ExchangeId,
+        from: NodeId,
+        api: Option<&'static str>,
+        r: &RegisterReq,
+        rng: &mut ChaCha8Rng,
+        out: &mut Out,
+    ) {
+        let d = &r.instance;
+        let on_ok = Observation::InstanceRegistered { service: r.service.name.clone(), ip: d.ip.clone(), port: d.port };
+        let w = Waiter { id, from, api, on_ok: Some(on_ok) };
+        if d.weight.0 > 10000.0 || d.weight.0 < 0.0 {
+            return self.answer_waiter(w, error(400, "instance format invalid: weight"), out);
+        }
+        self.register_persistent(now_ms, r.service.clone(), d.clone(), w, rng, out);
+    }
+
+    /// DELETE `/instance` of a persistent instance: `removeInstance` through Raft.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn deregister_persistent(
+        &mut self,
+        now_ms: i64,
+        id: ExchangeId,
+        from: NodeId,
+        api: Option<&'static str>,
+        r: &DeregisterReq,
+        rng: &mut ChaCha8Rng,
+        out: &mut Out,
+    ) {
+        let w = Waiter { id, from, api, on_ok: None };
+        if !self.services.contains_key(&r.service) {
+            return self.answer_waiter(w, Msg::Ok, out);
+        }
+        let probe = Self::probe(r.ip.clone(), r.port, r.cluster.clone(), false);
+        self.publish_instances(now_ms, &r.service, true, vec![probe], Then::Answer(w), rng, out);
+    }
+
+    /// The instance a deregistration names: only its address and cluster matter.
+    fn probe(ip: Str, port: u16, cluster: Str, ephemeral: bool) -> Instance {
+        Instance {
+            ip,
+            port,
+            cluster,
+            weight: Cell::new(1.0),
+            healthy: Cell::new(true),
+            enabled: true,
+            ephemeral,
+            marked: false,
+            metadata: Rc::default(),
+            preserved: Preserved::of(&Rc::default()),
+            instance_id: "".into(),
+            last_beat: Cell::new(0),
         }
     }
 
@@ -40,20 +103,7 @@ impl NamingServer {
         if !self.services.contains_key(svc) {
             return Msg::Ok;
         }
-        let probe = Instance {
-            ip,
-            port,
-            cluster,
-            weight: Cell::new(1.0),
-            healthy: Cell::new(true),
-            enabled: true,
-            ephemeral,
-            marked: false,
-            metadata: Rc::default(),
-            preserved: Preserved::of(&Rc::default()),
-            instance_id: "".into(),
-            last_beat: Cell::new(0),
-        };
+        let probe = Self::probe(ip, port, cluster, ephemeral);
         match self.update_instances(now_ms, svc, true, ephemeral, vec![probe], out) {
             Ok(()) => Msg::Ok,
             Err(r) => r.into(),

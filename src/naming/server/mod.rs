@@ -127,6 +127,14 @@ enum Call {
     RaftVote,
     /// A legacy Raft leader beat (R7.9).
     RaftBeat,
+    /// A write proxied to the Raft leader (R7.12, R7.15).
+    RaftProxy(Box<raft::Proxied>),
+    /// The leader's publish number `seq` committed to a peer (R7.12).
+    RaftCommit { seq: u64 },
+    /// A delete committed to a peer (R7.15).
+    RaftDeleteCommit,
+    /// A catch-up fetch after a beat from a leader of this term (R7.10 step 4).
+    RaftFetch { leader_term: i64 },
     /// Async calls whose answer nobody reads (verification checksums, service status).
     Ignore,
 }
@@ -159,6 +167,11 @@ pub struct NamingServer {
     loading: Option<distro::SnapshotLoad>,
     /// The legacy Raft, in cluster mode (created at start: its due times are random).
     raft: Option<raft::RaftCore>,
+    /// `OPERATE_LOCK` and the leader's publish waiting for its majority.
+    raft_lock: raft::OperateLock,
+    /// The RaftStore's datum files: what a restart loads (a crash keeps them, `wipe_disk`
+    /// loses them). Empty while the server runs: the datums are in `raft`.
+    raft_store: BTreeMap<Str, raft::RaftDatum>,
     /// Members whose report reached this server: `ClusterVersionJudgement` knows their version.
     reported: BTreeSet<Str>,
     /// 1.1 only: `ServerListManager`'s last status beat received per member address (R5.33).
@@ -201,6 +214,8 @@ impl NamingServer {
             initialized: false,
             loading: None,
             raft: None,
+            raft_lock: Default::default(),
+            raft_store: BTreeMap::new(),
             reported: BTreeSet::new(),
             distro_beats: BTreeMap::new(),
             health_check_on: true,
@@ -234,10 +249,10 @@ impl NamingServer {
                 self.initialized = !self.cluster_mode();
                 out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ServerStatus));
                 self.start_cluster(out);
-                self.start_raft(rng, out);
+                self.start_raft(now.as_millis(), rng, out);
             }
             Input::Request { from, id, msg } => self.on_request(now, from, id, msg, rng, out),
-            Input::Response { id, result } => self.on_response(now.as_millis(), id, result, out),
+            Input::Response { id, result } => self.on_response(now.as_millis(), id, result, rng, out),
             Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
             Input::Datagram { .. } => {}
             Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, rng, out),
@@ -292,7 +307,12 @@ impl NamingServer {
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
             Msg::UpdateSwitch(r) => Some(self.update_switch(r)),
             Msg::RaftVote(peer) => Some(self.on_raft_vote(peer, rng)),
-            Msg::RaftBeat(peer) => Some(self.on_raft_beat(peer, rng, out)),
+            Msg::RaftBeat(beat) => Some(self.on_raft_beat(now_ms, beat, rng, out)),
+            Msg::RaftCommit(c) => Some(self.on_raft_commit(now_ms, c, rng, out)),
+            Msg::RaftDeleteCommit(c) => Some(self.on_raft_delete_commit(now_ms, c, rng, out)),
+            Msg::RaftFetch(keys) => Some(self.on_raft_fetch(keys)),
+            Msg::RaftPublish(req) => return self.on_raft_publish(now_ms, id, from, req, rng, out),
+            Msg::RaftDelete(key) => return self.on_raft_delete(now_ms, id, from, key, rng, out),
             _ => None,
         };
         if let Some(reply) = reply {
@@ -306,6 +326,13 @@ impl NamingServer {
         // Read only when requests are observed: every beat passes here.
         let api = if self.config.observe_requests.any() { msg.client_api() } else { None };
         let reply = match msg {
+            // Persistent instances: the answer waits for the Raft write.
+            Msg::Register(r) | Msg::Update(r) if !r.instance.ephemeral => {
+                return self.register_persistent_req(now_ms, id, from, api, &r, rng, out)
+            }
+            Msg::Deregister(r) if !r.ephemeral => {
+                return self.deregister_persistent(now_ms, id, from, api, &r, rng, out)
+            }
             // InstanceController.update runs registerInstance for any agent but a Java client
             // (which never sends it here): the console's PUT is a registration.
             Msg::Register(r) | Msg::Update(r) => self.register(now_ms, r.service.clone(), r.instance.clone(), out),
@@ -357,7 +384,14 @@ impl NamingServer {
     }
 
     /// The answer to an exchange this server started, to the part that started it.
-    fn on_response(&mut self, now_ms: i64, id: ExchangeId, result: Result<Msg, HttpError>, out: &mut Out) {
+    fn on_response(
+        &mut self,
+        now_ms: i64,
+        id: ExchangeId,
+        result: Result<Msg, HttpError>,
+        rng: &mut ChaCha8Rng,
+        out: &mut Out,
+    ) {
         match self.calls.remove(&id) {
             Some(Call::Sync { target, keys }) => self.on_sync_result(now_ms, target, keys, result, out),
             Some(Call::SyncTask { target, keys, retry }) => self.on_sync_task_result(target, keys, retry, result, out),
@@ -371,6 +405,10 @@ impl NamingServer {
             Some(Call::Operation { op }) => self.on_operation_answer(op, result, out),
             Some(Call::RaftVote) => self.on_vote_answer(result, out),
             Some(Call::RaftBeat) => self.on_beat_answer(result),
+            Some(Call::RaftProxy(p)) => self.on_proxy_answer(now_ms, *p, result, rng, out),
+            Some(Call::RaftCommit { seq }) => self.on_commit_answer(now_ms, seq, result, rng, out),
+            Some(Call::RaftDeleteCommit) => self.on_delete_commit_answer(result, rng),
+            Some(Call::RaftFetch { leader_term }) => self.on_raft_fetch_answer(now_ms, leader_term, result, rng, out),
             Some(Call::Ignore | Call::SelfDelete) | None => {}
         }
     }
@@ -393,10 +431,11 @@ impl NamingServer {
             ServerTimer::MemberReport => self.member_report(out),
             ServerTimer::ServerListReport => self.server_list_report(now_ms, out),
             ServerTimer::ServiceReport => self.service_report(out),
-            ServerTimer::EmptyServiceClean => self.empty_service_clean_task(out),
+            ServerTimer::EmptyServiceClean => self.empty_service_clean_task(now_ms, rng, out),
             ServerTimer::LoadStep => self.load_step(now_ms, out),
             t @ (ServerTimer::MasterElection | ServerTimer::RaftHeartBeat) => self.raft_tick(t, rng, out),
             ServerTimer::ClusterVersionJudgement => self.cluster_version_judgement(out),
+            ServerTimer::RaftPublishTimeout(seq) => self.publish_timeout(now_ms, seq, rng, out),
         }
     }
 }
@@ -411,13 +450,19 @@ impl Node for NamingServer {
         self.on_input(now, input, rng, out)
     }
 
-    fn crash(&mut self) {
+    /// Memory is lost; the RaftStore's files stay unless the disk goes too.
+    fn crash(&mut self, wipe_disk: bool) {
+        let store = match self.raft.take() {
+            Some(raft) if !wipe_disk => raft.datums,
+            _ => BTreeMap::new(),
+        };
         *self = NamingServer::new(self.config.clone());
+        self.raft_store = store;
     }
 }
 
 /// A request refused with an HTTP status and message (Java: an exception mapped to a status).
-struct Rejected(u16, String);
+pub(crate) struct Rejected(pub(crate) u16, pub(crate) String);
 
 impl From<Rejected> for Msg {
     fn from(r: Rejected) -> Msg {

@@ -2,17 +2,19 @@
 //! absent, then `addInstance` as a read-modify-write of the datum through `updateIpAddresses`),
 //! removing one, instance ids, and `EmptyServiceAutoClean`.
 
-use super::key_builder::instance_list_key;
+use super::key_builder::{instance_list_key, service_meta_key};
+use super::raft::Then;
 use super::registry::{addr, addr_cmp, simple_instance_id, Instance, InstanceRef, Service};
 use super::{NamingServer, Out, Rejected, CLIENT_BEAT_CHECK_MS};
 use crate::naming::wire::*;
 use crate::time::Dur;
+use rand_chacha::ChaCha8Rng;
 use std::rc::Rc;
 
 impl NamingServer {
     /// `EmptyServiceAutoClean`'s run and, fixed-rate, its next one.
-    pub(super) fn empty_service_clean_task(&mut self, out: &mut Out) {
-        self.empty_service_clean(out);
+    pub(super) fn empty_service_clean_task(&mut self, now_ms: i64, rng: &mut ChaCha8Rng, out: &mut Out) {
+        self.empty_service_clean(now_ms, rng, out);
         if let Some((_, period)) = self.config.empty_service_clean {
             out.set_timer(Dur::from_millis(period), Timer::Server(ServerTimer::EmptyServiceClean));
         }
@@ -45,28 +47,42 @@ impl NamingServer {
         out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(task)));
     }
 
-    /// `addInstance`/`removeInstance` (R1.19): read-modify-write of the datum, then put.
+    /// `addInstance`/`removeInstance` (R1.19) of ephemeral instances: read-modify-write of the
+    /// Distro datum, then put. Persistent ones go through `publish_instances`.
     pub(super) fn update_instances(
         &mut self,
         now_ms: i64,
         svc: &ServiceKey,
         remove: bool,
         ephemeral: bool,
-        mut ips: Vec<Instance>,
+        ips: Vec<Instance>,
         out: &mut Out,
     ) -> Result<(), Rejected> {
         let key = instance_list_key(svc, ephemeral);
+        let datum = self.store.data.get(&key).map(|d| d.instances.clone());
+        let list = self.next_list(svc, remove, ephemeral, datum.as_deref().map(|v| v.as_slice()), ips)?;
+        self.put(key, list, now_ms, out);
+        Ok(())
+    }
+
+    /// The list `addInstance`/`removeInstance` writes: the current datum with `ips` added or
+    /// removed (`updateIpAddresses`), new instances given their ids.
+    pub(super) fn next_list(
+        &self,
+        svc: &ServiceKey,
+        remove: bool,
+        ephemeral: bool,
+        datum: Option<&[InstanceRef]>,
+        mut ips: Vec<Instance>,
+    ) -> Result<Vec<InstanceRef>, Rejected> {
         let service = self.services.get(svc).ok_or_else(|| Rejected(500, "service not found".into()))?;
         if !remove {
             for ip in ips.iter_mut() {
                 ip.instance_id = self.generate_instance_id(service, ip, ephemeral);
             }
         }
-        let datum = self.store.data.get(&key).map(|d| d.instances.clone());
-        let list = update_ip_addresses(datum.as_deref().map(|v| v.as_slice()), service, remove, ephemeral, ips)
-            .ok_or_else(|| Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))?;
-        self.put(key, list, now_ms, out);
-        Ok(())
+        update_ip_addresses(datum, service, remove, ephemeral, ips)
+            .ok_or_else(|| Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))
     }
 
     /// `ServiceManager.updateMetadata` (from 1.4.0): the instances located in the datum (all of
@@ -86,6 +102,8 @@ impl NamingServer {
             let msg = format!("service not found, namespace: {}, service: {}", svc.namespace, svc.name);
             return Err(Rejected(400, msg));
         }
+        // Persistent instances never reach here: the batch API exists from 1.4.0, where they
+        // would be JRaft's, which scenarios cannot select yet.
         let key = instance_list_key(svc, ephemeral);
         let Some(datum) = self.store.data.get_mut(&key) else {
             let msg = format!(
@@ -144,7 +162,7 @@ impl NamingServer {
     }
 
     /// `EmptyServiceAutoClean` (R1.34): removal on the 5th consecutive empty sighting.
-    pub(super) fn empty_service_clean(&mut self, out: &mut Out) {
+    pub(super) fn empty_service_clean(&mut self, now_ms: i64, rng: &mut ChaCha8Rng, out: &mut Out) {
         let mut doomed = Vec::new();
         for (key, s) in self.services.iter() {
             if !self.mapper.responsible(&key.name) {
@@ -160,14 +178,26 @@ impl NamingServer {
             }
         }
         for key in doomed {
-            // easyRemoveService goes through the CP store; with no CP store modelled the
-            // removal applies locally at once (ServiceManager.onDelete).
-            self.services.remove(&key);
-            self.store.data.remove(&instance_list_key(&key, true));
-            self.store.data.remove(&instance_list_key(&key, false));
-            self.push.pending_rounds.remove(&key);
-            out.observe(Observation::ServiceRemoved { service: key.name.clone() });
+            // easyRemoveService: the meta key's removal goes through the CP store, which
+            // removes the service on every node; while Raft has no leader it fails, and the
+            // next pass tries again. Once 1.4 switched to JRaft (not modelled) it applies here.
+            match self.raft.as_ref() {
+                Some(raft) if !raft.stopped => {
+                    self.raft_remove(now_ms, service_meta_key(&key), Then::Nothing, rng, out)
+                }
+                _ => self.remove_service(&key, out),
+            }
         }
+    }
+
+    /// `ServiceManager.onDelete`'s end: the service and its Distro datum leave this node.
+    pub(crate) fn remove_service(&mut self, key: &ServiceKey, out: &mut Out) {
+        if self.services.remove(key).is_none() {
+            return;
+        }
+        self.store.data.remove(&instance_list_key(key, true));
+        self.push.pending_rounds.remove(key);
+        out.observe(Observation::ServiceRemoved { service: key.name.clone() });
     }
 }
 

@@ -271,18 +271,35 @@ pub enum Observation {
     RaftVoteStarted {
         term: i64,
     },
-    /// This node now believes `leader` leads, whose term it knows as `term` (R7.7, R7.10).
-    RaftLeaderChanged {
+    /// This node now believes `leader` leads, whose term it knows as `term`: a candidate when
+    /// its votes make a majority (R7.7), a follower at the leader's first beat (R7.10).
+    RaftLeaderElected {
         leader: Str,
         term: i64,
     },
-    /// A leader beat from `leader` was refused (R7.10 step 1), e.g. "out of date beat".
-    RaftBeatRefused {
-        leader: Str,
+    /// A leader beat from `from` was rejected (R7.10 step 1), e.g. "out of date beat".
+    RaftBeatRejected {
+        from: Str,
         reason: String,
     },
     /// 1.4: every member reports a 1.4 version, so the legacy Raft stops (R7.21).
     RaftStopped,
+    /// A datum was stored here by a publish, a commit or a catch-up, leaving this node at
+    /// `term` (R7.13, R7.10).
+    RaftPublishApplied {
+        key: Str,
+        term: i64,
+    },
+    /// A Raft write started on this node failed: no leader, no majority within 5 s, a refusal
+    /// (R7.12).
+    RaftPublishFailed {
+        key: Str,
+        reason: String,
+    },
+    /// A datum was deleted here: a delete, or a key the leader's beat lacked (R7.16, R7.10).
+    RaftDatumDeleted {
+        key: Str,
+    },
 }
 
 impl Observation {
@@ -332,9 +349,12 @@ impl Observation {
             Observation::ClientLog { .. } => "client_log",
             Observation::ForwardFailed { .. } => "forward_failed",
             Observation::RaftVoteStarted { .. } => "raft_vote_started",
-            Observation::RaftLeaderChanged { .. } => "raft_leader_changed",
-            Observation::RaftBeatRefused { .. } => "raft_beat_refused",
+            Observation::RaftLeaderElected { .. } => "raft_leader_elected",
+            Observation::RaftBeatRejected { .. } => "raft_beat_rejected",
             Observation::RaftStopped => "raft_stopped",
+            Observation::RaftPublishApplied { .. } => "raft_publish_applied",
+            Observation::RaftPublishFailed { .. } => "raft_publish_failed",
+            Observation::RaftDatumDeleted { .. } => "raft_datum_deleted",
         }
     }
 }

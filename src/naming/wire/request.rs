@@ -3,7 +3,7 @@
 
 use super::{Addr, AddrKey, Agent, BeatInfo, InstanceData, MetadataBatchReq, ServiceInfo, ServiceKey, Str, SwitchReq};
 use crate::engine::trace::StableHasher;
-use crate::naming::server::raft::RaftPeer;
+use crate::naming::server::raft::{RaftBeat, RaftDatum, RaftPeer, RaftValue};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
@@ -201,10 +201,22 @@ pub enum Msg {
     // ---- legacy Raft (R7.G) ----
     /// POST `/raft/vote` with the candidate's peer.
     RaftVote(Rc<RaftPeer>),
-    /// POST `/raft/beat` with the leader's peer (no datums yet).
-    RaftBeat(Rc<RaftPeer>),
+    /// POST `/raft/beat` with the leader's peer and every key's timestamp.
+    RaftBeat(Rc<RaftBeat>),
     /// The answer to a vote or beat: the answering node's own peer.
     RaftPeerAnswer(Rc<RaftPeer>),
+    /// POST `/raft/datum` `{"key", "value"}`: a write proxied to the leader (R7.12).
+    RaftPublish(Rc<(Str, RaftValue)>),
+    /// POST `/raft/datum/commit`: the leader's datum and its peer from before the write.
+    RaftCommit(Rc<(RaftDatum, RaftPeer)>),
+    /// DELETE `/raft/datum?key=`: a delete proxied to the leader (R7.15).
+    RaftDelete(Str),
+    /// DELETE `/raft/datum/commit` with the key and the leader's peer.
+    RaftDeleteCommit(Rc<(Str, RaftPeer)>),
+    /// GET `/raft/datum?keys=`: a follower's catch-up (R7.10 step 4).
+    RaftFetch(Rc<Vec<Str>>),
+    /// Its answer: the datums the leader holds of those keys.
+    RaftDatums(Rc<Vec<RaftDatum>>),
 }
 
 impl Msg {

@@ -46,6 +46,8 @@ pub enum ServerTimer {
     RaftHeartBeat,
     /// 1.4 `ClusterVersionJudgement`, 5 s after start and every 5 s until it switches (R7.21).
     ClusterVersionJudgement,
+    /// The leader's publish number `seq` has waited 5 s for its majority (R7.12).
+    RaftPublishTimeout(u64),
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).

@@ -102,7 +102,7 @@ impl NamingServer {
 
     /// 1.4.2 `Service.onDelete`: every cluster's list of that kind becomes empty. Nothing else:
     /// no checksum recompute and no push, so subscribers learn it at their next poll.
-    fn service_on_delete(&mut self, key: &Str, out: &mut Out) {
+    pub(crate) fn service_on_delete(&mut self, key: &Str, out: &mut Out) {
         let ephemeral = key.starts_with(crate::naming::server::key_builder::EPHEMERAL_PREFIX);
         let Some(svc) = service_key_of(key) else { return };
         let Some(service) = self.services.get_mut(&svc) else { return };
@@ -117,7 +117,7 @@ impl NamingServer {
     /// The Service listener's `onChange` for one key: the current datum replaces the cluster
     /// lists (local health wins, R1.27), the checksum is recomputed and a push scheduled.
     /// `Service.onChange(key, list)`: the list replaces the cluster lists.
-    fn apply_list(&mut self, now_ms: i64, key: &Str, list: &[InstanceRef], out: &mut Out) {
+    pub(crate) fn apply_list(&mut self, now_ms: i64, key: &Str, list: &[InstanceRef], out: &mut Out) {
         let ephemeral = key.starts_with(crate::naming::server::key_builder::EPHEMERAL_PREFIX);
         let Some(svc) = service_key_of(key) else { return };
         let Some(service) = self.services.get_mut(&svc) else { return };

@@ -1,8 +1,9 @@
 //! `RaftController` (spec R7.G): the `/raft/vote` and `/raft/beat` endpoints, and the glue
-//! that runs `RaftCore`'s timers on a server and sends what they ask for.
+//! that runs `RaftCore`'s timers on a server and sends what they ask for. The datum endpoints
+//! are in `raft_consistency_service.rs`, with the write paths they serve.
 
-use super::raft_core::{RaftAction, TICK_MS};
-use super::RaftPeer;
+use super::raft_core::{RaftAction, STOPPED, TICK_MS};
+use super::{RaftBeat, RaftPeer};
 use crate::engine::HttpError;
 use crate::naming::server::{error, Call, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
 use crate::naming::wire::*;
@@ -14,13 +15,17 @@ use std::rc::Rc;
 const JUDGEMENT_MS: i64 = 5000;
 
 impl NamingServer {
-    /// `RaftCore.init`: the peers, then `MasterElection` and `HeartBeat` from time zero.
-    pub(crate) fn start_raft(&mut self, rng: &mut ChaCha8Rng, out: &mut Out) {
+    /// `RaftCore.init`: the peers, the datums on disk, then `MasterElection` and `HeartBeat`
+    /// from time zero (in cluster mode: standalone, this node leads alone).
+    pub(crate) fn start_raft(&mut self, now_ms: i64, rng: &mut ChaCha8Rng, out: &mut Out) {
         if !self.cluster_mode() {
+            self.raft = Some(super::RaftCore::standalone(&self.config.address));
+            self.load_raft_store(now_ms, out);
             return;
         }
         let members: Vec<Str> = self.config.members.iter().map(|(a, _)| a.clone()).collect();
         self.raft = Some(super::RaftCore::new(&members, &self.config.address, rng));
+        self.load_raft_store(now_ms, out);
         out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::MasterElection));
         out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::RaftHeartBeat));
         if self.switches.behaviour.legacy_raft_stops_at_1_4 {
@@ -42,13 +47,13 @@ impl NamingServer {
                 out.observe(Observation::RaftVoteStarted { term: local.term });
                 self.tell_raft_peers(Msg::RaftVote(Rc::new(local)), Call::RaftVote, out);
             }
-            Some(RaftAction::Beat(local)) => self.tell_raft_peers(Msg::RaftBeat(Rc::new(local)), Call::RaftBeat, out),
+            Some(RaftAction::Beat(beat)) => self.tell_raft_peers(Msg::RaftBeat(Rc::new(beat)), Call::RaftBeat, out),
             None => {}
         }
     }
 
     /// An asynchronous POST to every other Raft peer, DOWN members included (R7.2).
-    fn tell_raft_peers(&mut self, msg: Msg, call: Call, out: &mut Out) {
+    pub(super) fn tell_raft_peers(&mut self, msg: Msg, call: Call, out: &mut Out) {
         let Some(raft) = self.raft.as_ref() else { return };
         let targets: Vec<_> = raft.peers.others().filter_map(|a| self.member_node(a)).collect();
         for t in targets {
@@ -66,7 +71,9 @@ impl NamingServer {
             return;
         }
         if let Some(raft) = self.raft.as_mut() {
+            // RaftCore.shutdown: the timers stop and the datums leave memory.
             raft.stopped = true;
+            raft.datums.clear();
             out.observe(Observation::RaftStopped);
         }
     }
@@ -75,24 +82,24 @@ impl NamingServer {
     pub(crate) fn on_raft_vote(&mut self, candidate: &RaftPeer, rng: &mut ChaCha8Rng) -> Msg {
         match self.raft.as_mut() {
             Some(raft) if !raft.stopped => Msg::RaftPeerAnswer(Rc::new(raft.received_vote(candidate, rng))),
-            _ => error(500, "old raft protocol already stop work"),
+            _ => error(500, STOPPED),
         }
     }
 
-    /// POST `/raft/beat` (R7.10).
-    pub(crate) fn on_raft_beat(&mut self, leader: &RaftPeer, rng: &mut ChaCha8Rng, out: &mut Out) -> Msg {
-        let Some(raft) = self.raft.as_mut().filter(|r| !r.stopped) else {
-            return error(500, "old raft protocol already stop work");
-        };
-        match raft.received_beat(leader, rng) {
-            Ok((local, changed)) => {
+    /// POST `/raft/beat` (R7.10): followed, then the catch-up.
+    pub(crate) fn on_raft_beat(&mut self, now_ms: i64, beat: &RaftBeat, rng: &mut ChaCha8Rng, out: &mut Out) -> Msg {
+        let Some(raft) = self.raft.as_mut() else { return error(500, "raft not running") };
+        let leader = &beat.peer;
+        match raft.received_beat(leader, &beat.keys, rng) {
+            Ok((local, changed, catch_up)) => {
                 if changed {
-                    out.observe(Observation::RaftLeaderChanged { leader: leader.ip.clone(), term: leader.term });
+                    out.observe(Observation::RaftLeaderElected { leader: leader.ip.clone(), term: leader.term });
                 }
+                self.raft_catch_up(now_ms, &leader.ip, leader.term, catch_up, rng, out);
                 Msg::RaftPeerAnswer(Rc::new(local))
             }
             Err(reason) => {
-                out.observe(Observation::RaftBeatRefused { leader: leader.ip.clone(), reason: reason.clone() });
+                out.observe(Observation::RaftBeatRejected { from: leader.ip.clone(), reason: reason.clone() });
                 error(500, &reason)
             }
         }
@@ -104,7 +111,7 @@ impl NamingServer {
         let (Some(raft), Ok(Msg::RaftPeerAnswer(peer))) = (self.raft.as_mut(), result) else { return };
         if let Some(leader) = raft.peers.decide_leader((*peer).clone()) {
             let term = raft.peers.term_of(&leader);
-            out.observe(Observation::RaftLeaderChanged { leader, term });
+            out.observe(Observation::RaftLeaderElected { leader, term });
         }
     }
 

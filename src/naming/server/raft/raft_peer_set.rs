@@ -68,6 +68,19 @@ impl RaftPeerSet {
         RaftPeerSet { peers, local, leader: None }
     }
 
+    /// A standalone server's set: itself only, with no due times (no timer runs).
+    pub fn standalone(local: &Str) -> RaftPeerSet {
+        let peer = RaftPeer {
+            ip: local.clone(),
+            vote_for: None,
+            term: 0,
+            leader_due_ms: 0,
+            heartbeat_due_ms: 0,
+            state: RaftState::Follower,
+        };
+        RaftPeerSet { peers: vec![peer], local: 0, leader: None }
+    }
+
     pub fn local(&self) -> &RaftPeer {
         &self.peers[self.local]
     }
@@ -83,6 +96,25 @@ impl RaftPeerSet {
     /// The term this node knows for the peer at `ip` (0 if unknown).
     pub fn term_of(&self, ip: &str) -> i64 {
         self.peers.iter().find(|p| &*p.ip == ip).map_or(0, |p| p.term)
+    }
+
+    /// `isLeader(ip)`: this node believes `ip` leads.
+    pub fn is_leader(&self, ip: &str) -> bool {
+        self.leader.as_deref() == Some(ip)
+    }
+
+    /// `getLeader()`: the leader's peer as this node knows it.
+    pub fn leader_peer(&self) -> Option<RaftPeer> {
+        let leader = self.leader.as_ref()?;
+        self.peers.iter().find(|p| &p.ip == leader).cloned()
+    }
+
+    /// `getLeader().term.set(term)`: a follower takes the term a leader's datum came with.
+    pub fn set_leader_term(&mut self, term: i64) {
+        let Some(leader) = self.leader.clone() else { return };
+        if let Some(p) = self.peers.iter_mut().find(|p| p.ip == leader) {
+            p.term = term;
+        }
     }
 
     /// `majorityCount`: more than half of all configured members.
