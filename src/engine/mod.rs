@@ -139,6 +139,7 @@ pub trait Node {
 enum Action<M, T> {
     Udp { to: NodeId, msg: M },
     Request { to: NodeId, id: ExchangeId, msg: M, timeouts: HttpTimeouts },
+    Probe { to: NodeId, id: ExchangeId, msg: M, timeout: Dur },
     Respond { id: ExchangeId, msg: M },
     SetTimer { id: TimerId, after: Dur, timer: T },
     CancelTimer(TimerId),
@@ -166,6 +167,15 @@ impl<M, T, O> Outputs<M, T, O> {
     pub fn request(&mut self, to: NodeId, msg: M, timeouts: HttpTimeouts) -> ExchangeId {
         let id = ExchangeId(self.alloc());
         self.actions.push_back(Action::Request { to, id, msg, timeouts });
+        id
+    }
+    /// A TCP connect to `to` and nothing more (a health check): answered with `msg` itself one
+    /// round trip later when the host's kernel accepts (whatever the process is doing), with
+    /// "connection refused" when the process is down, and with a timeout after `timeout`
+    /// when no SYN-ACK comes back.
+    pub fn probe(&mut self, to: NodeId, msg: M, timeout: Dur) -> ExchangeId {
+        let id = ExchangeId(self.alloc());
+        self.actions.push_back(Action::Probe { to, id, msg, timeout });
         id
     }
     pub fn respond(&mut self, id: ExchangeId, msg: M) {
@@ -207,7 +217,9 @@ impl<M, T, O> Outputs<M, T, O> {
     pub fn wishes(&self) -> impl Iterator<Item = Wish<'_, M, T>> {
         self.actions.iter().map(|a| match a {
             Action::Udp { to, msg } => Wish::Udp { to: *to, msg },
-            Action::Request { to, id, msg, .. } => Wish::Request { to: *to, id: *id, msg },
+            Action::Request { to, id, msg, .. } | Action::Probe { to, id, msg, .. } => {
+                Wish::Request { to: *to, id: *id, msg }
+            }
             Action::Respond { id, msg } => Wish::Respond { id: *id, msg },
             Action::SetTimer { id, after, timer } => Wish::SetTimer { id: *id, after: *after, timer },
             Action::CancelTimer(id) => Wish::CancelTimer(*id),
@@ -351,6 +363,8 @@ struct Exchange {
     /// It is queued only once the exchange might still be open at the deadline
     /// ([`Engine::arm_read_timeout`]); most exchanges end well before, so most never are.
     unqueued_timeout: Option<u64>,
+    /// A connect only ([`Outputs::probe`]): the SYN-ACK is the answer.
+    probe: bool,
 }
 
 struct Proc<N: Node> {
@@ -756,7 +770,11 @@ impl<N: Node> Engine<N> {
                     }
                     self.send_udp(from, to, msg)
                 }
-                Action::Request { to, id, msg, timeouts } => self.send_request(from, to, id, msg, timeouts),
+                Action::Request { to, id, msg, timeouts } => self.send_request(from, to, id, msg, timeouts, false),
+                Action::Probe { to, id, msg, timeout } => {
+                    let timeouts = HttpTimeouts { connect: timeout, read: timeout };
+                    self.send_request(from, to, id, msg, timeouts, true)
+                }
                 Action::Respond { id, msg } => self.send_response(from, id, msg),
                 Action::SetTimer { id, after, timer } => {
                     let p = &self.procs[from as usize];
@@ -812,7 +830,7 @@ impl<N: Node> Engine<N> {
         self.queue.push(self.now + d, Event::Datagram { from, to, msg });
     }
 
-    fn send_request(&mut self, from: NodeId, to: NodeId, ex: ExchangeId, msg: N::Msg, tmo: HttpTimeouts) {
+    fn send_request(&mut self, from: NodeId, to: NodeId, ex: ExchangeId, msg: N::Msg, tmo: HttpTimeouts, probe: bool) {
         self.stats.http_requests += 1;
         let x = Exchange {
             client: from,
@@ -822,6 +840,7 @@ impl<N: Node> Engine<N> {
             arrived: false,
             deadline: self.now + tmo.read,
             unqueued_timeout: None,
+            probe,
         };
         self.exchanges.insert(ex, x);
         let syn = SynRetry {
@@ -863,6 +882,17 @@ impl<N: Node> Engine<N> {
             // A closed port, or a REJECT rule: the RST comes back one round trip later.
             let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
             self.queue.push(self.now + rtt, Event::ExchangeFails { ex, err: HttpError::ConnectionRefused });
+            return;
+        }
+        if x.probe {
+            // The kernel's SYN-ACK, whether or not the process could serve a request.
+            let rtt = cfg.delay(&mut self.net_rng) + self.network.config(t, f).delay(&mut self.net_rng);
+            let deadline = x.deadline;
+            x.unqueued_timeout = Some(self.queue.reserve());
+            self.queue.push(self.now + rtt, Event::ResponseArrives { ex, msg: syn.msg });
+            if self.now + rtt >= deadline {
+                self.arm_read_timeout(ex);
+            }
             return;
         }
         if cfg.http_loss > 0.0 && self.net_rng.gen_bool(cfg.http_loss) {

@@ -16,6 +16,7 @@
 pub mod client_beat_check_task;
 pub mod distro;
 pub mod global_executor;
+pub mod healthcheck;
 pub mod instance_controller;
 pub mod key_builder;
 pub mod member_manager;
@@ -135,6 +136,8 @@ enum Call {
     RaftDeleteCommit,
     /// A catch-up fetch after a beat from a leader of this term (R7.10 step 4).
     RaftFetch { leader_term: i64 },
+    /// A health-check probe of a persistent instance (R8.5).
+    HealthProbe { cluster: healthcheck::ClusterKey, ip: Str, port: u16 },
     /// Async calls whose answer nobody reads (verification checksums, service status).
     Ignore,
 }
@@ -172,6 +175,8 @@ pub struct NamingServer {
     /// The RaftStore's datum files: what a restart loads (a crash keeps them, `wipe_disk`
     /// loses them). Empty while the server runs: the datums are in `raft`.
     raft_store: BTreeMap<Str, raft::RaftDatum>,
+    /// Health checks of persistent instances (§8).
+    health: healthcheck::HealthChecks,
     /// Members whose report reached this server: `ClusterVersionJudgement` knows their version.
     reported: BTreeSet<Str>,
     /// 1.1 only: `ServerListManager`'s last status beat received per member address (R5.33).
@@ -216,6 +221,7 @@ impl NamingServer {
             raft: None,
             raft_lock: Default::default(),
             raft_store: BTreeMap::new(),
+            health: Default::default(),
             reported: BTreeSet::new(),
             distro_beats: BTreeMap::new(),
             health_check_on: true,
@@ -408,6 +414,9 @@ impl NamingServer {
             Some(Call::RaftProxy(p)) => self.on_proxy_answer(now_ms, *p, result, rng, out),
             Some(Call::RaftCommit { seq }) => self.on_commit_answer(now_ms, seq, result, rng, out),
             Some(Call::RaftDeleteCommit) => self.on_delete_commit_answer(result, rng),
+            Some(Call::HealthProbe { cluster, ip, port }) => {
+                self.on_probe_result(now_ms, cluster, ip, port, result, out)
+            }
             Some(Call::RaftFetch { leader_term }) => self.on_raft_fetch_answer(now_ms, leader_term, result, rng, out),
             Some(Call::Ignore | Call::SelfDelete) | None => {}
         }
@@ -436,6 +445,12 @@ impl NamingServer {
             t @ (ServerTimer::MasterElection | ServerTimer::RaftHeartBeat) => self.raft_tick(t, rng, out),
             ServerTimer::ClusterVersionJudgement => self.cluster_version_judgement(out),
             ServerTimer::RaftPublishTimeout(seq) => self.publish_timeout(now_ms, seq, rng, out),
+            ServerTimer::HealthCheckInit => self.health_check_init(now_ms, rng, out),
+            ServerTimer::HealthCheck(token) => self.health_check_run(now_ms, token, out),
+            ServerTimer::HealthProbeLost(p) => {
+                let (cluster, ip, port) = (*p).clone();
+                self.on_probe_result(now_ms, cluster, ip, port, Err(HttpError::ConnectTimeout), out)
+            }
         }
     }
 }

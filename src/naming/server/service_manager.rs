@@ -197,6 +197,8 @@ impl NamingServer {
         }
         self.store.data.remove(&instance_list_key(key, true));
         self.push.pending_rounds.remove(key);
+        // Cluster.destroy: their health-check tasks are cancelled.
+        self.health.tasks.retain(|(svc, _), _| svc != key);
         out.observe(Observation::ServiceRemoved { service: key.name.clone() });
     }
 }

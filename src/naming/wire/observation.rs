@@ -300,6 +300,15 @@ pub enum Observation {
     RaftDatumDeleted {
         key: Str,
     },
+    /// A TCP health check of a persistent instance ended: connected or not, and the rt that
+    /// moves the cluster's probe delay (R8.5).
+    HealthCheckResult {
+        service: Str,
+        ip: Str,
+        port: u16,
+        ok: bool,
+        rt_ms: i64,
+    },
 }
 
 impl Observation {
@@ -355,6 +364,7 @@ impl Observation {
             Observation::RaftPublishApplied { .. } => "raft_publish_applied",
             Observation::RaftPublishFailed { .. } => "raft_publish_failed",
             Observation::RaftDatumDeleted { .. } => "raft_datum_deleted",
+            Observation::HealthCheckResult { .. } => "health_check_result",
         }
     }
 }

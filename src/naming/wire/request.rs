@@ -217,6 +217,8 @@ pub enum Msg {
     RaftFetch(Rc<Vec<Str>>),
     /// Its answer: the datums the leader holds of those keys.
     RaftDatums(Rc<Vec<RaftDatum>>),
+    /// A health check's TCP connect to an instance (R8.5); the SYN-ACK echoes it.
+    TcpProbe,
 }
 
 impl Msg {

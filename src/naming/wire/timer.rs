@@ -48,6 +48,12 @@ pub enum ServerTimer {
     ClusterVersionJudgement,
     /// The leader's publish number `seq` has waited 5 s for its majority (R7.12).
     RaftPublishTimeout(u64),
+    /// Clusters that now hold persistent instances get their `HealthCheckTask` (R8.1).
+    HealthCheckInit,
+    /// A cluster's `HealthCheckTask` round (R8.3).
+    HealthCheck(crate::naming::server::healthcheck::ClusterKey),
+    /// A probe of an address no simulated host has: its 500 ms `TimeOutTask` (R8.5).
+    HealthProbeLost(Rc<(crate::naming::server::healthcheck::ClusterKey, Str, u16)>),
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).

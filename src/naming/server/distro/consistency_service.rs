@@ -131,6 +131,11 @@ impl NamingServer {
                 healthy: i.healthy.get(),
             });
         }
+        if !ephemeral {
+            let gone: Vec<(Str, u16)> = removed.iter().map(|i| (i.ip.clone(), i.port)).collect();
+            self.forget_health_status(&svc, &gone);
+            self.want_health_checks(&svc, out);
+        }
         for i in removed {
             out.observe(Observation::InstanceRemoved { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
         }

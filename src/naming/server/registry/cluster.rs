@@ -11,6 +11,8 @@ use std::rc::Rc;
 pub struct Cluster {
     pub(super) ephemeral: Instances,
     pub(super) persistent: Instances,
+    /// When `Cluster.init()` ran: its `HealthCheckTask` runs on this phase.
+    pub created_ms: i64,
 }
 
 /// Instances sorted by `(ip, port)`, with their [`AddrKey`]s alongside and a hash index over

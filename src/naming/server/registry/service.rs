@@ -167,7 +167,7 @@ impl Service {
             by_cluster[last].1.push(ip.clone());
         }
         for (name, _) in &by_cluster {
-            self.clusters.entry(name.clone()).or_default();
+            self.clusters.entry(name.clone()).or_insert_with(|| Cluster { created_ms: now_ms, ..Cluster::default() });
         }
         let (mut added, mut removed) = (Vec::new(), Vec::new());
         for (name, cluster) in self.clusters.iter_mut() {
