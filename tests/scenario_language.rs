@@ -570,20 +570,3 @@ fn connection_firewalls_differ_from_cut_links() {
         ])
     );
 }
-
-/// Persistent instances on 1.4.x would be JRaft's, which is not modelled: such a file is
-/// refused, naming the field; the same file on 1.3.2 runs.
-#[test]
-fn persistent_instances_are_refused_where_jraft_would_write_them() {
-    let file = |version: &str| {
-        format!(
-            r#"{{ "name": "p", "seed": 1, "duration": "10s", "switches": {{ "server_version": "{version}" }},
-                 "servers": [{{ "id": "s1" }}],
-                 "clients": [{{ "id": "app", "register": [{{ "at": "1s", "service": "db", "port": 1, "ephemeral": false }}] }}] }}"#
-        )
-    };
-    let (path, message) = rejected(&file("1.4.1"));
-    assert_eq!(path, "clients[0].register[0].ephemeral");
-    assert!(message.contains("JRaft"), "{message}");
-    assert!(scenario::parse("inline.json", &file("1.3.2")).is_ok());
-}

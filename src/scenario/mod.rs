@@ -411,6 +411,10 @@ pub struct SwitchSpec {
     /// is done.
     #[serde(default)]
     pub data_warmup: bool,
+    /// `nacos.naming.use-new-raft.first` (1.4.x): no legacy Raft; persistent data is JRaft's
+    /// from boot, and so is the availability gate (R7.22).
+    #[serde(default)]
+    pub use_new_raft_first: bool,
     /// `SwitchDomain.overriddenServerStatus`.
     #[serde(default)]
     pub overridden_server_status: Option<ServerStatusSpec>,
@@ -476,6 +480,7 @@ impl Default for SwitchSpec {
             fixes: Vec::new(),
             cpu_cores: 4,
             data_warmup: false,
+            use_new_raft_first: false,
             overridden_server_status: None,
         }
     }
@@ -893,8 +898,11 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         Ok(r) => r,
         Err(e) => return Err(("switches.server_version".into(), e)),
     };
-    if release.behaviour.legacy_raft_stops_at_1_4 {
-        check_no_persistent(sc)?;
+    if sc.switches.use_new_raft_first && !release.behaviour.legacy_raft_stops_at_1_4 {
+        return Err((
+            "switches.use_new_raft_first".into(),
+            "expected a 1.4.x server_version: JRaft exists from 1.4.0".into(),
+        ));
     }
     if !(1..=MAX_CPU_CORES).contains(&sc.switches.cpu_cores) {
         return Err(("switches.cpu_cores".into(), format!("expected at least 1 and at most {MAX_CPU_CORES} cores")));
@@ -1031,29 +1039,6 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         expect::validate(&format!("expect[{i}]"), e, &ids, sc.faults.len())?;
     }
     expect::validate_converge(&sc.converge)?;
-    Ok(())
-}
-
-/// Persistent instances on 1.4.x are written through JRaft once the legacy Raft stops, and
-/// JRaft is not modelled: such a scenario is refused rather than run wrongly.
-fn check_no_persistent(sc: &Scenario) -> Result<(), Invalid> {
-    const WHY: &str = "a persistent instance (\"ephemeral\": false) on Nacos 1.4.x is written through JRaft, \
-                       which nacos-sim does not model yet; choose a switches.server_version before 1.4.0";
-    for (i, c) in sc.clients.iter().enumerate() {
-        if let Some(j) = c.register.iter().position(|r| !r.ephemeral) {
-            return Err((format!("clients[{i}].register[{j}].ephemeral"), WHY.into()));
-        }
-        if let Some(j) = c.deregister.iter().position(|r| !r.ephemeral) {
-            return Err((format!("clients[{i}].deregister[{j}].ephemeral"), WHY.into()));
-        }
-    }
-    for (i, op) in sc.operations.iter().enumerate() {
-        if let OperationSpec::UpdateInstance { ephemeral: false, .. }
-        | OperationSpec::Deregister { ephemeral: false, .. } = op
-        {
-            return Err((format!("operations[{i}].ephemeral"), WHY.into()));
-        }
-    }
     Ok(())
 }
 

@@ -120,6 +120,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         behaviour: server_behaviour(sw),
         cpu_cores: sw.cpu_cores,
         data_warmup: sw.data_warmup,
+        use_new_raft_first: sw.use_new_raft_first,
         overridden_status: sw.overridden_server_status.map(|st| match st {
             ServerStatusSpec::Up => ServerStatus::Up,
             ServerStatusSpec::Down => ServerStatus::Down,

@@ -18,6 +18,7 @@ pub mod distro;
 pub mod global_executor;
 pub mod healthcheck;
 pub mod instance_controller;
+pub mod jraft;
 pub mod key_builder;
 pub mod member_manager;
 pub mod operator_controller;
@@ -136,6 +137,12 @@ enum Call {
     RaftDeleteCommit,
     /// A catch-up fetch after a beat from a leader of this term (R7.10 step 4).
     RaftFetch { leader_term: i64 },
+    /// A JRaft vote or pre-vote to peer number `peer`.
+    JRaftVote { peer: usize },
+    /// A JRaft append (or heartbeat) to peer number `peer`.
+    JRaftAppend { peer: usize },
+    /// A persistent write forwarded to the JRaft leader.
+    JRaftForward(Box<jraft::Forwarded>),
     /// A health-check probe of a persistent instance (R8.5).
     HealthProbe { cluster: healthcheck::ClusterKey, ip: Str, port: u16 },
     /// Async calls whose answer nobody reads (verification checksums, service status).
@@ -175,6 +182,10 @@ pub struct NamingServer {
     /// The RaftStore's datum files: what a restart loads (a crash keeps them, `wipe_disk`
     /// loses them). Empty while the server runs: the datums are in `raft`.
     raft_store: BTreeMap<Str, raft::RaftDatum>,
+    /// 1.4.x's JRaft group, from boot.
+    jraft: Option<jraft::JRaft>,
+    /// Its term, vote and log on disk: what a restart resumes from.
+    jraft_disk: Option<jraft::Disk>,
     /// Health checks of persistent instances (§8).
     health: healthcheck::HealthChecks,
     /// Members whose report reached this server: `ClusterVersionJudgement` knows their version.
@@ -222,6 +233,8 @@ impl NamingServer {
             raft_lock: Default::default(),
             raft_store: BTreeMap::new(),
             health: Default::default(),
+            jraft: None,
+            jraft_disk: None,
             reported: BTreeSet::new(),
             distro_beats: BTreeMap::new(),
             health_check_on: true,
@@ -256,6 +269,7 @@ impl NamingServer {
                 out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::ServerStatus));
                 self.start_cluster(out);
                 self.start_raft(now.as_millis(), rng, out);
+                self.start_jraft(now.as_millis(), rng, out);
             }
             Input::Request { from, id, msg } => self.on_request(now, from, id, msg, rng, out),
             Input::Response { id, result } => self.on_response(now.as_millis(), id, result, rng, out),
@@ -318,6 +332,12 @@ impl NamingServer {
             Msg::RaftDeleteCommit(c) => Some(self.on_raft_delete_commit(now_ms, c, rng, out)),
             Msg::RaftFetch(keys) => Some(self.on_raft_fetch(keys)),
             Msg::RaftPublish(req) => return self.on_raft_publish(now_ms, id, from, req, rng, out),
+            Msg::JRaftVote(v) => Some(self.on_jraft_vote(now_ms, v, rng, out)),
+            Msg::JRaftAppend(a) => Some(self.on_jraft_append(now_ms, a, rng, out)),
+            Msg::JRaftWrite(w) => {
+                let waiter = raft::Waiter { id, from, api: None, on_ok: None };
+                return self.on_jraft_write(now_ms, waiter, w, rng, out);
+            }
             Msg::RaftDelete(key) => return self.on_raft_delete(now_ms, id, from, key, rng, out),
             _ => None,
         };
@@ -414,6 +434,9 @@ impl NamingServer {
             Some(Call::RaftProxy(p)) => self.on_proxy_answer(now_ms, *p, result, rng, out),
             Some(Call::RaftCommit { seq }) => self.on_commit_answer(now_ms, seq, result, rng, out),
             Some(Call::RaftDeleteCommit) => self.on_delete_commit_answer(result, rng),
+            Some(Call::JRaftVote { peer }) => self.on_jraft_answer(now_ms, peer, true, result, rng, out),
+            Some(Call::JRaftAppend { peer }) => self.on_jraft_answer(now_ms, peer, false, result, rng, out),
+            Some(Call::JRaftForward(f)) => self.on_jraft_forward_answer(now_ms, *f, result, rng, out),
             Some(Call::HealthProbe { cluster, ip, port }) => {
                 self.on_probe_result(now_ms, cluster, ip, port, result, out)
             }
@@ -445,6 +468,9 @@ impl NamingServer {
             t @ (ServerTimer::MasterElection | ServerTimer::RaftHeartBeat) => self.raft_tick(t, rng, out),
             ServerTimer::ClusterVersionJudgement => self.cluster_version_judgement(out),
             ServerTimer::RaftPublishTimeout(seq) => self.publish_timeout(now_ms, seq, rng, out),
+            ServerTimer::JRaftElection => self.jraft_election(now_ms, rng, out),
+            ServerTimer::JRaftHeartbeat => self.jraft_heartbeat(now_ms, rng, out),
+            ServerTimer::JRaftWriteTimeout(seq) => self.jraft_write_timeout(now_ms, seq, rng, out),
             ServerTimer::HealthCheckInit => self.health_check_init(now_ms, rng, out),
             ServerTimer::HealthCheck(token) => self.health_check_run(now_ms, token, out),
             ServerTimer::HealthProbeLost(p) => {
@@ -471,8 +497,10 @@ impl Node for NamingServer {
             Some(raft) if !wipe_disk => raft.datums,
             _ => BTreeMap::new(),
         };
+        let jraft = self.jraft_disk_after_crash().filter(|_| !wipe_disk);
         *self = NamingServer::new(self.config.clone());
         self.raft_store = store;
+        self.jraft_disk = jraft;
     }
 }
 

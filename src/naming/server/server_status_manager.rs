@@ -41,9 +41,10 @@ const SERVER_STATUS_MS: i64 = 5000;
 
 impl NamingServer {
     /// `ServerStatusManager.refreshServerStatus`: Distro is available once loaded, or at once
-    /// without warm-up (R5.7, R5.22); an overridden status wins.
+    /// without warm-up (R5.7, R5.22), and the persistent store while it is the legacy Raft or
+    /// a JRaft group that had a leader (R7.22); an overridden status wins.
     pub(super) fn refresh_server_status(&mut self, out: &mut Out) {
-        let available = self.initialized || !self.switches.data_warmup;
+        let available = (self.initialized || !self.switches.data_warmup) && self.persistent_available();
         let sw = &self.switches;
         let status = sw.overridden_status.unwrap_or(if available { ServerStatus::Up } else { ServerStatus::Down });
         if status != self.status {

@@ -20,6 +20,8 @@ pub struct Switches {
     pub cpu_cores: u32,
     /// `nacos.naming.data.warmup` (default false): stay DOWN until the snapshot load is done.
     pub data_warmup: bool,
+    /// `nacos.naming.use-new-raft.first`: the legacy Raft is shut down at start (1.4.x).
+    pub use_new_raft_first: bool,
     /// `SwitchDomain.overriddenServerStatus`, if set (R5.7).
     pub overridden_status: Option<ServerStatus>,
 }
@@ -38,6 +40,7 @@ impl Default for Switches {
             behaviour: ServerBehaviour::default(),
             cpu_cores: 4,
             data_warmup: false,
+            use_new_raft_first: false,
             overridden_status: None,
         }
     }

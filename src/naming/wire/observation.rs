@@ -309,6 +309,16 @@ pub enum Observation {
         ok: bool,
         rt_ms: i64,
     },
+    /// 1.4.x's JRaft group: this node now leads or follows `leader` (its address) in `term`
+    /// (R7.22); the first one makes the node's `hasLeader` true for good.
+    JraftLeader {
+        leader: Str,
+        term: u64,
+    },
+    /// This JRaft leader stepped down: a higher term, or no majority heard within 5 s.
+    JraftSteppedDown {
+        term: u64,
+    },
 }
 
 impl Observation {
@@ -365,6 +375,8 @@ impl Observation {
             Observation::RaftPublishFailed { .. } => "raft_publish_failed",
             Observation::RaftDatumDeleted { .. } => "raft_datum_deleted",
             Observation::HealthCheckResult { .. } => "health_check_result",
+            Observation::JraftLeader { .. } => "jraft_leader",
+            Observation::JraftSteppedDown { .. } => "jraft_stepped_down",
         }
     }
 }

@@ -219,6 +219,15 @@ pub enum Msg {
     RaftDatums(Rc<Vec<RaftDatum>>),
     /// A health check's TCP connect to an instance (R8.5); the SYN-ACK echoes it.
     TcpProbe,
+    // ---- JRaft (1.4.x, R7.22) ----
+    /// `RequestVoteRequest` (or a pre-vote).
+    JRaftVote(Rc<crate::naming::server::jraft::Vote>),
+    /// `AppendEntriesRequest` (a heartbeat when it has no entries).
+    JRaftAppend(Rc<crate::naming::server::jraft::Append>),
+    /// The answer to a vote or an append.
+    JRaftAnswer(Rc<crate::naming::server::jraft::Answer>),
+    /// A persistent write (`None`: a remove) forwarded to the leader.
+    JRaftWrite(Rc<(Str, Option<RaftValue>)>),
 }
 
 impl Msg {

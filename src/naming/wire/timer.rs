@@ -54,6 +54,12 @@ pub enum ServerTimer {
     HealthCheck(crate::naming::server::healthcheck::ClusterKey),
     /// A probe of an address no simulated host has: its 500 ms `TimeOutTask` (R8.5).
     HealthProbeLost(Rc<(crate::naming::server::healthcheck::ClusterKey, Str, u16)>),
+    /// JRaft's election timer (R7.22).
+    JRaftElection,
+    /// A JRaft leader's heartbeat, every 500 ms.
+    JRaftHeartbeat,
+    /// A write proposed on the JRaft leader has waited 10 s for its apply.
+    JRaftWriteTimeout(u64),
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).

@@ -112,6 +112,9 @@ impl NamingServer {
         rng: &mut ChaCha8Rng,
         out: &mut Out,
     ) {
+        if self.jraft_in_force() {
+            return self.jraft_write(now_ms, key, Some(value), then, rng, out);
+        }
         let Some(raft) = self.raft.as_ref() else { return };
         if raft.stopped {
             return self.raft_write_failed(now_ms, &key, then, STOPPED, rng, out);
@@ -130,6 +133,9 @@ impl NamingServer {
     /// `RaftConsistencyServiceImpl.remove` (R7.17): an instance list on a follower is deleted
     /// locally as if the leader had sent it; anything else goes through `signalDelete`.
     pub(crate) fn raft_remove(&mut self, now_ms: i64, key: Str, then: Then, rng: &mut ChaCha8Rng, out: &mut Out) {
+        if self.jraft_in_force() {
+            return self.jraft_write(now_ms, key, None, then, rng, out);
+        }
         let Some(raft) = self.raft.as_mut() else { return };
         if raft.stopped {
             return self.raft_write_failed(now_ms, &key, then, STOPPED, rng, out);
@@ -324,7 +330,7 @@ impl NamingServer {
     }
 
     /// A write ended: what waits for it goes on.
-    fn raft_write_done(
+    pub(crate) fn raft_write_done(
         &mut self,
         now_ms: i64,
         key: &Str,
@@ -374,8 +380,8 @@ impl NamingServer {
         out: &mut Out,
     ) {
         let key = instance_list_key(svc, false);
-        let current: Option<Vec<InstanceRef>> = match self.raft.as_ref().and_then(|r| r.datums.get(&key)) {
-            Some(RaftDatum { value: RaftValue::Instances(list), .. }) => Some(instances_from(list)),
+        let current: Option<Vec<InstanceRef>> = match self.persistent_value(&key) {
+            Some(RaftValue::Instances(list)) => Some(instances_from(&list)),
             _ => None,
         };
         match self.next_list(svc, remove, false, current.as_deref(), ips) {
@@ -418,7 +424,7 @@ impl NamingServer {
     }
 
     /// A datum changed here: its listeners run (R7.18).
-    fn raft_changed(&mut self, now_ms: i64, key: &Str, out: &mut Out) {
+    pub(crate) fn raft_changed(&mut self, now_ms: i64, key: &Str, out: &mut Out) {
         if let Some(svc) = service_of_meta_key(key) {
             // ServiceManager.onChange: a service this node lacks is created, and its listener
             // registration replays the instance list already here.
@@ -428,11 +434,7 @@ impl NamingServer {
             }
             return;
         }
-        let Some(RaftValue::Instances(list)) =
-            self.raft.as_ref().and_then(|r| r.datums.get(key)).map(|d| d.value.clone())
-        else {
-            return;
-        };
+        let Some(RaftValue::Instances(list)) = self.persistent_value(key) else { return };
         if let Some(svc) = service_key_of(key) {
             if self.services.contains_key(&svc) {
                 self.apply_list(now_ms, key, &instances_from(&list), out);
@@ -443,16 +445,24 @@ impl NamingServer {
     /// `listen(key, service)`: the persistent instance list already held reaches the Service.
     fn replay_instances(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
         let key = instance_list_key(svc, false);
-        if let Some(RaftDatum { value: RaftValue::Instances(list), .. }) =
-            self.raft.as_ref().and_then(|r| r.datums.get(&key)).cloned()
-        {
+        if let Some(RaftValue::Instances(list)) = self.persistent_value(&key) {
             self.apply_list(now_ms, &key, &instances_from(&list), out);
         }
     }
 
+    /// What this node holds for a persistent key (`consistencyService.get`): JRaft's storage
+    /// once it is in force, else the legacy Raft's datum. Read locally (JRaft's read-index
+    /// round to the leader is not modelled).
+    fn persistent_value(&self, key: &str) -> Option<RaftValue> {
+        if self.jraft_in_force() {
+            return self.jraft_value(key);
+        }
+        self.raft.as_ref().and_then(|r| r.datums.get(key)).map(|d| d.value.clone())
+    }
+
     /// A datum was deleted here: `ServiceManager.onDelete` for a meta key (the service goes on
     /// this node, with its instance lists), `Service.onDelete` for an instance list.
-    fn raft_deleted(&mut self, now_ms: i64, key: &Str, rng: &mut ChaCha8Rng, out: &mut Out) {
+    pub(crate) fn raft_deleted(&mut self, now_ms: i64, key: &Str, rng: &mut ChaCha8Rng, out: &mut Out) {
         out.observe(Observation::RaftDatumDeleted { key: key.clone() });
         if let Some(svc) = service_of_meta_key(key) {
             if self.services.contains_key(&svc) {

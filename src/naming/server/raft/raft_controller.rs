@@ -19,13 +19,25 @@ impl NamingServer {
     /// from time zero (in cluster mode: standalone, this node leads alone).
     pub(crate) fn start_raft(&mut self, now_ms: i64, rng: &mut ChaCha8Rng, out: &mut Out) {
         if !self.cluster_mode() {
-            self.raft = Some(super::RaftCore::standalone(&self.config.address));
+            let mut raft = super::RaftCore::standalone(&self.config.address);
+            // Standalone, 1.4 switches to JRaft at once (R7.21).
+            raft.stopped = self.switches.behaviour.legacy_raft_stops_at_1_4;
+            self.raft = Some(raft);
             self.load_raft_store(now_ms, out);
             return;
         }
         let members: Vec<Str> = self.config.members.iter().map(|(a, _)| a.clone()).collect();
         self.raft = Some(super::RaftCore::new(&members, &self.config.address, rng));
         self.load_raft_store(now_ms, out);
+        let b = &self.switches.behaviour;
+        if b.legacy_raft_stops_at_1_4 && self.switches.use_new_raft_first {
+            // RaftConsistencyServiceImpl.init shuts the legacy Raft down before its timers run.
+            if let Some(raft) = self.raft.as_mut() {
+                raft.stopped = true;
+                raft.datums.clear();
+            }
+            return;
+        }
         out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::MasterElection));
         out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::RaftHeartBeat));
         if self.switches.behaviour.legacy_raft_stops_at_1_4 {
