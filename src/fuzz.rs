@@ -71,6 +71,9 @@ pub struct Plan {
     /// Each server's `boot_at` in ms (missing ones boot at 0), so the servers' periodic tasks
     /// (probes, verification, status) do not all tick at the same instants.
     pub boot_ms: Vec<u64>,
+    /// Per app, which of its registrations are persistent (missing ones are ephemeral): their
+    /// writes go through the CP store.
+    pub persistent: Vec<Vec<bool>>,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
@@ -82,6 +85,7 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
 pub fn generate(seed: u64, quiet_s: u64) -> Case {
     let mut plan = Plan::draw(seed, false);
     plan.boot_ms.clear();
+    plan.persistent.clear();
     plan.case(seed, quiet_s)
 }
 
@@ -142,9 +146,12 @@ impl Plan {
                 }
             })
             .collect();
-        // Drawn last, so the rest of a seed's plan is what it was before boot offsets existed.
+        // Drawn last, so the rest of a seed's plan is what it was before boot offsets existed;
+        // then, for the same reason, which registrations are persistent (one in three).
         let boot_ms = (0..servers).map(|_| rng.gen_range(0..3000u64)).collect();
-        Plan { servers, services, apps, consumers, faults, boot_ms }
+        let persistent =
+            apps.iter().map(|a| a.registrations.iter().map(|_| rng.gen_bool(1.0 / 3.0)).collect()).collect();
+        Plan { servers, services, apps, consumers, faults, boot_ms, persistent }
     }
 
     /// The scenario file of this plan: every fault heals at [`HEAL_AT_S`], then `quiet_s`
@@ -164,7 +171,7 @@ impl Plan {
             }
         };
         let mut clients = Vec::new();
-        for (id, app) in app_ids.iter().zip(&self.apps) {
+        for (a, (id, app)) in app_ids.iter().zip(&self.apps).enumerate() {
             let mut known: Vec<String> = Vec::new();
             for &k in &app.known {
                 if !known.contains(&server(k)) {
@@ -179,7 +186,11 @@ impl Plan {
                 .iter()
                 .enumerate()
                 .map(|(k, (at_ms, svc))| {
-                    json!({"at": format!("{at_ms}ms"), "service": format!("svc{}", svc % n_services), "port": 8000 + k})
+                    let mut r = json!({"at": format!("{at_ms}ms"), "service": format!("svc{}", svc % n_services), "port": 8000 + k});
+                    if self.persistent.get(a).and_then(|p| p.get(k)).copied().unwrap_or(false) {
+                        r["ephemeral"] = json!(false);
+                    }
+                    r
                 })
                 .collect();
             clients.push(json!({"id": id, "servers": known, "register": regs}));
@@ -396,6 +407,8 @@ pub struct Campaign {
     pub benign: bool,
     /// Keep the drawn boot offsets (otherwise every server boots at 0).
     pub boot_offsets: bool,
+    /// Keep the drawn persistent registrations (otherwise every instance is ephemeral).
+    pub persistent: bool,
     /// One seed in this many is run twice and its trace hashes compared.
     pub determinism_every: u64,
     pub progress: bool,
@@ -411,6 +424,9 @@ impl Campaign {
         }
         if !self.boot_offsets {
             plan.boot_ms.clear();
+        }
+        if !self.persistent {
+            plan.persistent.clear();
         }
         plan.case(seed, self.quiet_s)
     }
@@ -589,22 +605,28 @@ mod tests {
         }
     }
 
-    /// `--boot-offsets` keeps each server's drawn boot time (under 3 s); without it every
-    /// server boots at 0 and the case is the one `generate` gives.
-    #[test]
-    fn boot_offsets_are_drawn_per_server_and_kept_only_when_asked() {
-        let mut c = Campaign {
+    /// A campaign of one seed with every option off.
+    fn one_seed() -> Campaign {
+        Campaign {
             first: 0,
             count: 1,
             shard: (0, 1),
             jobs: 1,
             quiet_s: 60,
-            servers: Some(3),
+            servers: None,
             benign: false,
             boot_offsets: false,
+            persistent: false,
             determinism_every: 20,
             progress: false,
-        };
+        }
+    }
+
+    /// `--boot-offsets` keeps each server's drawn boot time (under 3 s); without it every
+    /// server boots at 0 and the case is the one `generate` gives.
+    #[test]
+    fn boot_offsets_are_drawn_per_server_and_kept_only_when_asked() {
+        let mut c = Campaign { servers: Some(3), ..one_seed() };
         let boots = |c: &Campaign| -> Vec<Option<String>> {
             let json = c.case(298).json;
             json["servers"].as_array().unwrap().iter().map(|s| s["boot_at"].as_str().map(String::from)).collect()
@@ -617,5 +639,26 @@ mod tests {
             let ms: u64 = b.strip_suffix("ms").unwrap().parse().unwrap();
             assert!((1..3000).contains(&ms), "{b}");
         }
+    }
+
+    /// `--persistent` marks about one registration in three persistent and changes nothing
+    /// else of the case.
+    #[test]
+    fn persistent_registrations_are_drawn_only_when_asked() {
+        let mut c = one_seed();
+        let persistent = |json: &Value| json.to_string().matches("\"ephemeral\":false").count();
+        let (mut marked, mut all) = (0, 0);
+        for seed in 0..60 {
+            let plain = c.case(seed).json;
+            assert_eq!(persistent(&plain), 0);
+            c.persistent = true;
+            let json = c.case(seed).json;
+            c.persistent = false;
+            marked += persistent(&json);
+            all += json.to_string().matches("\"port\":80").count();
+            let stripped = json.to_string().replace(",\"ephemeral\":false", "");
+            assert_eq!(stripped, plain.to_string(), "seed {seed}: only the flag differs");
+        }
+        assert!(marked * 5 > all && marked * 2 < all, "{marked} of {all}");
     }
 }

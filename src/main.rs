@@ -107,6 +107,10 @@ enum Cmd {
         /// (`scenarios/anomaly-late-peer-stale-snapshot.json`), a Nacos behaviour, not a bug here.
         #[arg(long)]
         boot_offsets: bool,
+        /// One registration in three is of a persistent instance (through the CP store, with
+        /// health checks) instead of all ephemeral.
+        #[arg(long)]
+        persistent: bool,
         /// Output directory for results-shard-K-of-N.jsonl and failing scenarios.
         #[arg(long, default_value = "fuzz-out")]
         out: String,
@@ -244,6 +248,7 @@ fn main() -> ExitCode {
             servers,
             benign,
             boot_offsets,
+            persistent,
             out,
             no_progress,
             shrink,
@@ -272,6 +277,7 @@ fn main() -> ExitCode {
                 servers: servers.map(|n| n as usize),
                 benign,
                 boot_offsets,
+                persistent,
                 determinism_every: 20,
                 progress: !no_progress,
             };

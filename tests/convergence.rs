@@ -132,3 +132,21 @@ fn a_converged_run_names_every_clause() {
         assert!(out[0].message.contains(c), "{}", out[0].message);
     }
 }
+
+/// A server that lost its disk holds no persistent data until the leader's next beat brings
+/// it back: in between only the CP clause fails, naming the key; after it, all hold.
+#[test]
+fn a_wiped_raft_store_diverges_until_the_next_beat() {
+    let text = r#"{"name": "cp", "seed": 1, "duration": "66s", "switches": {"server_version": "1.3.2"},
+        "servers": [{"id": "s1"}, {"id": "s2"}, {"id": "s3"}],
+        "clients": [{"id": "app", "servers": ["s1"], "register": [{"at": "20s", "service": "db", "port": 3306, "ephemeral": false}]}],
+        "faults": [{"kind": "crash", "node": "s2", "at": "60s", "until": "65s", "wipe_disk": true}]}"#;
+    let sc = scenario::parse("cp.json", text).unwrap();
+    let mut w = world::build(&sc, sc.seed);
+    w.engine.run_until(Time::from_millis(66_000));
+    let problems = convergence_problems(&w);
+    assert_eq!(problems.iter().map(|d| d.clause).collect::<Vec<_>>(), vec![SAME_PERSISTENT_DATA]);
+    assert!(problems[0].example.contains("s2 holds nothing"), "{}", problems[0].example);
+    w.engine.run_until(Time::from_millis(71_000));
+    assert_eq!(clauses(&w), Vec::<&str>::new(), "fetched after the leader's beat at 68 s");
+}

@@ -79,6 +79,7 @@ fn plan(benign: bool) -> impl Strategy<Value = Plan> {
             consumers,
             faults,
             boot_ms: Vec::new(),
+            persistent: Vec::new(),
         })
 }
 
@@ -107,7 +108,7 @@ fn runner(cases: u32, regressions: &'static str) -> TestRunner {
 }
 
 /// UDP loss, jitter, client crashes and short client→server partitions: every case converges
-/// (all six clauses) and never expires a client that no fault touched. Every tenth case is
+/// (all seven clauses) and never expires a client that no fault touched. Every tenth case is
 /// run twice and must give the same trace hash.
 #[test]
 fn eventual_consistency_holds_under_benign_faults() {

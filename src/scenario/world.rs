@@ -559,6 +559,7 @@ pub const CONVERGENCE_CLAUSES: &[&str] = &[
     HEALTHY_AFTER_STATUS_CHANNEL,
     NO_STALE_INSTANCES,
     SUBSCRIBERS_SEE_SERVER_ANSWER,
+    SAME_PERSISTENT_DATA,
 ];
 pub const SAME_DATUMS: &str = "same_datum_on_every_live_server";
 pub const LIVE_INSTANCES_EVERYWHERE: &str = "live_instances_on_every_live_server";
@@ -566,6 +567,7 @@ pub const HEALTHY_ON_RESPONSIBLE: &str = "healthy_on_responsible_server";
 pub const HEALTHY_AFTER_STATUS_CHANNEL: &str = "healthy_on_other_servers_after_status_channel";
 pub const NO_STALE_INSTANCES: &str = "no_instance_without_a_live_client";
 pub const SUBSCRIBERS_SEE_SERVER_ANSWER: &str = "subscriber_view_equals_server_answer";
+pub const SAME_PERSISTENT_DATA: &str = "same_persistent_data_on_every_live_server";
 
 /// A failed clause of the eventual-consistency check and its first counterexample.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -699,6 +701,18 @@ pub fn convergence_problems(world: &World) -> Vec<Divergence> {
                     break 'views;
                 }
             }
+        }
+    }
+    // The CP store: every live server holds the same persistent keys with the same values.
+    let stores: Vec<(usize, BTreeMap<Str, crate::naming::server::raft::RaftValue>)> =
+        servers.iter().map(|(i, s)| (*i, s.persistent_data())).collect();
+    for w in stores.windows(2) {
+        let ((a, da), (b, db)) = (&w[0], &w[1]);
+        if let Some(key) = da.keys().chain(db.keys()).find(|k| da.get(*k) != db.get(*k)) {
+            let show = |d: &BTreeMap<Str, _>| if d.contains_key(key) { "a different value" } else { "nothing" };
+            let example = format!("{key}: {} holds {}, {} holds {}", name(*a), show(da), name(*b), show(db));
+            fail(SAME_PERSISTENT_DATA, example);
+            break;
         }
     }
     CONVERGENCE_CLAUSES

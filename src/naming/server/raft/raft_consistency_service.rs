@@ -450,6 +450,17 @@ impl NamingServer {
         }
     }
 
+    /// Every persistent key this node holds, with its value (for the convergence check).
+    pub fn persistent_data(&self) -> std::collections::BTreeMap<Str, RaftValue> {
+        if self.jraft_in_force() {
+            return self.jraft.as_ref().map(|j| j.kv.clone()).unwrap_or_default();
+        }
+        self.raft
+            .as_ref()
+            .map(|r| r.datums.iter().map(|(k, d)| (k.clone(), d.value.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// What this node holds for a persistent key (`consistencyService.get`): JRaft's storage
     /// once it is in force, else the legacy Raft's datum. Read locally (JRaft's read-index
     /// round to the leader is not modelled).
