@@ -7,7 +7,9 @@
 //! (`ServerMemberManager`, `FileConfigMemberLookup`), [`server_status_manager`]
 //! (`ServerStatusManager`, `TrafficReviseFilter`), [`operator_controller`]
 //! (`OperatorController`, `SwitchManager`), [`switch_domain`] (`SwitchDomain`), [`key_builder`] (`KeyBuilder`),
-//! the registry objects in [`registry`] and Distro in [`distro`].
+//! the registry objects in [`registry`], Distro in [`distro`], the legacy Raft in [`raft`],
+//! 1.4.x's JRaft group in [`jraft`] and the health checks of persistent instances in
+//! [`healthcheck`].
 //!
 //! Java executors become timers: "schedule now" is a zero-delay timer, so the ordering Nacos gets
 //! from hand-offs between threads (a beat reply before its processor runs, a datum before its
