@@ -570,3 +570,27 @@ fn connection_firewalls_differ_from_cut_links() {
         ])
     );
 }
+
+/// `register_many.persistent_per_service`: each service's last instances are persistent; more
+/// than `per_service` is refused.
+#[test]
+fn register_many_can_make_some_instances_persistent() {
+    let file = |n: u32| {
+        format!(
+            r#"{{ "name": "p", "seed": 1, "duration": "10s", "switches": {{ "server_version": "1.3.2" }},
+                 "servers": [{{ "id": "s1" }}],
+                 "clients": [{{ "id": "app", "register_many": {{ "at": "1s", "services": 2, "per_service": 3, "persistent_per_service": {n} }} }}] }}"#
+        )
+    };
+    let w = {
+        let sc = scenario::parse("p.json", &file(1)).unwrap();
+        let mut w = world::build(&sc, sc.seed);
+        w.engine.run_until(w.duration);
+        w
+    };
+    let applied = lines(&w, &["raft_publish_applied"]);
+    let lists = applied.iter().filter(|l| l.contains("naming.iplist.public")).count();
+    assert_eq!(lists, 2, "one persistent instance per service: {applied:?}");
+    let (path, _) = rejected(&file(4));
+    assert_eq!(path, "clients[0].register_many.persistent_per_service");
+}

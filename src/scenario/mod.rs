@@ -252,6 +252,9 @@ pub struct RegisterManySpec {
     pub port_base: u16,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// How many of each service's instances (its last ones) are persistent.
+    #[serde(default)]
+    pub persistent_per_service: u32,
 }
 
 fn default_prefix() -> String {
@@ -985,6 +988,9 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
             }
             if m.services as u64 * m.per_service as u64 + m.port_base as u64 > 65535 {
                 return Err((mp, "port_base + services * per_service must stay below 65536".into()));
+            }
+            if m.persistent_per_service > m.per_service {
+                return Err((format!("{mp}.persistent_per_service"), "expected at most per_service".into()));
             }
             if m.at.is_negative() || m.spread.is_negative() {
                 return Err((format!("{mp}.at"), "expected non-negative durations".into()));

@@ -441,7 +441,7 @@ fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engi
                     cluster: "DEFAULT".into(),
                     weight: 1.0,
                     metadata: metadata.clone(),
-                    ephemeral: true,
+                    ephemeral: k < m.per_service - m.persistent_per_service,
                 };
                 engine.schedule_command(at, node, Command::Client(cmd));
             }

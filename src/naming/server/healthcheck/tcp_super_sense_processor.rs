@@ -167,7 +167,7 @@ impl NamingServer {
 
     /// Instances that left a cluster take their counters with them (`Cluster.updateIps`).
     pub(crate) fn forget_health_status(&mut self, svc: &ServiceKey, removed: &[(Str, u16)]) {
-        if self.health.status.is_empty() {
+        if removed.is_empty() || self.health.status.is_empty() {
             return;
         }
         self.health.status.retain(|(k, ip, port), _| k.0 != *svc || !removed.iter().any(|(i, p)| i == ip && p == port));
