@@ -74,6 +74,9 @@ pub struct Plan {
     /// Per app, which of its registrations are persistent (missing ones are ephemeral): their
     /// writes go through the CP store.
     pub persistent: Vec<Vec<bool>>,
+    /// Per fault, whether a server crash also loses the disk (RaftStore, JRaft's log): drawn
+    /// with the persistent registrations and kept only with them.
+    pub wipe_disk: Vec<bool>,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, v: &[T]) -> T {
@@ -86,6 +89,7 @@ pub fn generate(seed: u64, quiet_s: u64) -> Case {
     let mut plan = Plan::draw(seed, false);
     plan.boot_ms.clear();
     plan.persistent.clear();
+    plan.wipe_disk.clear();
     plan.case(seed, quiet_s)
 }
 
@@ -116,7 +120,7 @@ impl Plan {
         let clients_r: Vec<NodeRef> =
             (0..n_apps).map(NodeRef::App).chain((0..consumers.len()).map(NodeRef::Consumer)).collect();
         let everyone: Vec<NodeRef> = servers_r.iter().chain(&clients_r).copied().collect();
-        let faults = (0..rng.gen_range(0..=4))
+        let faults: Vec<FaultPlan> = (0..rng.gen_range(0..=4))
             .map(|_| {
                 let at = rng.gen_range(20..120u64);
                 let len = rng.gen_range(1..=30u64);
@@ -151,7 +155,8 @@ impl Plan {
         let boot_ms = (0..servers).map(|_| rng.gen_range(0..3000u64)).collect();
         let persistent =
             apps.iter().map(|a| a.registrations.iter().map(|_| rng.gen_bool(1.0 / 3.0)).collect()).collect();
-        Plan { servers, services, apps, consumers, faults, boot_ms, persistent }
+        let wipe_disk = faults.iter().map(|_| rng.gen_bool(0.5)).collect();
+        Plan { servers, services, apps, consumers, faults, boot_ms, persistent, wipe_disk }
     }
 
     /// The scenario file of this plan: every fault heals at [`HEAL_AT_S`], then `quiet_s`
@@ -204,7 +209,7 @@ impl Plan {
         let mut faults = Vec::new();
         let mut link_changed = false;
         let until = |at: u64, len: u64| format!("{}s", (at + len).min(HEAL_AT_S - 1));
-        for f in &self.faults {
+        for (i, f) in self.faults.iter().enumerate() {
             let (fault, involved): (Value, Vec<String>) = match *f {
                 FaultPlan::UdpLoss { at, a, b, percent } => {
                     let (Some(from), Some(to)) = (name(a), name(b)) else { continue };
@@ -232,9 +237,12 @@ impl Plan {
                                    "from": [from], "to": [to]});
                     (f, vec![from, to])
                 }
-                FaultPlan::Crash { at, len, node } => {
-                    let Some(node) = name(node) else { continue };
-                    let f = json!({"kind": "crash", "node": node, "at": format!("{at}s"), "until": until(at, len)});
+                FaultPlan::Crash { at, len, node: r } => {
+                    let Some(node) = name(r) else { continue };
+                    let mut f = json!({"kind": "crash", "node": node, "at": format!("{at}s"), "until": until(at, len)});
+                    if matches!(r, NodeRef::Server(_)) && self.wipe_disk.get(i).copied().unwrap_or(false) {
+                        f["wipe_disk"] = json!(true);
+                    }
                     (f, vec![node])
                 }
                 FaultPlan::Pause { at, len, node } => {
@@ -297,21 +305,26 @@ pub struct Outcome {
     pub faults: usize,
     /// Set when the seed was run twice and the hashes differed.
     pub nondeterministic: bool,
+    /// Known Nacos anomalies the run showed (`naming::anomalies`): reported, never failing.
+    pub anomalies: Vec<String>,
 }
 
 /// Runs a scenario with the invariants checked after every event, then its expectations and
-/// the untouched-clients rule: the trace hash and every problem found.
-fn evaluate(sc: &Scenario, untouched: &[String]) -> (u64, Vec<String>) {
+/// the untouched-clients rule: the trace hash, every problem found and the anomalies seen.
+fn evaluate(sc: &Scenario, untouched: &[String]) -> (u64, Vec<String>, Vec<String>) {
     let mut w = world::build(sc, sc.seed);
     let end = w.duration;
-    if let Some(v) = world::run_checked(&mut w, end) {
+    let violation = world::run_checked(&mut w, end);
+    let anomalies =
+        w.anomalies.found().iter().map(|a| format!("{} at {} on {}", a.name, a.at, w.names[a.node as usize])).collect();
+    if let Some(v) = violation {
         let problem = format!("invariant violated at {} on {}: {}", v.at, v.node, v.what);
-        return (w.engine.trace_hash(), vec![problem]);
+        return (w.engine.trace_hash(), vec![problem], anomalies);
     }
     let mut problems: Vec<String> =
         expect::check_expectations(&sc.expect, &w).into_iter().filter(|o| !o.ok).map(|o| o.message).collect();
     problems.extend(untouched_never_expired(&w, untouched));
-    (w.engine.trace_hash(), problems)
+    (w.engine.trace_hash(), problems, anomalies)
 }
 
 /// Instances of clients that no fault touched must never be expired by any server.
@@ -363,8 +376,16 @@ fn guarded(seed: u64, json: &Value, check: impl FnOnce() -> (Outcome, String)) -
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".into());
             let problems = vec![format!("panicked: {message}")];
-            let outcome =
-                Outcome { seed, ok: false, problems, hash: String::new(), servers, faults, nondeterministic: false };
+            let outcome = Outcome {
+                seed,
+                ok: false,
+                problems,
+                hash: String::new(),
+                servers,
+                faults,
+                nondeterministic: false,
+                anomalies: Vec::new(),
+            };
             (outcome, text)
         }
     }
@@ -377,7 +398,7 @@ fn array_len(json: &Value, key: &str) -> usize {
 pub fn check_case(seed: u64, case: Case, twice: bool) -> (Outcome, String) {
     let text = serde_json::to_string_pretty(&case.json).expect("json");
     let sc = scenario::parse(&format!("fuzz-{seed}.json"), &text).expect("generated scenarios are valid");
-    let (hash, mut problems) = evaluate(&sc, &case.untouched_clients);
+    let (hash, mut problems, anomalies) = evaluate(&sc, &case.untouched_clients);
     let nondeterministic = twice && evaluate(&sc, &case.untouched_clients).0 != hash;
     if nondeterministic {
         problems.push("the same seed gave two different trace hashes".into());
@@ -390,6 +411,7 @@ pub fn check_case(seed: u64, case: Case, twice: bool) -> (Outcome, String) {
         servers: sc.servers.len(),
         faults: sc.faults.len(),
         nondeterministic,
+        anomalies,
     };
     (outcome, text)
 }
@@ -407,8 +429,11 @@ pub struct Campaign {
     pub benign: bool,
     /// Keep the drawn boot offsets (otherwise every server boots at 0).
     pub boot_offsets: bool,
-    /// Keep the drawn persistent registrations (otherwise every instance is ephemeral).
+    /// Keep the drawn persistent registrations and disk wipes (otherwise every instance is
+    /// ephemeral and every crash keeps the disk).
     pub persistent: bool,
+    /// `switches.server_version` of every case (1.4.1 when absent).
+    pub server_version: Option<String>,
     /// One seed in this many is run twice and its trace hashes compared.
     pub determinism_every: u64,
     pub progress: bool,
@@ -427,8 +452,13 @@ impl Campaign {
         }
         if !self.persistent {
             plan.persistent.clear();
+            plan.wipe_disk.clear();
         }
-        plan.case(seed, self.quiet_s)
+        let mut case = plan.case(seed, self.quiet_s);
+        if let Some(v) = &self.server_version {
+            case.json["switches"] = json!({"server_version": v});
+        }
+        case
     }
 }
 
@@ -617,6 +647,7 @@ mod tests {
             benign: false,
             boot_offsets: false,
             persistent: false,
+            server_version: None,
             determinism_every: 20,
             progress: false,
         }
@@ -656,9 +687,41 @@ mod tests {
             c.persistent = false;
             marked += persistent(&json);
             all += json.to_string().matches("\"port\":80").count();
-            let stripped = json.to_string().replace(",\"ephemeral\":false", "");
-            assert_eq!(stripped, plain.to_string(), "seed {seed}: only the flag differs");
+            let stripped = json.to_string().replace(",\"ephemeral\":false", "").replace(",\"wipe_disk\":true", "");
+            assert_eq!(stripped, plain.to_string(), "seed {seed}: only the flags differ");
         }
         assert!(marked * 5 > all && marked * 2 < all, "{marked} of {all}");
+    }
+
+    /// With `--persistent`, about half the server crashes also wipe the disk; client crashes
+    /// never carry the flag (a client has no disk here).
+    #[test]
+    fn disk_wipes_come_with_persistent_and_only_on_server_crashes() {
+        let c = Campaign { persistent: true, ..one_seed() };
+        let (mut wiped, mut server_crashes) = (0, 0);
+        for seed in 0..600 {
+            let json = c.case(seed).json;
+            for f in json["faults"].as_array().unwrap().iter().filter(|f| f["kind"] == "crash") {
+                let server = f["node"].as_str().unwrap().starts_with('s');
+                let wipe = f.get("wipe_disk").is_some();
+                assert!(server || !wipe, "seed {seed}: {f}");
+                server_crashes += server as usize;
+                wiped += wipe as usize;
+            }
+        }
+        assert!(
+            server_crashes > 40 && wiped * 4 > server_crashes && wiped * 4 < server_crashes * 3,
+            "{wiped} of {server_crashes}"
+        );
+    }
+
+    /// `--server-version` sets the release of every case and nothing else.
+    #[test]
+    fn server_version_is_set_on_every_case() {
+        let c = Campaign { server_version: Some("1.3.2".into()), ..one_seed() };
+        let mut json = c.case(7).json;
+        assert_eq!(json["switches"]["server_version"], "1.3.2");
+        json.as_object_mut().unwrap().remove("switches");
+        assert_eq!(json, one_seed().case(7).json);
     }
 }

@@ -17,7 +17,7 @@ const CLUSTER: &str = r#"{"name": "conv", "seed": 7, "duration": "100s", "conver
 fn converged() -> world::World {
     let sc = scenario::parse("conv.json", CLUSTER).unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     assert_eq!(convergence_problems(&w), vec![], "the untouched cluster converges");
     w
 }
@@ -92,7 +92,7 @@ fn an_unhealthy_instance_on_another_server_is_reported_once_the_status_channel_r
     // Before the responsible server has run its ServiceReporter for 70 s, it is not expected.
     let sc = scenario::parse("conv.json", CLUSTER).unwrap();
     let mut early = world::build(&sc, sc.seed);
-    early.engine.run_until(Time::from_millis(65_000));
+    early.run_until(Time::from_millis(65_000));
     mark_unhealthy(&mut early, other);
     assert!(!clauses(&early).contains(&HEALTHY_AFTER_STATUS_CHANNEL));
 }
@@ -102,7 +102,7 @@ fn instances_of_a_crashed_client_are_stale() {
     let mut w = converged();
     let now = w.engine.now();
     w.engine.schedule_fault(now, Fault::Crash { node: 3, host_down: false, wipe_disk: false });
-    w.engine.run_until(now + nacos_sim::time::Dur::from_millis(1));
+    w.run_until(now + nacos_sim::time::Dur::from_millis(1));
     let p = convergence_problems(&w);
     assert_eq!(p.iter().map(|d| d.clause).collect::<Vec<_>>(), vec![NO_STALE_INSTANCES]);
     assert!(p[0].example.contains("which no live client registers"), "{}", p[0]);
@@ -143,10 +143,10 @@ fn a_wiped_raft_store_diverges_until_the_next_beat() {
         "faults": [{"kind": "crash", "node": "s2", "at": "60s", "until": "65s", "wipe_disk": true}]}"#;
     let sc = scenario::parse("cp.json", text).unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(Time::from_millis(66_000));
+    w.run_until(Time::from_millis(66_000));
     let problems = convergence_problems(&w);
     assert_eq!(problems.iter().map(|d| d.clause).collect::<Vec<_>>(), vec![SAME_PERSISTENT_DATA]);
     assert!(problems[0].example.contains("s2 holds nothing"), "{}", problems[0].example);
-    w.engine.run_until(Time::from_millis(71_000));
+    w.run_until(Time::from_millis(71_000));
     assert_eq!(clauses(&w), Vec::<&str>::new(), "fetched after the leader's beat at 68 s");
 }

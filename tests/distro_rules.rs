@@ -12,7 +12,7 @@ use std::rc::Rc;
 fn run(json: &str) -> world::World {
     let sc = scenario::parse("inline.json", json).expect("valid scenario");
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     w
 }
 

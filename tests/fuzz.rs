@@ -80,6 +80,7 @@ fn plan(benign: bool) -> impl Strategy<Value = Plan> {
             faults,
             boot_ms: Vec::new(),
             persistent: Vec::new(),
+            wipe_disk: Vec::new(),
         })
 }
 
@@ -142,7 +143,7 @@ fn proptest_finds_and_shrinks_a_convergence_anomaly() {
     let text = serde_json::to_string_pretty(&case.json).unwrap();
     let sc = scenario::parse("minimal.json", &text).unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     assert!(!world::convergence_problems(&w).is_empty(), "{text}");
 }
 
@@ -155,7 +156,7 @@ fn proptest_finds_and_shrinks_a_convergence_anomaly() {
 fn fuzz_found_responsible_server_keeps_a_removed_datum_missing() {
     let sc = scenario::load("scenarios/anomaly-responsible-datum-lost.json").unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     for o in expect::check_expectations(&sc.expect, &w) {
         assert!(o.ok, "expect[{}]: {}", o.index, o.message);
     }
@@ -186,7 +187,7 @@ fn proptest_found_a_single_pause_loses_a_datum_for_good() {
         (4, 1)
     );
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     for o in expect::check_expectations(&sc.expect, &w) {
         assert!(o.ok, "expect[{}]: {}", o.index, o.message);
     }

@@ -35,7 +35,7 @@ fn runs_to_the_end(edit: impl Fn(&mut Value)) -> u64 {
     edit(&mut v);
     let sc = scenario::parse("extreme.json", &v.to_string()).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     assert_eq!(w.engine.now(), w.duration, "the run reached its end");
     w.engine.trace_hash()
 }
@@ -242,7 +242,7 @@ fn a_fuzz_campaign_writes_its_results_before_its_output_pipe_closes() {
 fn observations_stream_through_and_are_not_kept() {
     let sc = scenario::load("scenarios/distro-partition-20s.json").unwrap();
     let mut recorded = world::build(&sc, sc.seed);
-    recorded.engine.run_until(recorded.duration);
+    recorded.run_until(recorded.duration);
     let mut w = world::build(&sc, sc.seed);
     let mut checker = expect::ExpectChecker::new(&sc.expect, &w.fault_times);
     let mut lines = Vec::new();

@@ -10,7 +10,7 @@ use std::rc::Rc;
 fn world_at(json: &str, until_ms: i64) -> world::World {
     let sc = scenario::parse("inline.json", json).unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(Time::from_millis(until_ms));
+    w.run_until(Time::from_millis(until_ms));
     w
 }
 

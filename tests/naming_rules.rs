@@ -469,7 +469,7 @@ fn a_replaced_or_removed_beat_info_stops_its_timer() {
 fn run_scenario(json: &str) -> (world::World, Vec<expect::ExpectOutcome>) {
     let sc = scenario::parse("inline.json", json).expect("valid scenario");
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     let outcomes = expect::check_expectations(&sc.expect, &w);
     (w, outcomes)
 }
@@ -621,7 +621,7 @@ fn a_removed_services_check_task_stops_even_if_the_service_returns() {
     )
     .unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     let at = |kind: &str| -> Vec<i64> {
         w.engine.records.iter().filter(|r| r.obs.kind() == kind).map(|r| r.at.as_millis()).collect()
     };

@@ -163,7 +163,7 @@ fn mutants_are_rejected_at_a_field_they_have_or_run_without_panic() {
                 ran += 1;
                 let mut w = world::build(&sc, sc.seed);
                 let end = w.duration.min(Time::ZERO + Dur::from_secs(600));
-                w.engine.run_until(end);
+                w.run_until(end);
                 assert_eq!(w.engine.now(), end, "case {case} (from {file}) stopped early\n{text}");
             }
         }

@@ -26,7 +26,7 @@ fn crash_scenario(expect: &str, extra: &str) -> String {
 fn outcomes(json: &str) -> Vec<expect::ExpectOutcome> {
     let sc = scenario::parse("inline.json", json).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     expect::check_expectations(&sc.expect, &w)
 }
 
@@ -251,7 +251,7 @@ fn operated(operations: &str) -> world::World {
     );
     let sc = scenario::parse("inline.json", &json).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     w
 }
 
@@ -359,7 +359,7 @@ fn client_actions(version: &str, provider: &str, consumer: &str) -> world::World
     );
     let sc = scenario::parse("inline.json", &json).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     w
 }
 
@@ -426,7 +426,7 @@ fn a_query_answers_what_the_application_gets() {
 fn observed(json: &str, kinds: &[&str]) -> Vec<String> {
     let sc = scenario::parse("inline.json", json).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     lines(&w, kinds)
 }
 
@@ -482,7 +482,7 @@ fn request_answered_shows_what_each_server_answered() {
 fn client_log_words_lines_as_the_java_client_does() {
     let sc = scenario::load("scenarios/client-out-of-date-data-clock-skew.json").unwrap();
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     assert_eq!(
         lines(&w, &["client_log"]),
         [
@@ -509,7 +509,7 @@ fn firewalled(fault: &str) -> Vec<(i64, String, String)> {
     );
     let sc = scenario::parse("inline.json", &json).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     let records = w.engine.records.iter().filter(|r| r.obs.kind() == "member_state_changed");
     records
         .map(|r| {
@@ -585,7 +585,7 @@ fn register_many_can_make_some_instances_persistent() {
     let w = {
         let sc = scenario::parse("p.json", &file(1)).unwrap();
         let mut w = world::build(&sc, sc.seed);
-        w.engine.run_until(w.duration);
+        w.run_until(w.duration);
         w
     };
     let applied = lines(&w, &["raft_publish_applied"]);

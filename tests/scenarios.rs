@@ -17,7 +17,7 @@ fn scenario_files() -> Vec<String> {
 fn run(file: &str, seed: Option<u64>) -> (u64, Vec<expect::ExpectOutcome>) {
     let sc = scenario::load(file).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, seed.unwrap_or(sc.seed));
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     let outcomes = expect::check_expectations(&sc.expect, &w);
     (w.engine.trace_hash(), outcomes)
 }
@@ -77,6 +77,16 @@ fn base_scenario_is_valid() {
 fn broken_scenarios_are_rejected_with_field_paths() {
     use serde_json::json;
     rejects(|v| v["sead"] = json!(1), "sead", "unknown field `sead`, expected one of");
+    rejects(
+        |v| v["expect_anomalies"] = json!(["split_brain"]),
+        "expect_anomalies[0]",
+        "unknown anomaly \"split_brain\"",
+    );
+    rejects(
+        |v| v["expect_anomalies"] = json!(["two_raft_leaders", "two_raft_leaders"]),
+        "expect_anomalies[1]",
+        "listed twice",
+    );
     rejects(|v| v["duration"] = json!("-5s"), "duration", "positive");
     rejects(|v| v["duration"] = json!("15 parsecs"), "duration", "expected a duration");
     rejects(|v| v["duration"] = json!(60), "duration", "duration");

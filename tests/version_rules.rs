@@ -8,7 +8,7 @@ use nacos_sim::time::{Dur, Time};
 fn run(json: &str) -> world::World {
     let sc = scenario::parse("inline.json", json).unwrap_or_else(|e| panic!("{e}"));
     let mut w = world::build(&sc, sc.seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     w
 }
 
@@ -59,7 +59,7 @@ fn a_distro_removal_empties_the_service_from_1_4_2_only() {
         let set = format!("switches.server_version=\"{version}\"");
         let sc = scenario::load_with("scenarios/anomaly-responsible-datum-lost.json", &[set]).unwrap();
         let mut w = world::build(&sc, sc.seed);
-        w.engine.run_until(w.duration);
+        w.run_until(w.duration);
         let removal = w.engine.records.iter().find(|r| r.obs.kind() == "verify_removed_key").expect("a removal");
         let (node, at) = (removal.node, removal.at);
         let emptied =
@@ -181,7 +181,7 @@ fn fix_7697_keeps_live_instances_when_their_owner_moves() {
     let count = |sets: &[String]| {
         let sc = scenario::load_with("scenarios/distro-responsible-crash-restart.json", sets).unwrap();
         let mut w = world::build(&sc, sc.seed);
-        w.engine.run_until(w.duration);
+        w.run_until(w.duration);
         let n = |kind: &str| w.engine.records.iter().filter(|r| r.obs.kind() == kind).count();
         (n("delete_requested"), n("reregister"))
     };
@@ -329,7 +329,7 @@ fn a_member_reread_revives_a_dead_member_up_to_1_4_1() {
     let mut w = world::build(&sc, sc.seed);
     let mut seen = Vec::new();
     for t in [50, 52, 55, 67] {
-        w.engine.run_until(Time::ZERO + Dur::from_secs(t));
+        w.run_until(Time::ZERO + Dur::from_secs(t));
         let Process::Server(s1) = w.engine.node(0) else { panic!("s1 is a server") };
         seen.push((t, s1.mapper.healthy.iter().any(|m| &**m == "10.0.0.3:8848")));
     }

@@ -1,6 +1,7 @@
 //! The sans-IO Nacos naming cores, one module per Nacos component, and [`Process`], the world
 //! node that is either a server or a client.
 
+pub mod anomalies;
 mod cache_hints;
 pub mod client;
 pub mod invariants;

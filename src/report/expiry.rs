@@ -235,7 +235,7 @@ struct Row {
 
 fn run_crash(case: &CrashCase, seed: u64) -> Row {
     let mut w = world::build(&case.scenario, seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     let crash = w.fault_times[0].as_secs_f64();
     let node = |name: &str| w.names.iter().position(|n| n == name).expect("node") as u32;
     let (s1, consumer) = (node(responsible_server(case.cluster)), node("consumer"));
@@ -270,7 +270,7 @@ fn run_crash(case: &CrashCase, seed: u64) -> Row {
 
 fn run_loss(case: &LossCase, seed: u64) -> Row {
     let mut w = world::build(&case.scenario, seed);
-    w.engine.run_until(w.duration);
+    w.run_until(w.duration);
     let end = w.duration.as_secs_f64();
     let mut marks = 0u64;
     let mut deletes = 0u64;

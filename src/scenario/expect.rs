@@ -8,6 +8,7 @@
 use super::world::{convergence_problems, World, CONVERGENCE_CLAUSES};
 use super::Invalid;
 use crate::engine::Record;
+use crate::naming::anomalies::ANOMALIES;
 use crate::naming::wire::Observation;
 use crate::time::{Dur, Time};
 use schemars::JsonSchema;
@@ -434,6 +435,39 @@ pub(super) fn validate_converge(c: &Converge) -> Result<(), Invalid> {
     Ok(())
 }
 
+pub(super) fn validate_anomalies(names: Option<&[String]>) -> Result<(), Invalid> {
+    for (i, name) in names.unwrap_or_default().iter().enumerate() {
+        let path = format!("expect_anomalies[{i}]");
+        if !ANOMALIES.contains(&name.as_str()) {
+            return Err((path, format!("unknown anomaly \"{name}\"; expected one of {ANOMALIES:?}")));
+        }
+        if names.unwrap_or_default()[..i].contains(name) {
+            return Err((path, format!("\"{name}\" is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The `expect_anomalies` check: the anomalies found, by name, must be exactly those listed.
+fn anomaly_outcome(world: &World, expected: &[String], index: usize) -> ExpectOutcome {
+    let found: BTreeSet<&str> = world.anomalies.found().iter().map(|a| a.name).collect();
+    let wanted: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+    let list = |s: &BTreeSet<&str>| {
+        if s.is_empty() {
+            "none".to_string()
+        } else {
+            s.iter().copied().collect::<Vec<_>>().join(", ")
+        }
+    };
+    let ok = found == wanted;
+    let message = if ok {
+        format!("anomalies as expected: {}", list(&found))
+    } else {
+        format!("expected anomalies {}, found {}", list(&wanted), list(&found))
+    };
+    ExpectOutcome { index, ok, message }
+}
+
 /// The outcome of one `expect` entry.
 #[derive(Debug, Clone)]
 pub struct ExpectOutcome {
@@ -534,6 +568,10 @@ impl<'a> ExpectChecker<'a> {
                     .into_iter()
                     .flatten(),
             )
+            .chain(world.expect_anomalies.as_ref().map(|a| {
+                // Numbered after the convergence check's entries, if there are any.
+                anomaly_outcome(world, a, self.expect.len() + usize::from(world.converge.is_some()))
+            }))
             .collect()
     }
 }

@@ -48,6 +48,11 @@ pub struct Scenario {
     /// `{"expect_fail": [clause, …]}` to pin a known non-convergence.
     #[serde(default)]
     pub converge: Converge,
+    /// The known Nacos anomalies this run must show, exactly (names as `run` prints them:
+    /// `two_raft_leaders`, `committed_write_lost`, `committed_write_overwritten`); `[]` for
+    /// none. Absent: whatever is found is printed and nothing is asserted.
+    #[serde(default)]
+    pub expect_anomalies: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -1045,6 +1050,7 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
         expect::validate(&format!("expect[{i}]"), e, &ids, sc.faults.len())?;
     }
     expect::validate_converge(&sc.converge)?;
+    expect::validate_anomalies(sc.expect_anomalies.as_deref())?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::engine::network::{FirewallRule, LinkConfig};
 use crate::engine::{derive_rng, stream, Clock, Engine, Fault, NodeId, Record};
+use crate::naming::anomalies::Anomalies;
 use crate::naming::client::{ClientCmd, ClientConfig, NamingClient};
 use crate::naming::server::distro::datum_checksum;
 use crate::naming::server::global_executor::WorkCost;
@@ -34,6 +35,10 @@ pub struct World {
     /// Check eventual consistency at the end (`converge` in the scenario): the clauses
     /// expected to fail, if the check runs.
     pub converge: Option<Vec<String>>,
+    /// The known Nacos anomalies seen so far (fed by [`run_streaming`] and [`run_checked`]).
+    pub anomalies: Anomalies,
+    /// The anomalies the scenario expects (`expect_anomalies`), if it asserts them.
+    pub expect_anomalies: Option<Vec<String>>,
 }
 
 fn resolve(at: &At, rng: &mut ChaCha8Rng) -> Time {
@@ -195,7 +200,15 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         let at = resolve(op.at(), &mut rng);
         engine.schedule_command(at, id_of[op.via()], Command::Operator(operation(op)));
     }
-    World { engine, names, fault_times, duration: Time(sc.duration.0), converge: sc.converge.expected_failures() }
+    World {
+        engine,
+        anomalies: Anomalies::new(&names),
+        names,
+        fault_times,
+        duration: Time(sc.duration.0),
+        converge: sc.converge.expected_failures(),
+        expect_anomalies: sc.expect_anomalies.clone(),
+    }
 }
 
 /// The request an operation spec makes.
@@ -513,14 +526,34 @@ pub fn trace_line(r: &Record<Observation>, names: &[String]) -> String {
 /// [`STREAM_BATCH`] records and resumes where it stopped, which changes nothing it does
 /// (events are ordered by time and insertion alone); an idle stretch costs nothing.
 pub fn run_streaming(w: &mut World, end: Time, mut sink: impl FnMut(&Record<Observation>, &[String])) {
+    let anomalies = &mut w.anomalies;
     loop {
-        let paused = w.engine.run_until_checked(end, |e, _| (e.records.len() >= STREAM_BATCH).then(String::new));
+        let mut seen = w.engine.records.len();
+        let paused = w.engine.run_until_checked(end, |e, _| {
+            anomalies.check(e, &e.records[seen..]);
+            seen = e.records.len();
+            (e.records.len() >= STREAM_BATCH).then(String::new)
+        });
         for r in w.engine.records.drain(..) {
             sink(&r, &w.names);
         }
         if paused.is_none() {
             return;
         }
+    }
+}
+
+impl World {
+    /// Runs to `until`, keeping every observation in `engine.records` (for
+    /// [`check_expectations`](super::expect::check_expectations)) and noting the anomalies.
+    pub fn run_until(&mut self, until: Time) {
+        let anomalies = &mut self.anomalies;
+        let mut seen = self.engine.records.len();
+        self.engine.run_until_checked(until, |e, _| {
+            anomalies.check(e, &e.records[seen..]);
+            seen = e.records.len();
+            None
+        });
     }
 }
 
@@ -540,7 +573,9 @@ pub struct Violation {
 pub fn run_checked(w: &mut World, until: Time) -> Option<Violation> {
     let mut seen = w.engine.records.len();
     let mut invariants = crate::naming::invariants::Invariants::default();
+    let anomalies = &mut w.anomalies;
     let found = w.engine.run_until_checked(until, |e, inputs| {
+        anomalies.check(e, &e.records[seen..]);
         let v = invariants.check(e, inputs, seen);
         seen = e.records.len();
         v

@@ -284,11 +284,15 @@ pub enum Observation {
     },
     /// 1.4: every member reports a 1.4 version, so the legacy Raft stops (R7.21).
     RaftStopped,
-    /// A datum was stored here by a publish, a commit or a catch-up, leaving this node at
-    /// `term` (R7.13, R7.10).
+    /// A datum was stored here, leaving this node at `term`: `via` the leader's own publish,
+    /// a follower's `commit` (R7.13), a catch-up `fetch` (R7.10), or an applied `jraft` log
+    /// entry. `timestamp` is the datum's (the legacy Raft's per-key version; JRaft: the log
+    /// index).
     RaftPublishApplied {
         key: Str,
         term: i64,
+        timestamp: i64,
+        via: &'static str,
     },
     /// A Raft write started on this node failed: no leader, no majority within 5 s, a refusal
     /// (R7.12).
@@ -296,9 +300,12 @@ pub enum Observation {
         key: Str,
         reason: String,
     },
-    /// A datum was deleted here: a delete, or a key the leader's beat lacked (R7.16, R7.10).
+    /// A datum was deleted here, `via`: the leader's own `delete`, a follower's `commit` of
+    /// it (R7.16), `beat` (the leader's beat lacked the key, R7.10), `local` (an instance list
+    /// removed on a follower as if the leader had sent it, R7.17) or `jraft`.
     RaftDatumDeleted {
         key: Str,
+        via: &'static str,
     },
     /// A TCP health check of a persistent instance ended: connected or not, and the rt that
     /// moves the cluster's probe delay (R8.5).
@@ -318,6 +325,12 @@ pub enum Observation {
     /// This JRaft leader stepped down: a higher term, or no majority heard within 5 s.
     JraftSteppedDown {
         term: u64,
+    },
+    /// The legacy Raft leader's publish of `key` at `timestamp` was acknowledged by a majority
+    /// (or needed none): the write is committed and its caller answered OK (R7.12).
+    RaftPublishCommitted {
+        key: Str,
+        timestamp: i64,
     },
 }
 
@@ -377,6 +390,7 @@ impl Observation {
             Observation::HealthCheckResult { .. } => "health_check_result",
             Observation::JraftLeader { .. } => "jraft_leader",
             Observation::JraftSteppedDown { .. } => "jraft_stepped_down",
+            Observation::RaftPublishCommitted { .. } => "raft_publish_committed",
         }
     }
 }

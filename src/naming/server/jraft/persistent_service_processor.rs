@@ -9,7 +9,7 @@
 
 use super::node_impl::{Append, Disk, NodeImpl, Step, Vote, ELECTION_TIMEOUT_MS, HEARTBEAT_MS};
 use crate::engine::{HttpError, HttpTimeouts};
-use crate::naming::server::raft::{RaftValue, Then};
+use crate::naming::server::raft::{DeletedVia, RaftValue, Then};
 use crate::naming::server::{error, Call, NamingServer, Out};
 use crate::naming::wire::*;
 use crate::time::Dur;
@@ -155,12 +155,13 @@ impl NamingServer {
             match e.value {
                 Some(v) => {
                     j.kv.insert(e.key.clone(), v);
-                    out.observe(Observation::RaftPublishApplied { key: e.key.clone(), term: e.term as i64 });
+                    let (key, term, timestamp) = (e.key.clone(), e.term as i64, index as i64);
+                    out.observe(Observation::RaftPublishApplied { key, term, timestamp, via: "jraft" });
                     self.raft_changed(now_ms, &e.key, out);
                 }
                 None => {
                     j.kv.remove(&e.key);
-                    self.raft_deleted(now_ms, &e.key, rng, out);
+                    self.raft_deleted(now_ms, &e.key, DeletedVia::Jraft, rng, out);
                 }
             }
             if let Some(then) = waiter {

@@ -96,6 +96,8 @@ pub struct OperateLock {
 struct Publishing {
     seq: u64,
     key: Str,
+    /// The datum's timestamp, reported when the majority acknowledges it.
+    timestamp: i64,
     /// Acknowledgements still missing for a majority.
     missing: usize,
     then: Then,
@@ -146,7 +148,7 @@ impl NamingServer {
                 None => Err(NO_LEADER.into()),
             };
             if result.is_ok() {
-                self.raft_deleted(now_ms, &key, rng, out);
+                self.raft_deleted(now_ms, &key, DeletedVia::Local, rng, out);
             }
             return self.raft_write_done(now_ms, &key, then, result, rng, out);
         }
@@ -174,7 +176,8 @@ impl NamingServer {
                 for d in datums.iter() {
                     let Some(raft) = self.raft.as_mut() else { break };
                     if let Some(term) = raft.apply_fetched(d.clone(), leader_term, rng) {
-                        out.observe(Observation::RaftPublishApplied { key: d.key.clone(), term });
+                        let (key, timestamp) = (d.key.clone(), d.timestamp);
+                        out.observe(Observation::RaftPublishApplied { key, term, timestamp, via: "fetch" });
                         self.raft_changed(now_ms, &d.key, out);
                     }
                 }
@@ -214,9 +217,10 @@ impl NamingServer {
                 self.release_lock(now_ms, rng, out);
             }
             Ok(term) => {
-                out.observe(Observation::RaftPublishApplied { key: key.clone(), term });
+                out.observe(Observation::RaftPublishApplied { key: key.clone(), term, timestamp, via: "publish" });
                 self.raft_changed(now_ms, &key, out);
                 if missing == 0 {
+                    out.observe(Observation::RaftPublishCommitted { key: key.clone(), timestamp });
                     self.raft_write_done(now_ms, &key, then, Ok(()), rng, out);
                     return self.release_lock(now_ms, rng, out);
                 }
@@ -228,7 +232,7 @@ impl NamingServer {
                     Dur::from_millis(PUBLISH_TIMEOUT_MS),
                     Timer::Server(ServerTimer::RaftPublishTimeout(seq)),
                 );
-                self.raft_lock.publishing = Some(Publishing { seq, key, missing, then });
+                self.raft_lock.publishing = Some(Publishing { seq, key, timestamp, missing, then });
             }
         }
     }
@@ -249,6 +253,7 @@ impl NamingServer {
         p.missing -= 1;
         if p.missing == 0 {
             let p = self.raft_lock.publishing.take().expect("checked above");
+            out.observe(Observation::RaftPublishCommitted { key: p.key.clone(), timestamp: p.timestamp });
             self.raft_write_done(now_ms, &p.key, p.then, Ok(()), rng, out);
             self.release_lock(now_ms, rng, out);
         }
@@ -281,7 +286,7 @@ impl NamingServer {
         let source = raft.peers.local().clone();
         let result = self.raft.as_mut().map_or(Ok(()), |raft| raft.on_delete(&key, &source, rng));
         if result.is_ok() {
-            self.raft_deleted(now_ms, &key, rng, out);
+            self.raft_deleted(now_ms, &key, DeletedVia::Delete, rng, out);
             self.tell_raft_peers(Msg::RaftDeleteCommit(Rc::new((key.clone(), source))), Call::RaftDeleteCommit, out);
         }
         self.raft_write_done(now_ms, &key, then, result, rng, out);
@@ -473,8 +478,15 @@ impl NamingServer {
 
     /// A datum was deleted here: `ServiceManager.onDelete` for a meta key (the service goes on
     /// this node, with its instance lists), `Service.onDelete` for an instance list.
-    pub(crate) fn raft_deleted(&mut self, now_ms: i64, key: &Str, rng: &mut ChaCha8Rng, out: &mut Out) {
-        out.observe(Observation::RaftDatumDeleted { key: key.clone() });
+    pub(crate) fn raft_deleted(
+        &mut self,
+        now_ms: i64,
+        key: &Str,
+        via: DeletedVia,
+        rng: &mut ChaCha8Rng,
+        out: &mut Out,
+    ) {
+        out.observe(Observation::RaftDatumDeleted { key: key.clone(), via: via.name() });
         if let Some(svc) = service_of_meta_key(key) {
             if self.services.contains_key(&svc) {
                 self.store.data.remove(&instance_list_key(&svc, true));
@@ -537,7 +549,8 @@ impl NamingServer {
         let Some(raft) = self.raft.as_mut() else { return error(500, "raft not running") };
         match raft.on_publish(c.0.clone(), &c.1, rng) {
             Ok(term) => {
-                out.observe(Observation::RaftPublishApplied { key: c.0.key.clone(), term });
+                let (key, timestamp) = (c.0.key.clone(), c.0.timestamp);
+                out.observe(Observation::RaftPublishApplied { key, term, timestamp, via: "commit" });
                 self.raft_changed(now_ms, &c.0.key, out);
                 Msg::Ok
             }
@@ -556,7 +569,7 @@ impl NamingServer {
         let Some(raft) = self.raft.as_mut() else { return error(500, "raft not running") };
         match raft.on_delete(&c.0, &c.1, rng) {
             Ok(()) => {
-                self.raft_deleted(now_ms, &c.0, rng, out);
+                self.raft_deleted(now_ms, &c.0, DeletedVia::Commit, rng, out);
                 Msg::Ok
             }
             Err(reason) => error(500, &format!("Raft onRemove failed, caused: {reason}")),
@@ -601,7 +614,34 @@ impl NamingServer {
             }
         }
         for key in catch_up.deleted {
-            self.raft_deleted(now_ms, &key, rng, out);
+            self.raft_deleted(now_ms, &key, DeletedVia::Beat, rng, out);
+        }
+    }
+}
+
+/// How a datum came to be deleted on a node, as `raft_datum_deleted` reports it.
+#[derive(Clone, Copy)]
+pub enum DeletedVia {
+    /// The leader's own `signalDelete`.
+    Delete,
+    /// A follower applying the leader's delete commit.
+    Commit,
+    /// A follower's catch-up: the leader's beat lacked the key (R7.10).
+    Beat,
+    /// An instance list removed on a follower as if the leader had sent it (R7.17).
+    Local,
+    /// A JRaft log entry applied.
+    Jraft,
+}
+
+impl DeletedVia {
+    fn name(self) -> &'static str {
+        match self {
+            DeletedVia::Delete => "delete",
+            DeletedVia::Commit => "commit",
+            DeletedVia::Beat => "beat",
+            DeletedVia::Local => "local",
+            DeletedVia::Jraft => "jraft",
         }
     }
 }
