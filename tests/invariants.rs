@@ -1,7 +1,11 @@
 //! The running invariant checks: quiet on a correct run, and they do catch a broken state.
 
+use nacos_sim::engine::Record;
 use nacos_sim::engine::{Dispatched, InputKind};
-use nacos_sim::naming::invariants::{Invariants, SERVICE_EQUALS_DATUM, VIEW_CHANGES_BY_PULL_OR_ACKED_PUSH};
+use nacos_sim::naming::invariants::{
+    Invariants, JRAFT_ONE_LEADER_PER_TERM, SERVICE_EQUALS_DATUM, VIEW_CHANGES_BY_PULL_OR_ACKED_PUSH,
+};
+use nacos_sim::naming::wire::Observation;
 use nacos_sim::naming::Process;
 use nacos_sim::scenario::{self, world};
 use nacos_sim::time::Time;
@@ -101,4 +105,29 @@ fn a_view_changed_outside_a_pull_or_an_acked_push_is_caught() {
             assert!(v.as_deref().is_some_and(|v| v.starts_with(VIEW_CHANGES_BY_PULL_OR_ACKED_PUSH)), "{kind:?}: {v:?}");
         }
     }
+}
+
+/// JRaft keeps election safety: a second leader reported for a term it already had is caught.
+#[test]
+fn two_jraft_leaders_in_one_term_are_caught() {
+    let three = r#"{"name": "j", "seed": 1, "duration": "30s", "servers": [{"id": "s1"}, {"id": "s2"}, {"id": "s3"}]}"#;
+    let mut w = world_at(three, 20_000);
+    let mut inv = Invariants::default();
+    let timer = [input(0, InputKind::Timer, 0)];
+    assert_eq!(inv.check(&w.engine, &timer, 0), None, "the real elections agree");
+    let (term, leader) = w
+        .engine
+        .records
+        .iter()
+        .find_map(|r| match &r.obs {
+            Observation::JraftLeader { leader, term } => Some((*term, leader.clone())),
+            _ => None,
+        })
+        .expect("a JRaft leader within 20 s");
+    let other = if &*leader == "10.0.0.1:8848" { "10.0.0.2:8848" } else { "10.0.0.1:8848" };
+    let n = w.engine.records.len();
+    let at = w.engine.now();
+    w.engine.records.push(Record { at, node: 2, obs: Observation::JraftLeader { leader: other.into(), term } });
+    let v = inv.check(&w.engine, &timer, n).expect("violation");
+    assert!(v.starts_with(JRAFT_ONE_LEADER_PER_TERM), "{v}");
 }

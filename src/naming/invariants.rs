@@ -12,6 +12,7 @@ pub const NO_DELIVERY_TO_CRASHED: &str = "no_delivery_to_crashed_process";
 pub const SERVICE_EQUALS_DATUM: &str = "service_equals_datum_when_notifier_idle";
 pub const AT_MOST_TWO_PUSH_SENDS: &str = "push_round_sends_at_most_twice_per_client";
 pub const VIEW_CHANGES_BY_PULL_OR_ACKED_PUSH: &str = "view_changes_only_by_pull_or_acked_push";
+pub const JRAFT_ONE_LEADER_PER_TERM: &str = "jraft_one_leader_per_term";
 
 /// A client's cache as last checked, in the life (incarnation) it belongs to.
 struct CachedViews {
@@ -23,6 +24,8 @@ struct CachedViews {
 #[derive(Default)]
 pub struct Invariants {
     views: BTreeMap<NodeId, CachedViews>,
+    /// The leader each JRaft term has had, as its members reported it.
+    jraft_leaders: BTreeMap<u64, Str>,
 }
 
 impl Invariants {
@@ -51,6 +54,20 @@ impl Invariants {
             }
         }
         at_most_two_push_sends(engine, first_new_record)
+            .or_else(|| self.jraft_one_leader_per_term(engine, first_new_record))
+    }
+
+    /// Raft's election safety, which JRaft keeps (unlike the legacy Raft, whose anomalies are
+    /// reported by `anomalies`): a term has at most one leader, whoever reports it.
+    fn jraft_one_leader_per_term(&mut self, engine: &Engine<Process>, first_new_record: usize) -> Option<String> {
+        for r in &engine.records[first_new_record..] {
+            let Observation::JraftLeader { leader, term } = &r.obs else { continue };
+            let known = self.jraft_leaders.entry(*term).or_insert_with(|| leader.clone());
+            if known != leader {
+                return Some(format!("{JRAFT_ONE_LEADER_PER_TERM}: term {term} led by {known} and by {leader}"));
+            }
+        }
+        None
     }
 
     /// R4.10/R4.13: `serviceInfoMap` is written only by `processServiceJson`, which runs for an
