@@ -10,3 +10,4 @@ pub mod report;
 pub mod scenario;
 pub mod slab;
 pub mod time;
+pub mod timeline;

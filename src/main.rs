@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use nacos_sim::scenario::{self, expect, world};
 use nacos_sim::time::{parse_dur, Dur, Time};
+use nacos_sim::timeline::Timeline;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -36,6 +37,12 @@ enum Cmd {
         /// Write every observation as JSON Lines to this file.
         #[arg(long)]
         trace: Option<String>,
+        /// Write the run's timeline to this HTML file (self-contained: open it in any browser).
+        #[arg(long)]
+        timeline: Option<String>,
+        /// Draw only this service in the timeline (`name` or `GROUP@@name`); repeatable.
+        #[arg(long = "timeline-service", value_name = "SERVICE")]
+        timeline_services: Vec<String>,
         /// Check the naming invariants after every event; stop at the first violation (exit 1).
         #[arg(long)]
         check_invariants: bool,
@@ -237,8 +244,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { file, seed, until, trace, check_invariants, sets } => {
-            run(&file, &sets, seed, until, trace.as_deref(), check_invariants)
+        Cmd::Run { file, seed, until, trace, timeline, timeline_services, check_invariants, sets } => {
+            let outputs = RunOutputs { trace: trace.as_deref(), timeline: timeline.as_deref(), timeline_services };
+            run(&file, &sets, seed, until, &outputs, check_invariants)
         }
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
             report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
@@ -329,14 +337,22 @@ fn load_or_exit(file: &str) -> Result<scenario::Scenario, ExitCode> {
     })
 }
 
+/// What `run` writes besides its summary.
+struct RunOutputs<'a> {
+    trace: Option<&'a str>,
+    timeline: Option<&'a str>,
+    timeline_services: Vec<String>,
+}
+
 fn run(
     file: &str,
     sets: &[String],
     seed: Option<u64>,
     until: Option<Dur>,
-    trace: Option<&str>,
+    outputs: &RunOutputs,
     check_invariants: bool,
 ) -> ExitCode {
+    let trace = outputs.trace;
     let loaded = scenario::load_with(file, sets).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -354,14 +370,26 @@ fn run(
             return ExitCode::from(2);
         }
     };
+    let timeline_file = match outputs.timeline.map(|path| std::fs::File::create(path).map(|f| (path, f))).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot write timeline {}: {e}", outputs.timeline.unwrap_or_default());
+            return ExitCode::from(2);
+        }
+    };
     let wall = std::time::Instant::now(); // timing the tool itself, never read by the simulation
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
     let mut checker = expect::ExpectChecker::new(&sc.expect, &w.fault_times);
     let mut trace_out = trace_file.map(|(path, f)| (path, std::io::BufWriter::new(f), Ok(()), 0u64));
     // Each observation goes to the trace file, if any, and to the expectations, then is dropped.
+    let mut timeline =
+        timeline_file.as_ref().map(|_| Timeline::new(&sc.name, &w.names, sc.servers.len(), &outputs.timeline_services));
     let mut sink = |r: &nacos_sim::engine::Record<nacos_sim::naming::wire::Observation>, names: &[String]| {
         checker.observe(r, names);
+        if let Some(t) = &mut timeline {
+            t.observe(r);
+        }
         if let Some((_, f, status, lines)) = &mut trace_out {
             if status.is_ok() {
                 *status = writeln!(f, "{}", world::trace_line(r, names));
@@ -414,6 +442,13 @@ fn run(
             return ExitCode::from(2);
         }
         println!("trace         {path} ({lines} lines)");
+    }
+    if let (Some((path, mut f)), Some(t)) = (timeline_file, timeline) {
+        if let Err(e) = f.write_all(t.html(end, &w.faults).as_bytes()) {
+            eprintln!("error: cannot write timeline {path}: {e}");
+            return ExitCode::from(2);
+        }
+        println!("timeline      {path}");
     }
     for a in w.anomalies.found() {
         println!("anomaly       {} at {} on {}: {}", a.name, a.at, w.names[a.node as usize], a.detail);

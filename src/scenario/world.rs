@@ -25,12 +25,25 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+/// A fault of the scenario with its resolved times and the nodes it names.
+#[derive(Clone, Debug)]
+pub struct FaultSpan {
+    /// The scenario's `kind` (`partition`, `crash`, …).
+    pub kind: &'static str,
+    pub at: Time,
+    /// When it heals, restarts or resumes; `None` for instant faults and those never healed.
+    pub end: Option<Time>,
+    pub nodes: Vec<NodeId>,
+}
+
 pub struct World {
     pub engine: Engine<Process>,
     /// Node names by id.
     pub names: Vec<String>,
     /// The resolved time of each fault in the scenario (random `at` drawn once per run).
     pub fault_times: Vec<Time>,
+    /// Each fault of the scenario as it was resolved: for timelines.
+    pub faults: Vec<FaultSpan>,
     pub duration: Time,
     /// Check eventual consistency at the end (`converge` in the scenario): the clauses
     /// expected to fail, if the check runs.
@@ -192,7 +205,8 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
     }
 
     let mut rng = derive_rng(seed, stream::WORKLOAD);
-    let fault_times = schedule_faults(sc, &mut engine, &id_of, n, &mut rng);
+    let faults = schedule_faults(sc, &mut engine, &id_of, n, &mut rng);
+    let fault_times = faults.iter().map(|f| f.at).collect();
     for (i, c) in sc.clients.iter().enumerate() {
         schedule_workload(c, client_ip(i, c), (nsrv + i) as NodeId, &mut engine, &mut rng);
     }
@@ -205,6 +219,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         anomalies: Anomalies::new(&names),
         names,
         fault_times,
+        faults,
         duration: Time(sc.duration.0),
         converge: sc.converge.expected_failures(),
         expect_anomalies: sc.expect_anomalies.clone(),
@@ -317,8 +332,14 @@ fn schedule_faults(
     id_of: &BTreeMap<&str, NodeId>,
     n: usize,
     rng: &mut ChaCha8Rng,
-) -> Vec<Time> {
-    let mut times = Vec::new();
+) -> Vec<FaultSpan> {
+    let mut spans = Vec::new();
+    let ids = |names: &[&String]| -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = names.iter().map(|n| id_of[n.as_str()]).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
     // Link changes patch the settings in force at their time, so apply them in time order.
     let mut link_changes: Vec<(Time, usize, &FaultSpec)> = Vec::new();
     for (i, f) in sc.faults.iter().enumerate() {
@@ -326,17 +347,23 @@ fn schedule_faults(
         match f {
             FaultSpec::Reject { at, until, for_, from, to } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 let pairs = pairs(from, to, false, id_of);
                 let rule = FirewallRule::Reject;
                 engine.schedule_fault(t, Fault::Firewall { pairs: pairs.clone(), rule, heal: false });
-                if let Some(end) = end_of(t, until, *for_, rng) {
+                let end = end_of(t, until, *for_, rng);
+                if let Some(end) = end {
                     engine.schedule_fault(end, Fault::Firewall { pairs, rule, heal: true });
                 }
+                spans.push(FaultSpan {
+                    kind: "reject",
+                    at: t,
+                    end,
+                    nodes: ids(&from.iter().chain(to).collect::<Vec<_>>()),
+                });
             }
             FaultSpec::Partition { at, until, for_, groups, from, to, connections_only } => {
                 let t = resolve(at, rng);
-                times.push(t);
+                let listed: Vec<&String> = groups.iter().flatten().chain(from).chain(to).collect();
                 let blocked = if groups.is_empty() {
                     pairs(from, to, false, id_of)
                 } else {
@@ -364,45 +391,53 @@ fn schedule_faults(
                     (Fault::Block { pairs: blocked.clone(), heal: false }, Fault::Block { pairs: blocked, heal: true })
                 };
                 engine.schedule_fault(t, cut);
-                if let Some(end) = end_of(t, until, *for_, rng) {
+                let end = end_of(t, until, *for_, rng);
+                if let Some(end) = end {
                     engine.schedule_fault(end, heal);
                 }
+                spans.push(FaultSpan { kind: "partition", at: t, end, nodes: ids(&listed) });
             }
             FaultSpec::Heal { at } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 engine.schedule_fault(t, Fault::HealAll);
+                spans.push(FaultSpan { kind: "heal", at: t, end: None, nodes: Vec::new() });
             }
-            FaultSpec::Link { at, .. } => {
+            FaultSpec::Link { at, from, to, .. } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 link_changes.push((t, i, f));
+                spans.push(FaultSpan {
+                    kind: "link",
+                    at: t,
+                    end: None,
+                    nodes: ids(&from.iter().chain(to).collect::<Vec<_>>()),
+                });
             }
             FaultSpec::Crash { at, node: name, until, for_, host_down, wipe_disk } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 let crash = Fault::Crash { node: node(name), host_down: *host_down, wipe_disk: *wipe_disk };
                 engine.schedule_fault(t, crash);
-                if let Some(end) = end_of(t, until, *for_, rng) {
+                let end = end_of(t, until, *for_, rng);
+                if let Some(end) = end {
                     engine.schedule_fault(end, Fault::Restart { node: node(name) });
                 }
+                spans.push(FaultSpan { kind: "crash", at: t, end, nodes: vec![node(name)] });
             }
             FaultSpec::Restart { at, node: name } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 engine.schedule_fault(t, Fault::Restart { node: node(name) });
+                spans.push(FaultSpan { kind: "restart", at: t, end: None, nodes: vec![node(name)] });
             }
             FaultSpec::Pause { at, node: name, until, for_ } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 engine.schedule_fault(t, Fault::Pause { node: node(name) });
                 let end = end_of(t, until, *for_, rng).expect("validated: a pause ends");
                 engine.schedule_fault(end, Fault::Resume { node: node(name) });
+                spans.push(FaultSpan { kind: "pause", at: t, end: Some(end), nodes: vec![node(name)] });
             }
             FaultSpec::ClockJump { at, node: name, by } => {
                 let t = resolve(at, rng);
-                times.push(t);
                 engine.schedule_fault(t, Fault::ClockJump { node: node(name), by: *by });
+                spans.push(FaultSpan { kind: "clock_jump", at: t, end: None, nodes: vec![node(name)] });
             }
         }
     }
@@ -421,7 +456,7 @@ fn schedule_faults(
             }
         }
     }
-    times
+    spans
 }
 
 fn schedule_workload(c: &ClientSpec, ip: String, node: NodeId, engine: &mut Engine<Process>, rng: &mut ChaCha8Rng) {

@@ -1,0 +1,333 @@
+//! `run --timeline out.html`: one self-contained HTML page that draws a run, a lane per node.
+//!
+//! Built from the observation stream as it goes (like the expectations), so a long run costs
+//! the states it shows, not its whole trace: on a server lane, its view of each member (UP /
+//! SUSPICIOUS / DOWN), its status, and per instance healthy / unhealthy bands until deletion;
+//! on a client lane, its subscriber view per service. Faults are shaded over the lanes they
+//! name; every observation is a tick whose fields show on hover and click. The page has no
+//! dependency: its script and style are inline (`page.html`), the data a JSON block.
+
+use crate::engine::{NodeId, Record};
+use crate::naming::wire::{Observation, Str};
+use crate::scenario::world::{trace_line, FaultSpan};
+use crate::time::{Dur, Time};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// Most rows drawn, shared out between the nodes (rows beyond a node's share are counted, not
+/// drawn: pick services with `--timeline-service` to see them; the instance counts still show).
+const MAX_ROWS: usize = 3000;
+/// A server's instance count changes with every registration: changes closer than this to the
+/// start of the count's band update it in place, so a 100k-instance run stays a few bands.
+const COUNT_COALESCE: Dur = Dur::from_millis(500);
+/// Most observation ticks kept; later ones are counted.
+const MAX_EVENTS: usize = 40_000;
+
+/// One state of one row over `[from, to)`.
+struct Band {
+    node: NodeId,
+    row: u32,
+    from: Time,
+    to: Time,
+    state: String,
+    detail: String,
+}
+
+/// A row: what it shows on which node.
+struct Row {
+    node: NodeId,
+    class: &'static str,
+    label: String,
+    service: String,
+    /// The state in force since `since`, if any.
+    open: Option<(Time, String, String)>,
+}
+
+/// The timeline of one run, fed every observation in order.
+pub struct Timeline {
+    name: String,
+    names: Vec<String>,
+    servers: usize,
+    /// Only these services' rows and observations (plain or grouped names), if given.
+    services: Option<BTreeSet<String>>,
+    rows: Vec<Row>,
+    row_of: BTreeMap<(NodeId, &'static str, String), u32>,
+    /// Rows per node, against its share of [`MAX_ROWS`].
+    rows_per_node: Vec<usize>,
+    /// Each server's instances and their health, for its count row.
+    health: BTreeMap<(NodeId, Str, Str, u16), bool>,
+    counts: Vec<(u64, u64)>,
+    bands: Vec<Band>,
+    events: Vec<String>,
+    dropped_rows: u64,
+    dropped_events: u64,
+}
+
+impl Timeline {
+    /// `names`: node ids, the first `servers` of them servers.
+    pub fn new(name: &str, names: &[String], servers: usize, services: &[String]) -> Timeline {
+        Timeline {
+            name: name.to_string(),
+            names: names.to_vec(),
+            servers,
+            services: (!services.is_empty()).then(|| services.iter().cloned().collect()),
+            rows: Vec::new(),
+            row_of: BTreeMap::new(),
+            rows_per_node: vec![0; names.len()],
+            health: BTreeMap::new(),
+            counts: vec![(0, 0); names.len()],
+            bands: Vec::new(),
+            events: Vec::new(),
+            dropped_rows: 0,
+            dropped_events: 0,
+        }
+    }
+
+    /// Whether a service (as observations name it, `GROUP@@name`) is shown.
+    fn shown(&self, service: &str) -> bool {
+        self.services
+            .as_ref()
+            .is_none_or(|s| s.contains(service) || service.split_once("@@").is_some_and(|(_, plain)| s.contains(plain)))
+    }
+
+    pub fn observe(&mut self, r: &Record<Observation>) {
+        let (service, shown) = match observed_service(&r.obs) {
+            Some(s) => (s, self.shown(s)),
+            None => ("", true),
+        };
+        if !shown {
+            return;
+        }
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(trace_line(r, &self.names));
+        } else {
+            self.dropped_events += 1;
+        }
+        let (n, at) = (r.node, r.at);
+        match &r.obs {
+            // A first change also tells the state before it, held since the start.
+            Observation::MemberStateChanged { member, from, to } => {
+                let label = format!("member {member}");
+                if !self.row_of.contains_key(&(n, "member", label.clone())) {
+                    self.set(n, "member", label.clone(), "", Time::ZERO, from, "");
+                }
+                self.set(n, "member", label, "", at, to, "");
+            }
+            Observation::ServerStatusChanged { from, to } => {
+                if !self.row_of.contains_key(&(n, "status", "server status".into())) {
+                    self.set(n, "status", "server status".into(), "", Time::ZERO, from, "");
+                }
+                self.set(n, "status", "server status".into(), "", at, to, "");
+            }
+            Observation::InstanceAdded { service: svc, ip, port, healthy } => {
+                let state = if *healthy { "healthy" } else { "unhealthy" };
+                self.set(n, "instance", format!("{service} {ip}:{port}"), service, at, state, "");
+                self.count(n, (svc, ip, *port), Some(*healthy), at);
+            }
+            Observation::InstanceUnhealthy { service: svc, ip, port, .. } => {
+                self.set(n, "instance", format!("{service} {ip}:{port}"), service, at, "unhealthy", "");
+                self.count(n, (svc, ip, *port), Some(false), at);
+            }
+            Observation::InstanceHealthy { service: svc, ip, port } => {
+                self.set(n, "instance", format!("{service} {ip}:{port}"), service, at, "healthy", "");
+                self.count(n, (svc, ip, *port), Some(true), at);
+            }
+            Observation::InstanceRemoved { service: svc, ip, port } => {
+                self.close(n, "instance", format!("{service} {ip}:{port}"), at);
+                self.count(n, (svc, ip, *port), None, at);
+            }
+            Observation::SubscriberViewChanged { hosts, .. } => {
+                let unhealthy = hosts.iter().filter(|h| !h.healthy).count();
+                let state = match (hosts.len(), unhealthy) {
+                    (0, _) => "empty".to_string(),
+                    (1, 0) => "1 host".to_string(),
+                    (h, 0) => format!("{h} hosts"),
+                    (h, u) => format!("{h} hosts, {u} unhealthy"),
+                };
+                let mut detail = String::new();
+                for h in hosts {
+                    let _ = write!(detail, "{}:{} {} ", h.ip, h.port, if h.healthy { "healthy" } else { "unhealthy" });
+                }
+                self.set(n, "view", format!("view {service}"), service, at, &state, detail.trim_end());
+            }
+            _ => {}
+        }
+    }
+
+    /// A server's instance changed (`None`: removed): its count row moves, coalesced.
+    fn count(&mut self, node: NodeId, (service, ip, port): (&Str, &Str, u16), healthy: Option<bool>, at: Time) {
+        let key = (node, service.clone(), ip.clone(), port);
+        let before = match healthy {
+            Some(h) => self.health.insert(key, h),
+            None => self.health.remove(&key),
+        };
+        let (total, unhealthy) = &mut self.counts[node as usize];
+        match before {
+            Some(false) => *unhealthy -= 1,
+            Some(true) => {}
+            None => *total += 1,
+        }
+        match healthy {
+            Some(false) => *unhealthy += 1,
+            Some(true) => {}
+            None => *total -= 1,
+        }
+        let state = match (*total, *unhealthy) {
+            (1, 0) => "1 instance".to_string(),
+            (t, 0) => format!("{t} instances"),
+            (t, u) => format!("{t} instances, {u} unhealthy"),
+        };
+        let Some(i) = self.row(node, "count", "instances held".into(), "") else { return };
+        match &mut self.rows[i as usize].open {
+            Some((since, s, _)) if at.0 - since.0 < COUNT_COALESCE.0 => *s = state,
+            _ => self.set(node, "count", "instances held".into(), "", at, &state, ""),
+        }
+    }
+
+    /// The row of `(node, class, label)`, created on first use (`None` past the node's share).
+    fn row(&mut self, node: NodeId, class: &'static str, label: String, service: &str) -> Option<u32> {
+        if let Some(&i) = self.row_of.get(&(node, class, label.clone())) {
+            return Some(i);
+        }
+        // Member, status and count rows always fit; instance and view rows share the rest.
+        let share = (MAX_ROWS / self.names.len().max(1)).max(20);
+        if matches!(class, "instance" | "view") && self.rows_per_node[node as usize] >= share {
+            self.dropped_rows += 1;
+            return None;
+        }
+        self.rows_per_node[node as usize] += 1;
+        let i = self.rows.len() as u32;
+        self.rows.push(Row { node, class, label: label.clone(), service: service.to_string(), open: None });
+        self.row_of.insert((node, class, label), i);
+        Some(i)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set(
+        &mut self,
+        node: NodeId,
+        class: &'static str,
+        label: String,
+        service: &str,
+        at: Time,
+        state: &str,
+        detail: &str,
+    ) {
+        let Some(i) = self.row(node, class, label, service) else { return };
+        let row = &mut self.rows[i as usize];
+        if row.open.as_ref().is_some_and(|(_, s, d)| s == state && d == detail) {
+            return;
+        }
+        if let Some((from, state, detail)) = row.open.take() {
+            self.bands.push(Band { node, row: i, from, to: at, state, detail });
+        }
+        self.rows[i as usize].open = Some((at, state.to_string(), detail.to_string()));
+    }
+
+    fn close(&mut self, node: NodeId, class: &'static str, label: String, at: Time) {
+        let Some(&i) = self.row_of.get(&(node, class, label)) else { return };
+        if let Some((from, state, detail)) = self.rows[i as usize].open.take() {
+            self.bands.push(Band { node, row: i, from, to: at, state, detail });
+        }
+    }
+
+    /// The page, with the run ended at `end` and its faults.
+    pub fn html(mut self, end: Time, faults: &[FaultSpan]) -> String {
+        for i in 0..self.rows.len() {
+            if let Some((from, state, detail)) = self.rows[i].open.take() {
+                let node = self.rows[i].node;
+                self.bands.push(Band { node, row: i as u32, from, to: end, state, detail });
+            }
+        }
+        let ms = |t: Time| t.0 as f64 / 1e6;
+        let q = |s: &str| serde_json::to_string(s).expect("string serializes");
+        let mut d = String::with_capacity(1 << 16);
+        let _ = write!(d, "{{\"name\":{},\"end_ms\":{},\"nodes\":[", q(&self.name), ms(end));
+        for (i, n) in self.names.iter().enumerate() {
+            let kind = if i < self.servers { "server" } else { "client" };
+            let _ = write!(d, "{}{{\"id\":{},\"kind\":\"{kind}\"}}", if i > 0 { "," } else { "" }, q(n));
+        }
+        d += "],\"rows\":[";
+        for (i, r) in self.rows.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{{\"node\":{},\"class\":\"{}\",\"label\":{},\"service\":{}}}",
+                if i > 0 { "," } else { "" },
+                r.node,
+                r.class,
+                q(&r.label),
+                q(&r.service)
+            );
+        }
+        d += "],\"bands\":[";
+        for (i, b) in self.bands.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}[{},{},{},{},{},{}]",
+                if i > 0 { "," } else { "" },
+                b.node,
+                b.row,
+                ms(b.from),
+                ms(b.to),
+                q(&b.state),
+                q(&b.detail)
+            );
+        }
+        d += "],\"faults\":[";
+        for (i, f) in faults.iter().enumerate() {
+            let nodes: Vec<String> = f.nodes.iter().map(|n| n.to_string()).collect();
+            let end = f.end.map_or("null".to_string(), |e| ms(e).to_string());
+            let _ = write!(
+                d,
+                "{}{{\"index\":{i},\"kind\":\"{}\",\"from_ms\":{},\"to_ms\":{end},\"nodes\":[{}]}}",
+                if i > 0 { "," } else { "" },
+                f.kind,
+                ms(f.at),
+                nodes.join(",")
+            );
+        }
+        d += "],\"events\":[";
+        d += &self.events.join(",");
+        let _ = write!(d, "],\"dropped_rows\":{},\"dropped_events\":{}}}", self.dropped_rows, self.dropped_events);
+        // JSON inside <script>: "</" must not end the element.
+        let data = d.replace("</", "<\\/");
+        let (head, tail) = PAGE.split_once("/*DATA*/").expect("the page has a data slot");
+        format!("{}{data}{tail}", head.replace("/*TITLE*/", &html_escape(&self.name)))
+    }
+}
+
+/// The service an observation concerns, if any (for the service filter and the row labels).
+fn observed_service(o: &Observation) -> Option<&str> {
+    use Observation::*;
+    match o {
+        ServiceCreated { service }
+        | ServiceRemoved { service }
+        | InstanceRegistered { service, .. }
+        | InstanceAdded { service, .. }
+        | InstanceRemoved { service, .. }
+        | InstanceUnhealthy { service, .. }
+        | InstanceHealthy { service, .. }
+        | DeleteRequested { service, .. }
+        | BeatForUnknownInstance { service, .. }
+        | PushClientAdded { service, .. }
+        | PushZombieRemoved { service, .. }
+        | PushRoundStarted { service, .. }
+        | PushSent { service, .. }
+        | PushAcked { service, .. }
+        | PushGivenUp { service, .. }
+        | SubscriberViewChanged { service, .. }
+        | PushReceived { service }
+        | Reregister { service, .. }
+        | HealthCheckResult { service, .. }
+        | Unsubscribed { service }
+        | UpdateTaskStopped { service }
+        | QueryAnswered { service, .. } => Some(service),
+        _ => None,
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+const PAGE: &str = include_str!("page.html");

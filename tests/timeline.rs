@@ -1,0 +1,111 @@
+//! `run --timeline`: the page's data says what the run did, and a real browser draws it (one
+//! lane per node, the partition shaded, membership and view changes at their times).
+
+use nacos_sim::scenario::{self, world};
+use nacos_sim::timeline::Timeline;
+use serde_json::Value;
+use std::process::Command;
+
+const FILE: &str = "scenarios/distro-partition-20s.json";
+
+fn page(services: &[String]) -> String {
+    let sc = scenario::load(FILE).unwrap();
+    let mut w = world::build(&sc, sc.seed);
+    let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), services);
+    let end = w.duration;
+    world::run_streaming(&mut w, end, |r, _| t.observe(r));
+    t.html(end, &w.faults)
+}
+
+fn data(html: &str) -> Value {
+    let open = r#"<script type="application/json" id="data">"#;
+    let start = html.find(open).expect("data block") + open.len();
+    let len = html[start..].find("</script>").expect("end of data");
+    serde_json::from_str(&html[start..start + len]).expect("data is JSON")
+}
+
+/// `(node, row label, from, to, state)` of every band.
+fn bands(d: &Value) -> Vec<(String, String, f64, f64, String)> {
+    d["bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let node = d["nodes"][b[0].as_u64().unwrap() as usize]["id"].as_str().unwrap().to_string();
+            let row = d["rows"][b[1].as_u64().unwrap() as usize]["label"].as_str().unwrap().to_string();
+            (node, row, b[2].as_f64().unwrap(), b[3].as_f64().unwrap(), b[4].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_data_holds_lanes_faults_and_state_bands_at_their_times() {
+    let html = page(&[]);
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no network access");
+    let d = data(&html);
+    let nodes: Vec<&str> = d["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["s1", "s2", "s3", "p1", "p2", "consumer"]);
+    let f = &d["faults"][0];
+    assert_eq!(
+        (f["kind"].as_str(), f["from_ms"].as_f64(), f["to_ms"].as_f64()),
+        (Some("partition"), Some(40000.0), Some(60000.0))
+    );
+    assert_eq!(f["nodes"], serde_json::json!([1]));
+    let b = bands(&d);
+    let has = |node: &str, row: &str, from: f64, to: f64, state: &str| {
+        b.iter().any(|x| x.0 == node && x.1 == row && x.2 == from && x.3 == to && x.4 == state)
+    };
+    // s1 probes s2 every 4 s with a 5 s connect timeout: SUSPICIOUS at the first failure, DOWN
+    // at the fourth, UP when a probe answers after the heal.
+    assert!(has("s1", "member 10.0.0.2:8848", 0.0, 48000.0, "UP"), "{b:?}");
+    assert!(has("s1", "member 10.0.0.2:8848", 48000.0, 60000.0, "SUSPICIOUS"), "{b:?}");
+    assert!(has("s1", "member 10.0.0.2:8848", 60000.0, 60001.0, "DOWN"), "{b:?}");
+    // s2, cut off, stops getting p1's beats: demo's instance goes unhealthy there and back.
+    let unhealthy = b.iter().find(|x| x.0 == "s2" && x.1 == "DEFAULT_GROUP@@demo 10.1.0.2:8080" && x.4 == "unhealthy");
+    let (_, _, from, to, _) = unhealthy.expect("an unhealthy band on s2");
+    assert!(*from > 55000.0 && *from <= 60000.0 && *to > 60000.0, "{from} {to}");
+    // The consumer keeps seeing demo's instance all along (R5.19 step 3 is ignored in 1.4.1).
+    assert!(b
+        .iter()
+        .any(|x| x.0 == "consumer" && x.1 == "view DEFAULT_GROUP@@demo" && x.4 == "1 host" && x.3 == 150000.0));
+    // Picking a service leaves the others' rows out.
+    let only = bands(&data(&page(&["orders".into()])));
+    assert!(only.iter().all(|x| !x.1.contains("demo")) && only.iter().any(|x| x.1.contains("orders")));
+}
+
+/// The browser to draw with: `$CHROMIUM`, else Debian's `chromium`.
+fn browser() -> Option<String> {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    std::path::Path::new(&path).exists().then_some(path)
+}
+
+#[test]
+fn a_headless_browser_draws_the_lanes_the_partition_and_the_changes() {
+    let Some(chromium) = browser() else {
+        // `.ci/run` installs it, so CI always draws; a developer machine without it says so.
+        assert!(std::env::var("CI").is_err(), "CI must have chromium (.ci/run installs it)");
+        eprintln!("skipped: no chromium (apt-get install chromium, or set CHROMIUM)");
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join("distro-partition-20s.html");
+    std::fs::write(&file, page(&[])).unwrap();
+    let url = format!("file://{}", file.display());
+    let args = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,600"];
+    let out = Command::new(&chromium).args(args).arg("--dump-dom").arg(&url).output().expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for node in ["s1", "s2", "s3", "p1", "p2", "consumer"] {
+        assert_eq!(dom.matches(&format!(r#"<g class="lane" data-node="{node}""#)).count(), 1, "lane {node}");
+    }
+    let fault = r#"<rect class="fault" data-node="s2""#;
+    let shade = dom.split(fault).nth(1).expect("the partition shades s2's lane");
+    assert!(shade.split('>').next().unwrap().contains(r#"data-from-ms="40000" data-to-ms="60000""#));
+    let member = r#"class="band member" data-node="s1" data-row="member 10.0.0.2:8848" data-service="" data-state="SUSPICIOUS" data-from-ms="48000" data-to-ms="60000""#;
+    assert!(dom.contains(member), "s1's view of s2 drawn SUSPICIOUS from 48 s to 60 s");
+    let view = r#"class="band view" data-node="consumer" data-row="view DEFAULT_GROUP@@demo""#;
+    assert!(dom.contains(view), "the consumer's view of demo drawn");
+    assert!(dom.matches(r#"<line class="event""#).count() > 50, "observation ticks drawn");
+    let shot = dir.join("timeline.png");
+    let status = Command::new(&chromium).args(args).arg(format!("--screenshot={}", shot.display())).arg(&url).output();
+    assert!(status.is_ok() && std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot saved");
+}
