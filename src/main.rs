@@ -40,6 +40,9 @@ enum Cmd {
         /// Write the run's timeline to this HTML file (self-contained: open it in any browser).
         #[arg(long)]
         timeline: Option<String>,
+        /// Write the run in the Chrome trace-event format (open it in ui.perfetto.dev).
+        #[arg(long)]
+        perfetto: Option<String>,
         /// Draw only this service in the timeline (`name` or `GROUP@@name`); repeatable.
         #[arg(long = "timeline-service", value_name = "SERVICE")]
         timeline_services: Vec<String>,
@@ -244,8 +247,13 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Run { file, seed, until, trace, timeline, timeline_services, check_invariants, sets } => {
-            let outputs = RunOutputs { trace: trace.as_deref(), timeline: timeline.as_deref(), timeline_services };
+        Cmd::Run { file, seed, until, trace, timeline, perfetto, timeline_services, check_invariants, sets } => {
+            let outputs = RunOutputs {
+                trace: trace.as_deref(),
+                timeline: timeline.as_deref(),
+                perfetto: perfetto.as_deref(),
+                timeline_services,
+            };
             run(&file, &sets, seed, until, &outputs, check_invariants)
         }
         Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
@@ -341,6 +349,7 @@ fn load_or_exit(file: &str) -> Result<scenario::Scenario, ExitCode> {
 struct RunOutputs<'a> {
     trace: Option<&'a str>,
     timeline: Option<&'a str>,
+    perfetto: Option<&'a str>,
     timeline_services: Vec<String>,
 }
 
@@ -370,13 +379,17 @@ fn run(
             return ExitCode::from(2);
         }
     };
-    let timeline_file = match outputs.timeline.map(|path| std::fs::File::create(path).map(|f| (path, f))).transpose() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot write timeline {}: {e}", outputs.timeline.unwrap_or_default());
-            return ExitCode::from(2);
+    let mut drawings = Vec::new();
+    for (what, path) in [("timeline", outputs.timeline), ("perfetto", outputs.perfetto)] {
+        let Some(path) = path else { continue };
+        match std::fs::File::create(path) {
+            Ok(f) => drawings.push((what, path, f)),
+            Err(e) => {
+                eprintln!("error: cannot write {what} {path}: {e}");
+                return ExitCode::from(2);
+            }
         }
-    };
+    }
     let wall = std::time::Instant::now(); // timing the tool itself, never read by the simulation
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
@@ -384,7 +397,7 @@ fn run(
     let mut trace_out = trace_file.map(|(path, f)| (path, std::io::BufWriter::new(f), Ok(()), 0u64));
     // Each observation goes to the trace file, if any, and to the expectations, then is dropped.
     let mut timeline =
-        timeline_file.as_ref().map(|_| Timeline::new(&sc.name, &w.names, sc.servers.len(), &outputs.timeline_services));
+        (!drawings.is_empty()).then(|| Timeline::new(&sc.name, &w.names, sc.servers.len(), &outputs.timeline_services));
     let mut sink = |r: &nacos_sim::engine::Record<nacos_sim::naming::wire::Observation>, names: &[String]| {
         checker.observe(r, names);
         if let Some(t) = &mut timeline {
@@ -443,12 +456,15 @@ fn run(
         }
         println!("trace         {path} ({lines} lines)");
     }
-    if let (Some((path, mut f)), Some(t)) = (timeline_file, timeline) {
-        if let Err(e) = f.write_all(t.html(end, &w.faults).as_bytes()) {
-            eprintln!("error: cannot write timeline {path}: {e}");
-            return ExitCode::from(2);
+    if let Some(t) = &mut timeline {
+        for (what, path, mut f) in drawings {
+            let text = if what == "timeline" { t.html(end, &w.faults) } else { t.perfetto(end, &w.faults) };
+            if let Err(e) = f.write_all(text.as_bytes()) {
+                eprintln!("error: cannot write {what} {path}: {e}");
+                return ExitCode::from(2);
+            }
+            println!("{what:<13} {path}");
         }
-        println!("timeline      {path}");
     }
     for a in w.anomalies.found() {
         println!("anomaly       {} at {} on {}: {}", a.name, a.at, w.names[a.node as usize], a.detail);

@@ -109,3 +109,44 @@ fn a_headless_browser_draws_the_lanes_the_partition_and_the_changes() {
     let status = Command::new(&chromium).args(args).arg(format!("--screenshot={}", shot.display())).arg(&url).output();
     assert!(status.is_ok() && std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot saved");
 }
+
+#[test]
+fn the_perfetto_file_is_trace_event_json_with_a_track_per_node_and_row() {
+    let sc = scenario::load(FILE).unwrap();
+    let mut w = world::build(&sc, sc.seed);
+    let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), &[]);
+    let end = w.duration;
+    let mut observations = 0;
+    world::run_streaming(&mut w, end, |r, _| {
+        observations += 1;
+        t.observe(r)
+    });
+    let v: Value = serde_json::from_str(&t.perfetto(end, &w.faults)).expect("valid JSON");
+    let ev = v["traceEvents"].as_array().expect("traceEvents");
+    let named = |what: &str| -> Vec<(u64, Option<u64>, String)> {
+        ev.iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == what)
+            .map(|e| (e["pid"].as_u64().unwrap(), e["tid"].as_u64(), e["args"]["name"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let processes: Vec<String> = named("process_name").into_iter().map(|p| p.2).collect();
+    assert_eq!(
+        processes,
+        ["s1 (server)", "s2 (server)", "s3 (server)", "p1 (client)", "p2 (client)", "consumer (client)", "faults"]
+    );
+    let (pid, tid, _) =
+        named("thread_name").into_iter().find(|t| t.0 == 0 && t.2 == "member 10.0.0.2:8848").expect("s1's row");
+    let slice =
+        ev.iter().find(|e| e["ph"] == "X" && e["pid"] == pid && e["tid"] == tid.unwrap() && e["name"] == "SUSPICIOUS");
+    let slice = slice.expect("s1's view of s2 as a slice");
+    assert_eq!((slice["ts"].as_u64(), slice["dur"].as_u64()), (Some(48_000_000), Some(12_000_000)));
+    let fault = ev.iter().find(|e| e["ph"] == "X" && e["pid"] == 6).expect("the partition");
+    assert_eq!(
+        (fault["name"].as_str(), fault["ts"].as_u64(), fault["dur"].as_u64()),
+        (Some("partition"), Some(40_000_000), Some(20_000_000))
+    );
+    assert_eq!(fault["args"]["nodes"], serde_json::json!(["s2"]));
+    let instants: Vec<&Value> = ev.iter().filter(|e| e["ph"] == "i").collect();
+    assert_eq!(instants.len(), observations, "one instant event per observation");
+    assert!(instants.iter().all(|e| e["tid"] == 0 && e["args"]["kind"] == e["name"]));
+}

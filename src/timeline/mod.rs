@@ -59,6 +59,8 @@ pub struct Timeline {
     counts: Vec<(u64, u64)>,
     bands: Vec<Band>,
     events: Vec<String>,
+    /// Where and when each kept observation happened.
+    event_at: Vec<(NodeId, Time, &'static str)>,
     dropped_rows: u64,
     dropped_events: u64,
 }
@@ -78,6 +80,7 @@ impl Timeline {
             counts: vec![(0, 0); names.len()],
             bands: Vec::new(),
             events: Vec::new(),
+            event_at: Vec::new(),
             dropped_rows: 0,
             dropped_events: 0,
         }
@@ -100,6 +103,7 @@ impl Timeline {
         }
         if self.events.len() < MAX_EVENTS {
             self.events.push(trace_line(r, &self.names));
+            self.event_at.push((r.node, r.at, r.obs.kind()));
         } else {
             self.dropped_events += 1;
         }
@@ -231,14 +235,88 @@ impl Timeline {
         }
     }
 
-    /// The page, with the run ended at `end` and its faults.
-    pub fn html(mut self, end: Time, faults: &[FaultSpan]) -> String {
+    /// The run ended at `end`: the states still in force end there (once: the page and the
+    /// Perfetto file can both be written).
+    fn finish(&mut self, end: Time) {
         for i in 0..self.rows.len() {
             if let Some((from, state, detail)) = self.rows[i].open.take() {
                 let node = self.rows[i].node;
                 self.bands.push(Band { node, row: i as u32, from, to: end, state, detail });
             }
         }
+    }
+
+    /// The same run in the Chrome trace-event format (ui.perfetto.dev, chrome://tracing): a
+    /// process per node with a thread per row (its states as slices) and one for its
+    /// observations (instant events with their fields), and a `faults` process.
+    pub fn perfetto(&mut self, end: Time, faults: &[FaultSpan]) -> String {
+        self.finish(end);
+        let us = |t: Time| t.0 / 1000;
+        let q = |s: &str| serde_json::to_string(s).expect("string serializes");
+        let mut d = String::with_capacity(1 << 16);
+        d += "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[";
+        let mut first = true;
+        let mut push = |d: &mut String, e: String| {
+            if !first {
+                d.push(',');
+            }
+            first = false;
+            d.push_str(&e);
+        };
+        for (i, n) in self.names.iter().enumerate() {
+            let kind = if i < self.servers { "server" } else { "client" };
+            let name = q(&format!("{n} ({kind})"));
+            push(
+                &mut d,
+                format!("{{\"ph\":\"M\",\"pid\":{i},\"name\":\"process_name\",\"args\":{{\"name\":{name}}}}}"),
+            );
+            push(&mut d, format!("{{\"ph\":\"M\",\"pid\":{i},\"tid\":0,\"name\":\"thread_name\",\"args\":{{\"name\":\"observations\"}}}}"));
+        }
+        for (k, r) in self.rows.iter().enumerate() {
+            let (pid, tid, name) = (r.node, k + 1, q(&r.label));
+            push(&mut d, format!("{{\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"name\":\"thread_name\",\"args\":{{\"name\":{name}}}}}"));
+        }
+        for b in &self.bands {
+            let (ts, dur) = (us(b.from), us(b.to) - us(b.from));
+            push(
+                &mut d,
+                format!(
+                    "{{\"ph\":\"X\",\"pid\":{},\"tid\":{},\"ts\":{ts},\"dur\":{dur},\"name\":{},\"args\":{{\"detail\":{}}}}}",
+                    b.node,
+                    b.row + 1,
+                    q(&b.state),
+                    q(&b.detail)
+                ),
+            );
+        }
+        let faults_pid = self.names.len();
+        push(
+            &mut d,
+            format!("{{\"ph\":\"M\",\"pid\":{faults_pid},\"name\":\"process_name\",\"args\":{{\"name\":\"faults\"}}}}"),
+        );
+        for (i, f) in faults.iter().enumerate() {
+            let nodes: Vec<&str> = f.nodes.iter().map(|&n| self.names[n as usize].as_str()).collect();
+            let (ts, dur) = (us(f.at), f.end.map_or(0, |e| us(e) - us(f.at)));
+            let args = format!("{{\"nodes\":{}}}", serde_json::to_string(&nodes).expect("names serialize"));
+            push(
+                &mut d,
+                format!(
+                    "{{\"ph\":\"X\",\"pid\":{faults_pid},\"tid\":{i},\"ts\":{ts},\"dur\":{dur},\"name\":\"{}\",\"args\":{args}}}",
+                    f.kind
+                ),
+            );
+        }
+        for (e, (node, at, kind)) in self.events.iter().zip(&self.event_at) {
+            let ts = us(*at);
+            push(&mut d, format!("{{\"ph\":\"i\",\"s\":\"t\",\"pid\":{node},\"tid\":0,\"ts\":{ts},\"name\":\"{kind}\",\"args\":{e}}}"));
+        }
+        d += "]}";
+        d
+    }
+
+    /// The page, with the run ended at `end` and its faults.
+    pub fn html(&mut self, end: Time, faults: &[FaultSpan]) -> String {
+        self.finish(end);
         let ms = |t: Time| t.0 as f64 / 1e6;
         let q = |s: &str| serde_json::to_string(s).expect("string serializes");
         let mut d = String::with_capacity(1 << 16);
