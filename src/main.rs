@@ -87,6 +87,9 @@ enum Cmd {
         /// Observations shown before the divergence.
         #[arg(long, default_value_t = 5)]
         context: usize,
+        /// Write both runs' timelines, stacked, with the first divergence marked, to this HTML file.
+        #[arg(long)]
+        timeline: Option<String>,
     },
     /// Swarm fuzzing: each seed draws a whole scenario (1–5 servers, clients, services, random
     /// faults), heals, waits, and checks convergence; failing seeds are written as scenario files.
@@ -309,8 +312,8 @@ fn main() -> ExitCode {
             };
             fuzz(&campaign, &out, shrink)
         }
-        Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context } => {
-            diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context)
+        Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context, timeline } => {
+            diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context, timeline.as_deref())
         }
         Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
         Cmd::Check { files } => {
@@ -584,24 +587,35 @@ fn print_divergence(a: &[String], b: &[String], names: (&str, &str), context: us
 /// One side of a diff: the file, its seed override, its `--set` changes.
 type Side<'a> = (&'a str, Option<u64>, &'a [String]);
 
-fn diff(a: Side, b: Side, context: usize) -> ExitCode {
-    let trace = |(file, seed, sets): Side| -> Result<(Vec<String>, u64), ExitCode> {
+fn diff(a: Side, b: Side, context: usize, timeline: Option<&str>) -> ExitCode {
+    let trace = |(file, seed, sets): Side| -> Result<(Vec<String>, u64, world::World, String), ExitCode> {
         let sc = scenario::load_with(file, sets).map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(2)
         })?;
         let mut w = world::build(&sc, seed.unwrap_or(sc.seed));
         w.run_until(w.duration);
-        Ok((w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect(), w.engine.trace_hash()))
+        let lines = w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect();
+        Ok((lines, w.engine.trace_hash(), w, sc.name))
     };
-    let (ta, ha) = match trace(a) {
+    let (ta, ha, wa, name) = match trace(a) {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let (tb, hb) = match trace(b) {
+    let (tb, hb, wb, _) = match trace(b) {
         Ok(t) => t,
         Err(c) => return c,
     };
+    if let Some(path) = timeline {
+        let first = (0..ta.len().max(tb.len())).find(|&i| ta.get(i) != tb.get(i));
+        let at = first.and_then(|i| wa.engine.records.get(i).or(wb.engine.records.get(i)).map(|r| r.at));
+        let page = Timeline::stacked(&format!("{name}: A over B"), [&wa, &wb], at);
+        if let Err(e) = std::fs::write(path, page) {
+            eprintln!("error: cannot write timeline {path}: {e}");
+            return ExitCode::from(2);
+        }
+        println!("timeline: {path}");
+    }
     let show = |(file, _, sets): Side| {
         if sets.is_empty() {
             file.to_string()

@@ -150,3 +150,26 @@ fn the_perfetto_file_is_trace_event_json_with_a_track_per_node_and_row() {
     assert_eq!(instants.len(), observations, "one instant event per observation");
     assert!(instants.iter().all(|e| e["tid"] == 0 && e["args"]["kind"] == e["name"]));
 }
+
+#[test]
+fn two_runs_stack_with_their_first_divergence_marked() {
+    let run = |sets: &[String]| {
+        let sc = scenario::load_with(FILE, sets).unwrap();
+        let mut w = world::build(&sc, sc.seed);
+        w.run_until(w.duration);
+        w
+    };
+    let (a, b) = (run(&[]), run(&["switches.server_version=\"1.3.2\"".into()]));
+    let d = data(&Timeline::stacked("t", [&a, &b], Some(nacos_sim::time::Time::from_millis(1234))));
+    let nodes: Vec<&str> = d["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(nodes[..3], ["A:s1", "A:s2", "A:s3"]);
+    assert_eq!(nodes[6..9], ["B:s1", "B:s2", "B:s3"]);
+    let faults = d["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 3, "each run's partition and the divergence");
+    assert_eq!(faults[1]["nodes"], serde_json::json!([7]), "B's partition on B:s2");
+    assert_eq!((faults[2]["kind"].as_str(), faults[2]["from_ms"].as_f64()), (Some("divergence"), Some(1234.0)));
+    // 1.4.1 marks the cut-off s2 DOWN on s3; 1.3.2 never gets past SUSPICIOUS.
+    let b = bands(&d);
+    assert!(b.iter().any(|x| x.0 == "A:s3" && x.1 == "member 10.0.0.2:8848" && x.4 == "DOWN"));
+    assert!(!b.iter().any(|x| x.0 == "B:s3" && x.1 == "member 10.0.0.2:8848" && x.4 == "DOWN"));
+}

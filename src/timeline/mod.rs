@@ -9,7 +9,8 @@
 
 use crate::engine::{NodeId, Record};
 use crate::naming::wire::{Observation, Str};
-use crate::scenario::world::{trace_line, FaultSpan};
+use crate::naming::Process;
+use crate::scenario::world::{trace_line, FaultSpan, World};
 use crate::time::{Dur, Time};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -47,7 +48,8 @@ struct Row {
 pub struct Timeline {
     name: String,
     names: Vec<String>,
-    servers: usize,
+    /// `server` or `client`, per node.
+    kinds: Vec<&'static str>,
     /// Only these services' rows and observations (plain or grouped names), if given.
     services: Option<BTreeSet<String>>,
     rows: Vec<Row>,
@@ -71,7 +73,7 @@ impl Timeline {
         Timeline {
             name: name.to_string(),
             names: names.to_vec(),
-            servers,
+            kinds: (0..names.len()).map(|i| if i < servers { "server" } else { "client" }).collect(),
             services: (!services.is_empty()).then(|| services.iter().cloned().collect()),
             rows: Vec::new(),
             row_of: BTreeMap::new(),
@@ -84,6 +86,37 @@ impl Timeline {
             dropped_rows: 0,
             dropped_events: 0,
         }
+    }
+
+    /// Two runs stacked (`diff --timeline`): run A's lanes, then run B's, their node ids
+    /// prefixed `A:` / `B:`, and the first diverging observation's time marked.
+    pub fn stacked(name: &str, runs: [&World; 2], divergence: Option<Time>) -> String {
+        let mut names = Vec::new();
+        let mut kinds = Vec::new();
+        for (prefix, w) in ["A", "B"].iter().zip(runs) {
+            for (i, n) in w.names.iter().enumerate() {
+                names.push(format!("{prefix}:{n}"));
+                kinds.push(if matches!(w.engine.node(i as NodeId), Process::Server(_)) { "server" } else { "client" });
+            }
+        }
+        let mut t = Timeline::new(name, &names, 0, &[]);
+        t.kinds = kinds;
+        let mut faults = Vec::new();
+        let mut offset = 0;
+        for w in runs {
+            for r in &w.engine.records {
+                t.observe(&Record { at: r.at, node: r.node + offset, obs: r.obs.clone() });
+            }
+            faults.extend(
+                w.faults.iter().map(|f| FaultSpan { nodes: f.nodes.iter().map(|n| n + offset).collect(), ..f.clone() }),
+            );
+            offset += w.names.len() as NodeId;
+        }
+        if let Some(at) = divergence {
+            faults.push(FaultSpan { kind: "divergence", at, end: None, nodes: Vec::new() });
+        }
+        let end = runs[0].duration.max(runs[1].duration);
+        t.html(end, &faults)
     }
 
     /// Whether a service (as observations name it, `GROUP@@name`) is shown.
@@ -264,7 +297,7 @@ impl Timeline {
             d.push_str(&e);
         };
         for (i, n) in self.names.iter().enumerate() {
-            let kind = if i < self.servers { "server" } else { "client" };
+            let kind = self.kinds[i];
             let name = q(&format!("{n} ({kind})"));
             push(
                 &mut d,
@@ -322,7 +355,7 @@ impl Timeline {
         let mut d = String::with_capacity(1 << 16);
         let _ = write!(d, "{{\"name\":{},\"end_ms\":{},\"nodes\":[", q(&self.name), ms(end));
         for (i, n) in self.names.iter().enumerate() {
-            let kind = if i < self.servers { "server" } else { "client" };
+            let kind = self.kinds[i];
             let _ = write!(d, "{}{{\"id\":{},\"kind\":\"{kind}\"}}", if i > 0 { "," } else { "" }, q(n));
         }
         d += "],\"rows\":[";
