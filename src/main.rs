@@ -66,6 +66,9 @@ enum Cmd {
         /// observation with the lines before it.
         #[arg(long)]
         against: Option<String>,
+        /// Write the replayed run's timeline to this HTML file (as `run --timeline`).
+        #[arg(long)]
+        timeline: Option<String>,
     },
     /// Run two scenario files, or one file under two seeds, and print the first observation where
     /// their traces diverge with the lines before it; exit 0 if identical, 1 if not.
@@ -315,7 +318,9 @@ fn main() -> ExitCode {
         Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context, timeline } => {
             diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context, timeline.as_deref())
         }
-        Cmd::Replay { file, seed, expect_hash, against } => replay(&file, seed, &expect_hash, against.as_deref()),
+        Cmd::Replay { file, seed, expect_hash, against, timeline } => {
+            replay(&file, seed, &expect_hash, against.as_deref(), timeline.as_deref())
+        }
         Cmd::Check { files } => {
             let mut bad = false;
             for f in files {
@@ -636,7 +641,7 @@ fn diff(a: Side, b: Side, context: usize, timeline: Option<&str>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str>) -> ExitCode {
+fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str>, timeline: Option<&str>) -> ExitCode {
     let sc = match load_or_exit(file) {
         Ok(s) => s,
         Err(c) => return c,
@@ -656,6 +661,17 @@ fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str
     let mut w = world::build(&sc, seed);
     w.run_until(w.duration);
     let got = w.engine.trace_hash();
+    if let Some(path) = timeline {
+        let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), &[]);
+        for r in &w.engine.records {
+            t.observe(r);
+        }
+        if let Err(e) = std::fs::write(path, t.html(w.duration, &w.faults)) {
+            eprintln!("error: cannot write timeline {path}: {e}");
+            return ExitCode::from(2);
+        }
+        println!("timeline: {path}");
+    }
     if got == want {
         println!("trace hash {got:016x} matches");
         return ExitCode::SUCCESS;

@@ -101,3 +101,30 @@ fn fuzz_benign_campaign_passes() {
     assert!(stdout.contains("40 seeds, 0 failing"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run`, `replay` and `diff` write their pages (and `run` its Perfetto file) where asked, and an
+/// unwritable path is an error before the run.
+#[test]
+fn run_replay_and_diff_write_timelines() {
+    let dir = std::env::temp_dir().join(format!("nacos-sim-timeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (page, trace) = (path("run.html"), path("run.json"));
+    let (code, out) = nacos_sim(&["run", "scenarios/client-crash.json", "--timeline", &page, "--perfetto", &trace]);
+    assert_eq!(code, 0, "{out}");
+    assert!(std::fs::read_to_string(&page).unwrap().contains(r#"<script type="application/json" id="data">"#));
+    let events: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    assert!(events["traceEvents"].as_array().unwrap().len() > 10);
+    let hash = out.lines().find_map(|l| l.strip_prefix("trace hash")).unwrap().trim().to_string();
+    let replayed = path("replay.html");
+    let (code, out) =
+        nacos_sim(&["replay", "scenarios/client-crash.json", "--expect-hash", &hash, "--timeline", &replayed]);
+    assert_eq!(code, 0, "{out}");
+    assert!(std::fs::metadata(&replayed).unwrap().len() > 5000);
+    let stacked = path("diff.html");
+    let (code, out) = nacos_sim(&["diff", "scenarios/client-crash.json", "--seed-b", "8", "--timeline", &stacked]);
+    assert_eq!(code, 1, "{out}");
+    assert!(std::fs::read_to_string(&stacked).unwrap().contains("\"kind\":\"divergence\""));
+    let (code, _) = nacos_sim(&["run", "scenarios/client-crash.json", "--timeline", "/nonexistent/dir/x.html"]);
+    assert_eq!(code, 2);
+}
