@@ -464,45 +464,15 @@ impl Campaign {
 
 /// Runs the campaign on `jobs` threads; outcomes (with the failing scenarios' text) in seed order.
 pub fn run_campaign(c: &Campaign) -> Vec<(Outcome, Option<String>)> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     let seeds: Vec<u64> = (0..c.count).filter(|i| i % c.shard.1 == c.shard.0).map(|i| c.first + i).collect();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let failures = AtomicUsize::new(0);
-    type Slot = Option<(Outcome, Option<String>)>;
-    let results: Mutex<Vec<Slot>> = Mutex::new((0..seeds.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..c.jobs.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                let twice = c.determinism_every > 0 && seed.is_multiple_of(c.determinism_every);
-                let (outcome, text) = check_seed(c, seed, twice);
-                if !outcome.ok {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-                let keep = (!outcome.ok).then_some(text);
-                results.lock().expect("results lock")[i] = Some((outcome, keep));
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if c.progress && (n.is_multiple_of(10) || n == seeds.len()) {
-                    let pct = n * 100 / seeds.len().max(1);
-                    let filled = pct * 30 / 100;
-                    eprint!(
-                        "\r[{}{}] {n}/{} seeds, {} failing",
-                        "#".repeat(filled),
-                        " ".repeat(30 - filled),
-                        seeds.len(),
-                        failures.load(Ordering::Relaxed)
-                    );
-                    if n == seeds.len() {
-                        eprintln!();
-                    }
-                }
-            });
-        }
-    });
-    results.into_inner().expect("results").into_iter().map(|r| r.expect("every seed ran")).collect()
+    let run = |&seed: &u64| {
+        let twice = c.determinism_every > 0 && seed.is_multiple_of(c.determinism_every);
+        let (outcome, text) = check_seed(c, seed, twice);
+        let keep = (!outcome.ok).then_some(text);
+        (outcome, keep)
+    };
+    let progress = c.progress.then_some("seeds");
+    crate::parallel::map_ordered(&seeds, c.jobs, progress, run, |(o, _): &(Outcome, Option<String>)| !o.ok)
 }
 
 /// The problems of a scenario given as JSON (`None` if it does not parse).

@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod fuzz;
 pub mod naming;
+pub mod parallel;
 pub mod report;
 pub mod scenario;
 pub mod slab;

@@ -14,8 +14,6 @@ use serde::Serialize;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// Check period of `ClientBeatCheckTask` (R2.13): not configurable, whatever the timeouts.
 const CHECK_MS: f64 = 5000.0;
@@ -321,42 +319,11 @@ enum Job<'a> {
 
 /// Runs every job on `jobs` threads; results come back in job order.
 fn run_all(jobs: &[Job], threads: usize, progress: bool) -> Vec<Row> {
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; jobs.len()]);
-    let bar = Mutex::new(0usize);
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let row = match job {
-                    Job::Crash(c, seed) => run_crash(c, *seed),
-                    Job::Loss(c, seed) => run_loss(c, *seed),
-                };
-                results.lock().expect("results lock")[i] = Some(row);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if progress {
-                    let pct = n * 100 / jobs.len();
-                    let mut last = bar.lock().expect("bar lock");
-                    if pct > *last || n == jobs.len() {
-                        *last = pct;
-                        let filled = pct * 40 / 100;
-                        eprint!(
-                            "\r[{}{}] {pct:3}% {n}/{} runs",
-                            "#".repeat(filled),
-                            " ".repeat(40 - filled),
-                            jobs.len()
-                        );
-                        if n == jobs.len() {
-                            eprintln!();
-                        }
-                    }
-                }
-            });
-        }
-    });
-    results.into_inner().expect("results").into_iter().map(|r| r.expect("every job ran")).collect()
+    let run = |job: &Job| match job {
+        Job::Crash(c, seed) => run_crash(c, *seed),
+        Job::Loss(c, seed) => run_loss(c, *seed),
+    };
+    crate::parallel::map_ordered(jobs, threads, progress.then_some("runs"), run, |_: &Row| false)
 }
 
 // ------------------------------------------------------------------------------ summary.json
