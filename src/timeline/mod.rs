@@ -60,9 +60,8 @@ pub struct Timeline {
     health: BTreeMap<(NodeId, Str, Str, u16), bool>,
     counts: Vec<(u64, u64)>,
     bands: Vec<Band>,
-    events: Vec<String>,
-    /// Where and when each kept observation happened.
-    event_at: Vec<(NodeId, Time, &'static str)>,
+    /// Each kept observation: where, when, its kind and its trace line.
+    events: Vec<(NodeId, Time, &'static str, String)>,
     dropped_rows: u64,
     dropped_events: u64,
 }
@@ -70,10 +69,15 @@ pub struct Timeline {
 impl Timeline {
     /// `names`: node ids, the first `servers` of them servers.
     pub fn new(name: &str, names: &[String], servers: usize, services: &[String]) -> Timeline {
+        let kinds = (0..names.len()).map(|i| if i < servers { "server" } else { "client" }).collect();
+        Timeline::with_kinds(name, names, kinds, services)
+    }
+
+    fn with_kinds(name: &str, names: &[String], kinds: Vec<&'static str>, services: &[String]) -> Timeline {
         Timeline {
             name: name.to_string(),
             names: names.to_vec(),
-            kinds: (0..names.len()).map(|i| if i < servers { "server" } else { "client" }).collect(),
+            kinds,
             services: (!services.is_empty()).then(|| services.iter().cloned().collect()),
             rows: Vec::new(),
             row_of: BTreeMap::new(),
@@ -82,7 +86,6 @@ impl Timeline {
             counts: vec![(0, 0); names.len()],
             bands: Vec::new(),
             events: Vec::new(),
-            event_at: Vec::new(),
             dropped_rows: 0,
             dropped_events: 0,
         }
@@ -99,8 +102,7 @@ impl Timeline {
                 kinds.push(if matches!(w.engine.node(i as NodeId), Process::Server(_)) { "server" } else { "client" });
             }
         }
-        let mut t = Timeline::new(name, &names, 0, &[]);
-        t.kinds = kinds;
+        let mut t = Timeline::with_kinds(name, &names, kinds, &[]);
         let mut faults = Vec::new();
         let mut offset = 0;
         for w in runs {
@@ -135,8 +137,7 @@ impl Timeline {
             return;
         }
         if self.events.len() < MAX_EVENTS {
-            self.events.push(trace_line(r, &self.names));
-            self.event_at.push((r.node, r.at, r.obs.kind()));
+            self.events.push((r.node, r.at, r.obs.kind(), trace_line(r, &self.names)));
         } else {
             self.dropped_events += 1;
         }
@@ -339,7 +340,7 @@ impl Timeline {
                 ),
             );
         }
-        for (e, (node, at, kind)) in self.events.iter().zip(&self.event_at) {
+        for (node, at, kind, e) in &self.events {
             let ts = us(*at);
             push(&mut d, format!("{{\"ph\":\"i\",\"s\":\"t\",\"pid\":{node},\"tid\":0,\"ts\":{ts},\"name\":\"{kind}\",\"args\":{e}}}"));
         }
@@ -398,7 +399,12 @@ impl Timeline {
             );
         }
         d += "],\"events\":[";
-        d += &self.events.join(",");
+        for (i, (.., line)) in self.events.iter().enumerate() {
+            if i > 0 {
+                d.push(',');
+            }
+            d += line;
+        }
         let _ = write!(d, "],\"dropped_rows\":{},\"dropped_events\":{}}}", self.dropped_rows, self.dropped_events);
         // JSON inside <script>: "</" must not end the element.
         let data = d.replace("</", "<\\/");
