@@ -191,18 +191,6 @@ fn a_known_non_convergence_can_be_pinned() {
     assert!(message.contains("unknown clause \"same_datums\""), "{message}");
 }
 
-/// The README's scenario outline promises that it passes `check`.
-#[test]
-fn the_readme_outline_passes_check() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = &readme[readme.find("## Scenario files").expect("the section")..];
-    let start = section.find("```json\n").expect("an outline") + "```json\n".len();
-    let outline = &section[start..start + section[start..].find("```").expect("its end")];
-    if let Err(e) = scenario::parse("README.md", outline) {
-        panic!("{e}");
-    }
-}
-
 /// `for` ends a fault a fixed time after its random start: s2 crashes somewhere in [40 s, 45 s]
 /// and restarts (its snapshot load starts) exactly 20 s later.
 #[test]

@@ -530,9 +530,7 @@ pub enum FaultSpec {
         to: Vec<String>,
     },
     /// Heal every partition and lift every firewall rule.
-    Heal {
-        at: At,
-    },
+    Heal { at: At },
     /// Change link settings from → to.
     Link {
         at: At,
@@ -558,10 +556,8 @@ pub enum FaultSpec {
         #[serde(default)]
         wipe_disk: bool,
     },
-    Restart {
-        at: At,
-        node: String,
-    },
+    /// Restart a crashed node at `at` (a crash without `until` or `for` stays down until then).
+    Restart { at: At, node: String },
     /// A stop-the-world pause (GC): inputs queue until `until` (or for `for`).
     Pause {
         at: At,
@@ -572,11 +568,7 @@ pub enum FaultSpec {
         for_: Option<Dur>,
     },
     /// The node's wall clock jumps by `by` (may be negative); timers are unaffected.
-    ClockJump {
-        at: At,
-        node: String,
-        by: Dur,
-    },
+    ClockJump { at: At, node: String, by: Dur },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
