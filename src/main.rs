@@ -404,8 +404,10 @@ fn run(
     let mut checker = expect::ExpectChecker::new(&sc.expect, &w.fault_times);
     let mut trace_out = trace_file.map(|(path, f)| (path, std::io::BufWriter::new(f), Ok(()), 0u64));
     // Each observation goes to the trace file, if any, and to the expectations, then is dropped.
-    let mut timeline =
-        (!drawings.is_empty()).then(|| Timeline::new(&sc.name, &w.names, sc.servers.len(), &outputs.timeline_services));
+    let mut timeline = (!drawings.is_empty()).then(|| {
+        w.engine.record_deliveries(nacos_sim::timeline::MESSAGES_KEPT);
+        Timeline::new(&sc.name, &w.names, sc.servers.len(), &outputs.timeline_services, &w.faults)
+    });
     let mut sink = |r: &nacos_sim::engine::Record<nacos_sim::naming::wire::Observation>, names: &[String]| {
         checker.observe(r, names);
         if let Some(t) = &mut timeline {
@@ -465,8 +467,9 @@ fn run(
         println!("trace         {path} ({lines} lines)");
     }
     if let Some(t) = &mut timeline {
+        t.messages(&w.engine.deliveries, w.engine.deliveries_dropped, 0);
         for (what, path, mut f) in drawings {
-            let text = if what == "timeline" { t.html(end, &w.faults) } else { t.perfetto(end, &w.faults) };
+            let text = if what == "timeline" { t.html(end) } else { t.perfetto(end) };
             if let Err(e) = f.write_all(text.as_bytes()) {
                 eprintln!("error: cannot write {what} {path}: {e}");
                 return ExitCode::from(2);
@@ -599,6 +602,9 @@ fn diff(a: Side, b: Side, context: usize, timeline: Option<&str>) -> ExitCode {
             ExitCode::from(2)
         })?;
         let mut w = world::build(&sc, seed.unwrap_or(sc.seed));
+        if timeline.is_some() {
+            w.engine.record_deliveries(nacos_sim::timeline::MESSAGES_KEPT);
+        }
         w.run_until(w.duration);
         let lines = w.engine.records.iter().map(|r| world::trace_line(r, &w.names)).collect();
         Ok((lines, w.engine.trace_hash(), w, sc.name))
@@ -659,14 +665,18 @@ fn replay(file: &str, seed: Option<u64>, expect_hash: &str, against: Option<&str
     };
     let seed = seed.unwrap_or(sc.seed);
     let mut w = world::build(&sc, seed);
+    if timeline.is_some() {
+        w.engine.record_deliveries(nacos_sim::timeline::MESSAGES_KEPT);
+    }
     w.run_until(w.duration);
     let got = w.engine.trace_hash();
     if let Some(path) = timeline {
-        let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), &[]);
+        let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), &[], &w.faults);
         for r in &w.engine.records {
             t.observe(r);
         }
-        if let Err(e) = std::fs::write(path, t.html(w.duration, &w.faults)) {
+        t.messages(&w.engine.deliveries, w.engine.deliveries_dropped, 0);
+        if let Err(e) = std::fs::write(path, t.html(w.duration)) {
             eprintln!("error: cannot write timeline {path}: {e}");
             return ExitCode::from(2);
         }

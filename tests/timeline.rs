@@ -8,13 +8,22 @@ use std::process::Command;
 
 const FILE: &str = "scenarios/distro-partition-20s.json";
 
-fn page(services: &[String]) -> String {
-    let sc = scenario::load(FILE).unwrap();
+/// The run of `file` drawn as `run --timeline` draws it: its observations streamed in, its
+/// messages kept.
+fn drawn(file: &str, services: &[String]) -> (Timeline, nacos_sim::time::Time) {
+    let sc = scenario::load(file).unwrap();
     let mut w = world::build(&sc, sc.seed);
-    let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), services);
+    w.engine.record_deliveries(nacos_sim::timeline::MESSAGES_KEPT);
+    let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), services, &w.faults);
     let end = w.duration;
     world::run_streaming(&mut w, end, |r, _| t.observe(r));
-    t.html(end, &w.faults)
+    t.messages(&w.engine.deliveries, w.engine.deliveries_dropped, 0);
+    (t, end)
+}
+
+fn page(services: &[String]) -> String {
+    let (mut t, end) = drawn(FILE, services);
+    t.html(end)
 }
 
 fn data(html: &str) -> Value {
@@ -105,6 +114,15 @@ fn a_headless_browser_draws_the_lanes_the_partition_and_the_changes() {
     let view = r#"class="band view" data-node="consumer" data-row="view DEFAULT_GROUP@@demo""#;
     assert!(dom.contains(view), "the consumer's view of demo drawn");
     assert!(dom.matches(r#"<line class="event""#).count() > 50, "observation ticks drawn");
+    assert!(!dom.contains(r#"<line class="message"#), "messages are drawn on demand only");
+    // Asked for in the address: the beats, s1's forwards to s2 failing while it is cut off.
+    let asked = format!("{url}#messages=PUT%20/instance/beat");
+    let out = Command::new(&chromium).args(args).arg("--dump-dom").arg(&asked).output().expect("chromium runs");
+    let beats = String::from_utf8_lossy(&out.stdout);
+    assert!(beats.matches(r#"<line class="message" data-what="PUT /instance/beat""#).count() > 20, "beats drawn");
+    let failed = r#"<line class="message failed" data-what="PUT /instance/beat" data-outcome="failed: connect_timeout" data-from="s1" data-to="s2""#;
+    assert!(beats.matches(failed).count() >= 3, "failed forwards drawn dashed");
+    assert!(!beats.contains(r#"data-what="UDP push""#), "only the messages asked for");
     let shot = dir.join("timeline.png");
     let status = Command::new(&chromium).args(args).arg(format!("--screenshot={}", shot.display())).arg(&url).output();
     assert!(status.is_ok() && std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot saved");
@@ -112,16 +130,9 @@ fn a_headless_browser_draws_the_lanes_the_partition_and_the_changes() {
 
 #[test]
 fn the_perfetto_file_is_trace_event_json_with_a_track_per_node_and_row() {
-    let sc = scenario::load(FILE).unwrap();
-    let mut w = world::build(&sc, sc.seed);
-    let mut t = Timeline::new(&sc.name, &w.names, sc.servers.len(), &[]);
-    let end = w.duration;
-    let mut observations = 0;
-    world::run_streaming(&mut w, end, |r, _| {
-        observations += 1;
-        t.observe(r)
-    });
-    let v: Value = serde_json::from_str(&t.perfetto(end, &w.faults)).expect("valid JSON");
+    let (mut t, end) = drawn(FILE, &[]);
+    let observations = data(&t.html(end))["events"].as_array().unwrap().len();
+    let v: Value = serde_json::from_str(&t.perfetto(end)).expect("valid JSON");
     let ev = v["traceEvents"].as_array().expect("traceEvents");
     let named = |what: &str| -> Vec<(u64, Option<u64>, String)> {
         ev.iter()
@@ -146,6 +157,26 @@ fn the_perfetto_file_is_trace_event_json_with_a_track_per_node_and_row() {
         (Some("partition"), Some(40_000_000), Some(20_000_000))
     );
     assert_eq!(fault["args"]["nodes"], serde_json::json!(["s2"]));
+    // Every message is a flow from a slice on its sender's `messages` track to one on its
+    // receiver's.
+    let (starts, ends): (Vec<&Value>, Vec<&Value>) =
+        ev.iter().filter(|e| e["ph"] == "s" || e["ph"] == "f").partition(|e| e["ph"] == "s");
+    assert!(starts.len() > 1000 && starts.len() == ends.len(), "{} {}", starts.len(), ends.len());
+    let tracks = named("thread_name");
+    for (s, f) in starts.iter().zip(&ends).take(200) {
+        assert_eq!(
+            (s["id"].clone(), s["cat"].clone(), f["bp"].clone()),
+            (f["id"].clone(), "message".into(), "e".into())
+        );
+        for e in [s, f] {
+            let (pid, tid, ts) = (&e["pid"], &e["tid"], e["ts"].as_u64().unwrap());
+            assert!(tracks.iter().any(|t| pid.as_u64() == Some(t.0) && t.1 == tid.as_u64() && t.2 == "messages"));
+            assert!(ev
+                .iter()
+                .any(|x| x["ph"] == "X" && x["pid"] == *pid && x["tid"] == *tid && x["ts"].as_u64() == Some(ts)));
+        }
+        assert!(f["ts"].as_u64() > s["ts"].as_u64());
+    }
     let instants: Vec<&Value> = ev.iter().filter(|e| e["ph"] == "i").collect();
     assert_eq!(instants.len(), observations, "one instant event per observation");
     assert!(instants.iter().all(|e| e["tid"] == 0 && e["args"]["kind"] == e["name"]));
@@ -172,4 +203,59 @@ fn two_runs_stack_with_their_first_divergence_marked() {
     let b = bands(&d);
     assert!(b.iter().any(|x| x.0 == "A:s3" && x.1 == "member 10.0.0.2:8848" && x.4 == "DOWN"));
     assert!(!b.iter().any(|x| x.0 == "B:s3" && x.1 == "member 10.0.0.2:8848" && x.4 == "DOWN"));
+}
+
+/// `(from, to, sent, at, what, outcome)` of every message on the page.
+fn messages(d: &Value) -> Vec<(String, String, f64, f64, String, String)> {
+    let s = |v: &Value| d["strings"][v.as_u64().unwrap() as usize].as_str().unwrap().to_string();
+    let node = |v: &Value| d["nodes"][v.as_u64().unwrap() as usize]["id"].as_str().unwrap().to_string();
+    d["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (node(&m[0]), node(&m[1]), m[2].as_f64().unwrap(), m[3].as_f64().unwrap(), s(&m[4]), s(&m[5])))
+        .collect()
+}
+
+/// s1 forwards p1's beats to s2 (responsible for demo): delivered in 1 ms before the
+/// partition, each failing at its 2 s connect timeout while s2 is cut off, delivered again
+/// after the heal.
+#[test]
+fn the_page_holds_the_messages_between_nodes() {
+    let m = messages(&data(&page(&[])));
+    let beats = |outcome: &str, from: f64, to: f64| {
+        m.iter()
+            .filter(|x| x.0 == "s1" && x.1 == "s2" && x.4 == "PUT /instance/beat" && x.5 == outcome)
+            .filter(|x| x.2 >= from && x.2 < to)
+            .map(|x| x.3 - x.2)
+            .collect::<Vec<f64>>()
+    };
+    let before = beats("request", 30000.0, 40000.0);
+    assert!(!before.is_empty() && before.iter().all(|&d| d == 1.0), "{before:?}");
+    assert!(beats("request", 40000.0, 60000.0).is_empty(), "nothing reaches s2 while it is cut off");
+    let failed = beats("failed: connect_timeout", 40000.0, 58000.0);
+    assert!(failed.len() >= 3 && failed.iter().all(|&d| d == 2000.0), "{failed:?}");
+    assert!(!beats("request", 60000.0, 150000.0).is_empty());
+    // Each delivered forward is answered by s2 on the same exchange.
+    assert!(m
+        .iter()
+        .any(|x| x.0 == "s2" && x.1 == "s1" && x.4 == "PUT /instance/beat" && x.5 == "answer 200 beat reply"));
+    // Pushes are datagrams to the consumer.
+    assert!(m.iter().any(|x| x.1 == "consumer" && x.4 == "UDP push" && x.5 == "datagram"));
+}
+
+/// A server that crashes holds nothing until it restarts: s2 of
+/// `distro-responsible-crash-restart` is down from 40 s to 60 s; every state drawn on its lane
+/// ends at the crash, and its status after the restart starts at the restart.
+#[test]
+fn a_crash_ends_every_state_of_its_node_until_the_restart() {
+    let (mut t, end) = drawn("scenarios/distro-responsible-crash-restart.json", &[]);
+    let b = bands(&data(&t.html(end)));
+    let s2: Vec<_> = b.iter().filter(|x| x.0 == "s2").collect();
+    assert!(s2.iter().all(|x| x.3 <= 40000.0 || x.2 >= 60000.0), "a state across the crash: {s2:?}");
+    assert!(s2.iter().any(|x| x.1 == "instances held" && x.3 == 40000.0), "{s2:?}");
+    assert!(s2.iter().any(|x| x.1 == "server status" && x.4 == "UP" && x.3 == 40000.0));
+    let end_ms = end.0 as f64 / 1e6;
+    assert!(s2.iter().any(|x| x.1 == "server status" && x.4 == "UP" && x.2 == 60000.0 && x.3 == end_ms), "{s2:?}");
+    assert!(s2.iter().any(|x| x.1.contains("busy0") && x.2 > 60000.0), "instances again after the snapshot load");
 }

@@ -134,6 +134,37 @@ pub trait Node {
     fn garbled() -> Option<Self::Msg> {
         None
     }
+    /// A short name of a message for drawings of the run (the endpoint of a request, the kind
+    /// of an answer or datagram), when [`Engine::record_deliveries`] is on.
+    fn msg_name(_msg: &Self::Msg) -> &'static str {
+        "message"
+    }
+}
+
+/// One message handed to a node, or an exchange that failed, kept when
+/// [`Engine::record_deliveries`] is on (for the timeline; the trace hash does not read it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// When the sender sent it (for an answer: when the server answered).
+    pub sent: Time,
+    /// When it was handed to the receiver (for a failure: when the caller learned it).
+    pub at: Time,
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The datagram's or the request's name ([`Node::msg_name`]); an answer carries its
+    /// request's, so an exchange reads as one.
+    pub what: &'static str,
+    pub outcome: DeliveryOutcome,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum DeliveryOutcome {
+    Datagram,
+    Request,
+    /// The answer, by its own name.
+    Answer(&'static str),
+    /// The request never got an answer (`from` is the caller, `to` the server).
+    Failed(HttpError),
 }
 
 enum Action<M, T> {
@@ -320,7 +351,7 @@ pub enum Fault {
 #[repr(u32)]
 enum Event<M, T, C> {
     Timer { node: NodeId, inc: u32, id: TimerId, timer: T },
-    Datagram { from: NodeId, to: NodeId, msg: M },
+    Datagram { from: NodeId, to: NodeId, sent: Time, msg: M },
     RequestArrives { ex: ExchangeId, server: NodeId, msg: M },
     ResponseArrives { ex: ExchangeId, msg: M },
     ExchangeFails { ex: ExchangeId, err: HttpError },
@@ -365,6 +396,12 @@ struct Exchange {
     unqueued_timeout: Option<u64>,
     /// A connect only ([`Outputs::probe`]): the SYN-ACK is the answer.
     probe: bool,
+    /// When the caller sent it and the server answered, and the request's name (known at
+    /// once, so recording can start after the first requests left): read only when
+    /// deliveries are recorded.
+    sent: Time,
+    answered_at: Time,
+    what: &'static str,
 }
 
 struct Proc<N: Node> {
@@ -458,6 +495,11 @@ pub struct Engine<N: Node> {
     /// Every observation, when recording is on (`run` output, `expect` checks, reports).
     pub records: Vec<Record<N::Obs>>,
     pub record: bool,
+    /// Messages handed to nodes and failed exchanges, in order, up to `deliveries_limit`
+    /// (0: off); the rest are counted in `deliveries_dropped`.
+    pub deliveries: Vec<Delivery>,
+    deliveries_limit: usize,
+    pub deliveries_dropped: u64,
     /// The inputs processes handled in the current event (several when a paused process
     /// resumes and runs its backlog), for invariant checks.
     dispatched: Vec<Dispatched>,
@@ -505,6 +547,9 @@ impl<N: Node> Engine<N> {
             stats: Stats::default(),
             records: Vec::new(),
             record: true,
+            deliveries: Vec::new(),
+            deliveries_limit: 0,
+            deliveries_dropped: 0,
             dispatched: Vec::new(),
         };
         for i in 0..n as NodeId {
@@ -557,6 +602,19 @@ impl<N: Node> Engine<N> {
     }
     pub fn schedule_command(&mut self, at: Time, node: NodeId, cmd: N::Cmd) {
         self.queue.push(at, Event::Command { node, cmd: Box::new(cmd) });
+    }
+
+    /// Keeps the first `limit` deliveries in [`deliveries`](Self::deliveries) from now on.
+    pub fn record_deliveries(&mut self, limit: usize) {
+        self.deliveries_limit = limit;
+    }
+
+    fn delivered(&mut self, d: Delivery) {
+        if self.deliveries.len() < self.deliveries_limit {
+            self.deliveries.push(d);
+        } else {
+            self.deliveries_dropped += 1;
+        }
     }
 
     /// Runs every event with time `<= until`; the clock then stands at `until`.
@@ -657,18 +715,22 @@ impl<N: Node> Engine<N> {
                 }
                 self.dispatch(node, Input::Command(cmd));
             }
-            Event::Datagram { from, to, msg } => {
+            Event::Datagram { from, to, sent, msg } => {
                 let p = &self.procs[to as usize];
                 if !p.alive {
                     self.stats.udp_lost += 1;
                     return;
                 }
                 if p.paused {
-                    self.procs[to as usize].backlog.push(Event::Datagram { from, to, msg });
+                    self.procs[to as usize].backlog.push(Event::Datagram { from, to, sent, msg });
                     return;
                 }
                 self.stats.udp_delivered += 1;
                 self.trace.add(1, self.now.0, to, &(from, &msg));
+                if self.deliveries_limit > 0 {
+                    let what = N::msg_name(&msg);
+                    self.delivered(Delivery { sent, at: self.now, from, to, what, outcome: DeliveryOutcome::Datagram });
+                }
                 self.dispatch(to, Input::Datagram { from, msg });
             }
             Event::RequestArrives { ex, msg, .. } => {
@@ -689,6 +751,11 @@ impl<N: Node> Engine<N> {
                 }
                 x.arrived = true;
                 self.trace.add(2, self.now.0, server, &(client, &msg));
+                if self.deliveries_limit > 0 {
+                    let (sent, what) = (x.sent, x.what);
+                    let outcome = DeliveryOutcome::Request;
+                    self.delivered(Delivery { sent, at: self.now, from: client, to: server, what, outcome });
+                }
                 self.answered = None;
                 self.dispatch(server, Input::Request { from: client, id: ex, msg });
                 if self.answered != Some(ex) {
@@ -712,6 +779,11 @@ impl<N: Node> Engine<N> {
                 }
                 self.stats.http_responses += 1;
                 self.trace.add(3, self.now.0, client, &msg);
+                if self.deliveries_limit > 0 {
+                    let (sent, from, what) = (if x.probe { x.sent } else { x.answered_at }, x.server, x.what);
+                    let outcome = DeliveryOutcome::Answer(N::msg_name(&msg));
+                    self.delivered(Delivery { sent, at: self.now, from, to: client, what, outcome });
+                }
                 self.dispatch(client, Input::Response { id: ex, result: Ok(msg) });
             }
             Event::ExchangeFails { ex, err } => {
@@ -726,7 +798,17 @@ impl<N: Node> Engine<N> {
                     self.procs[client as usize].backlog.push(Event::ExchangeFails { ex, err });
                     return;
                 }
-                self.exchanges.remove(&ex);
+                if let Some(x) = self.exchanges.remove(&ex).filter(|_| self.deliveries_limit > 0) {
+                    let outcome = DeliveryOutcome::Failed(err);
+                    self.delivered(Delivery {
+                        sent: x.sent,
+                        at: self.now,
+                        from: client,
+                        to: x.server,
+                        what: x.what,
+                        outcome,
+                    });
+                }
                 self.stats.http_failed += 1;
                 self.trace.add(4, self.now.0, client, &err);
                 self.dispatch(client, Input::Response { id: ex, result: Err(err) });
@@ -825,9 +907,9 @@ impl<N: Node> Engine<N> {
         let d = cfg.delay(&mut self.net_rng);
         if dup {
             let d2 = self.network.config(f, t).delay(&mut self.net_rng);
-            self.queue.push(self.now + d2, Event::Datagram { from, to, msg: msg.clone() });
+            self.queue.push(self.now + d2, Event::Datagram { from, to, sent: self.now, msg: msg.clone() });
         }
-        self.queue.push(self.now + d, Event::Datagram { from, to, msg });
+        self.queue.push(self.now + d, Event::Datagram { from, to, sent: self.now, msg });
     }
 
     fn send_request(&mut self, from: NodeId, to: NodeId, ex: ExchangeId, msg: N::Msg, tmo: HttpTimeouts, probe: bool) {
@@ -841,6 +923,9 @@ impl<N: Node> Engine<N> {
             deadline: self.now + tmo.read,
             unqueued_timeout: None,
             probe,
+            sent: self.now,
+            answered_at: self.now,
+            what: N::msg_name(&msg),
         };
         self.exchanges.insert(ex, x);
         let syn = SynRetry {
@@ -936,7 +1021,8 @@ impl<N: Node> Engine<N> {
     }
 
     fn send_response(&mut self, from: NodeId, ex: ExchangeId, msg: N::Msg) {
-        let Some(x) = self.exchanges.get(&ex) else { return };
+        let Some(x) = self.exchanges.get_mut(&ex) else { return };
+        x.answered_at = self.now;
         self.answered = Some(ex);
         let (s, c, deadline) = (from as usize, x.client as usize, x.deadline);
         if self.network.is_blocked(s, c) || !self.procs[c].host_up {

@@ -80,6 +80,10 @@ impl Node for Process {
         Some(Msg::Garbled)
     }
 
+    fn msg_name(msg: &Msg) -> &'static str {
+        msg.name()
+    }
+
     fn prefetch_msg(&self, msg: &Msg, near: bool) {
         self.hint_msg(msg, near);
     }

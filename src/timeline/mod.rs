@@ -4,10 +4,13 @@
 //! the states it shows, not its whole trace: on a server lane, its view of each member (UP /
 //! SUSPICIOUS / DOWN), its status, and per instance healthy / unhealthy bands until deletion;
 //! on a client lane, its subscriber view per service. Faults are shaded over the lanes they
-//! name; every observation is a tick whose fields show on hover and click. The page has no
-//! dependency: its script and style are inline (`page.html`), the data a JSON block.
+//! name; every observation is a tick whose fields show on hover and click; the messages
+//! between nodes (kept by the engine when asked, [`MESSAGES_KEPT`]) are drawn as arrows on
+//! demand. A crash ends every state its node held; a restarted node's first membership or
+//! status change tells the state it started in. The page has no dependency: its script and
+//! style are inline (`page.html`), the data a JSON block.
 
-use crate::engine::{NodeId, Record};
+use crate::engine::{Delivery, DeliveryOutcome, NodeId, Record};
 use crate::naming::wire::{Observation, Str};
 use crate::naming::Process;
 use crate::scenario::world::{trace_line, FaultSpan, World};
@@ -23,6 +26,10 @@ const MAX_ROWS: usize = 3000;
 const COUNT_COALESCE: Dur = Dur::from_millis(500);
 /// Most observation ticks kept; later ones are counted.
 const MAX_EVENTS: usize = 40_000;
+/// Most messages a timeline draws: pass it to
+/// [`Engine::record_deliveries`](crate::engine::Engine::record_deliveries); later ones are
+/// counted (about 2 MB of page per 10 000).
+pub const MESSAGES_KEPT: usize = 50_000;
 
 /// One state of one row over `[from, to)`.
 struct Band {
@@ -64,16 +71,43 @@ pub struct Timeline {
     events: Vec<(NodeId, Time, &'static str, String)>,
     dropped_rows: u64,
     dropped_events: u64,
+    faults: Vec<FaultSpan>,
+    /// Crashes (`true`) and restarts of nodes in time order, and how many were applied.
+    lifecycle: Vec<(Time, NodeId, bool)>,
+    applied: usize,
+    /// When each node's process last started.
+    started: Vec<Time>,
+    /// `(from, to, sent, at, what, outcome)` of each message kept.
+    messages: Vec<(NodeId, NodeId, Time, Time, &'static str, String)>,
+    dropped_messages: u64,
 }
 
 impl Timeline {
-    /// `names`: node ids, the first `servers` of them servers.
-    pub fn new(name: &str, names: &[String], servers: usize, services: &[String]) -> Timeline {
+    /// `names`: node ids, the first `servers` of them servers; `faults` as the world drew them.
+    pub fn new(name: &str, names: &[String], servers: usize, services: &[String], faults: &[FaultSpan]) -> Timeline {
         let kinds = (0..names.len()).map(|i| if i < servers { "server" } else { "client" }).collect();
-        Timeline::with_kinds(name, names, kinds, services)
+        Timeline::with_kinds(name, names, kinds, services, faults)
     }
 
-    fn with_kinds(name: &str, names: &[String], kinds: Vec<&'static str>, services: &[String]) -> Timeline {
+    fn with_kinds(
+        name: &str,
+        names: &[String],
+        kinds: Vec<&'static str>,
+        services: &[String],
+        faults: &[FaultSpan],
+    ) -> Timeline {
+        let mut lifecycle = Vec::new();
+        for f in faults {
+            match f.kind {
+                "crash" => {
+                    lifecycle.extend(f.nodes.iter().map(|&n| (f.at, n, true)));
+                    lifecycle.extend(f.end.iter().flat_map(|&e| f.nodes.iter().map(move |&n| (e, n, false))));
+                }
+                "restart" => lifecycle.extend(f.nodes.iter().map(|&n| (f.at, n, false))),
+                _ => {}
+            }
+        }
+        lifecycle.sort_by_key(|&(t, ..)| t);
         Timeline {
             name: name.to_string(),
             names: names.to_vec(),
@@ -88,6 +122,12 @@ impl Timeline {
             events: Vec::new(),
             dropped_rows: 0,
             dropped_events: 0,
+            faults: faults.to_vec(),
+            lifecycle,
+            applied: 0,
+            started: vec![Time::ZERO; names.len()],
+            messages: Vec::new(),
+            dropped_messages: 0,
         }
     }
 
@@ -102,13 +142,9 @@ impl Timeline {
                 kinds.push(if matches!(w.engine.node(i as NodeId), Process::Server(_)) { "server" } else { "client" });
             }
         }
-        let mut t = Timeline::with_kinds(name, &names, kinds, &[]);
         let mut faults = Vec::new();
         let mut offset = 0;
         for w in runs {
-            for r in &w.engine.records {
-                t.observe(&Record { at: r.at, node: r.node + offset, obs: r.obs.clone() });
-            }
             faults.extend(
                 w.faults.iter().map(|f| FaultSpan { nodes: f.nodes.iter().map(|n| n + offset).collect(), ..f.clone() }),
             );
@@ -117,8 +153,72 @@ impl Timeline {
         if let Some(at) = divergence {
             faults.push(FaultSpan { kind: "divergence", at, end: None, nodes: Vec::new() });
         }
+        // The runs' observations merged in time order (A's first at equal times), so the
+        // crashes of both apply as they happen.
+        let mut t = Timeline::with_kinds(name, &names, kinds, &[], &faults);
+        let b_offset = runs[0].names.len() as NodeId;
+        let (a, b) = (&runs[0].engine.records, &runs[1].engine.records);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            if j >= b.len() || (i < a.len() && a[i].at <= b[j].at) {
+                t.observe(&a[i]);
+                i += 1;
+            } else {
+                let r = &b[j];
+                t.observe(&Record { at: r.at, node: r.node + b_offset, obs: r.obs.clone() });
+                j += 1;
+            }
+        }
+        t.messages(&runs[0].engine.deliveries, runs[0].engine.deliveries_dropped, 0);
+        t.messages(&runs[1].engine.deliveries, runs[1].engine.deliveries_dropped, b_offset);
         let end = runs[0].duration.max(runs[1].duration);
-        t.html(end, &faults)
+        t.html(end)
+    }
+
+    /// The messages the engine kept ([`MESSAGES_KEPT`]), their nodes shifted by `offset`.
+    pub fn messages(&mut self, deliveries: &[Delivery], dropped: u64, offset: NodeId) {
+        for d in deliveries {
+            let outcome = match d.outcome {
+                DeliveryOutcome::Datagram => "datagram".to_string(),
+                DeliveryOutcome::Request => "request".to_string(),
+                DeliveryOutcome::Answer(a) => format!("answer {a}"),
+                DeliveryOutcome::Failed(e) => {
+                    format!("failed: {}", serde_json::to_value(e).expect("error serializes").as_str().unwrap_or("?"))
+                }
+            };
+            self.messages.push((d.from + offset, d.to + offset, d.sent, d.at, d.what, outcome));
+        }
+        self.dropped_messages += dropped;
+    }
+
+    /// Applies the crashes and restarts before `t`, and at `t` the restarts (what a process
+    /// observes at its restart time comes after it) or, with `inclusive`, everything: a crash
+    /// ends every state its node holds.
+    fn lifecycle_until(&mut self, t: Time, inclusive: bool) {
+        while let Some(&(at, node, crash)) = self.lifecycle.get(self.applied) {
+            if at > t || (at == t && crash && !inclusive) {
+                return;
+            }
+            self.applied += 1;
+            if !crash {
+                self.started[node as usize] = at;
+                continue;
+            }
+            for i in 0..self.rows.len() {
+                if self.rows[i].node == node {
+                    if let Some((from, state, detail)) = self.rows[i].open.take() {
+                        self.bands.push(Band { node, row: i as u32, from, to: at, state, detail });
+                    }
+                }
+            }
+            self.health.retain(|k, _| k.0 != node);
+            self.counts[node as usize] = (0, 0);
+        }
+    }
+
+    /// Whether the row exists and holds a state now.
+    fn is_open(&self, node: NodeId, class: &'static str, label: &str) -> bool {
+        self.row_of.get(&(node, class, label.to_string())).is_some_and(|&i| self.rows[i as usize].open.is_some())
     }
 
     /// Whether a service (as observations name it, `GROUP@@name`) is shown.
@@ -129,6 +229,7 @@ impl Timeline {
     }
 
     pub fn observe(&mut self, r: &Record<Observation>) {
+        self.lifecycle_until(r.at, false);
         let (service, shown) = match observed_service(&r.obs) {
             Some(s) => (s, self.shown(s)),
             None => ("", true),
@@ -143,17 +244,17 @@ impl Timeline {
         }
         let (n, at) = (r.node, r.at);
         match &r.obs {
-            // A first change also tells the state before it, held since the start.
+            // A first change (since the process started) also tells the state before it.
             Observation::MemberStateChanged { member, from, to } => {
                 let label = format!("member {member}");
-                if !self.row_of.contains_key(&(n, "member", label.clone())) {
-                    self.set(n, "member", label.clone(), "", Time::ZERO, from, "");
+                if !self.is_open(n, "member", &label) {
+                    self.set(n, "member", label.clone(), "", self.started[n as usize], from, "");
                 }
                 self.set(n, "member", label, "", at, to, "");
             }
             Observation::ServerStatusChanged { from, to } => {
-                if !self.row_of.contains_key(&(n, "status", "server status".into())) {
-                    self.set(n, "status", "server status".into(), "", Time::ZERO, from, "");
+                if !self.is_open(n, "status", "server status") {
+                    self.set(n, "status", "server status".into(), "", self.started[n as usize], from, "");
                 }
                 self.set(n, "status", "server status".into(), "", at, to, "");
             }
@@ -256,7 +357,7 @@ impl Timeline {
         if row.open.as_ref().is_some_and(|(_, s, d)| s == state && d == detail) {
             return;
         }
-        if let Some((from, state, detail)) = row.open.take() {
+        if let Some((from, state, detail)) = row.open.take().filter(|(from, ..)| *from < at) {
             self.bands.push(Band { node, row: i, from, to: at, state, detail });
         }
         self.rows[i as usize].open = Some((at, state.to_string(), detail.to_string()));
@@ -272,6 +373,7 @@ impl Timeline {
     /// The run ended at `end`: the states still in force end there (once: the page and the
     /// Perfetto file can both be written).
     fn finish(&mut self, end: Time) {
+        self.lifecycle_until(end, true);
         for i in 0..self.rows.len() {
             if let Some((from, state, detail)) = self.rows[i].open.take() {
                 let node = self.rows[i].node;
@@ -282,9 +384,11 @@ impl Timeline {
 
     /// The same run in the Chrome trace-event format (ui.perfetto.dev, chrome://tracing): a
     /// process per node with a thread per row (its states as slices) and one for its
-    /// observations (instant events with their fields), and a `faults` process.
-    pub fn perfetto(&mut self, end: Time, faults: &[FaultSpan]) -> String {
+    /// observations (instant events with their fields), one for the messages it sent and got
+    /// (a flow from each send to its delivery), and a `faults` process.
+    pub fn perfetto(&mut self, end: Time) -> String {
         self.finish(end);
+        let faults = &self.faults;
         let us = |t: Time| t.0 / 1000;
         let q = |s: &str| serde_json::to_string(s).expect("string serializes");
         let mut d = String::with_capacity(1 << 16);
@@ -344,13 +448,29 @@ impl Timeline {
             let ts = us(*at);
             push(&mut d, format!("{{\"ph\":\"i\",\"s\":\"t\",\"pid\":{node},\"tid\":0,\"ts\":{ts},\"name\":\"{kind}\",\"args\":{e}}}"));
         }
+        // Messages: a 1 µs slice where each is sent and where it arrives, joined by a flow.
+        let tid = self.rows.len() + 1;
+        if !self.messages.is_empty() {
+            for i in 0..self.names.len() {
+                push(&mut d, format!("{{\"ph\":\"M\",\"pid\":{i},\"tid\":{tid},\"name\":\"thread_name\",\"args\":{{\"name\":\"messages\"}}}}"));
+            }
+        }
+        for (id, (from, to, sent, at, what, outcome)) in self.messages.iter().enumerate() {
+            let (ts, ta, name, outcome) = (us(*sent), us(*at).max(us(*sent) + 1), q(what), q(outcome));
+            let (peer_to, peer_from) = (q(&self.names[*to as usize]), q(&self.names[*from as usize]));
+            push(&mut d, format!("{{\"ph\":\"X\",\"cat\":\"message\",\"pid\":{from},\"tid\":{tid},\"ts\":{ts},\"dur\":1,\"name\":{name},\"args\":{{\"to\":{peer_to},\"outcome\":{outcome}}}}}"));
+            push(&mut d, format!("{{\"ph\":\"s\",\"cat\":\"message\",\"id\":{id},\"pid\":{from},\"tid\":{tid},\"ts\":{ts},\"name\":{name}}}"));
+            push(&mut d, format!("{{\"ph\":\"X\",\"cat\":\"message\",\"pid\":{to},\"tid\":{tid},\"ts\":{ta},\"dur\":1,\"name\":{name},\"args\":{{\"from\":{peer_from},\"outcome\":{outcome}}}}}"));
+            push(&mut d, format!("{{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"message\",\"id\":{id},\"pid\":{to},\"tid\":{tid},\"ts\":{ta},\"name\":{name}}}"));
+        }
         d += "]}";
         d
     }
 
     /// The page, with the run ended at `end` and its faults.
-    pub fn html(&mut self, end: Time, faults: &[FaultSpan]) -> String {
+    pub fn html(&mut self, end: Time) -> String {
         self.finish(end);
+        let faults = &self.faults;
         let ms = |t: Time| t.0 as f64 / 1e6;
         let q = |s: &str| serde_json::to_string(s).expect("string serializes");
         let mut d = String::with_capacity(1 << 16);
@@ -405,7 +525,27 @@ impl Timeline {
             }
             d += line;
         }
-        let _ = write!(d, "],\"dropped_rows\":{},\"dropped_events\":{}}}", self.dropped_rows, self.dropped_events);
+        // Messages as [from, to, sent, at, what, outcome], the last two indices into `strings`.
+        let mut strings: Vec<&str> = Vec::new();
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        d += "],\"messages\":[";
+        for (i, (from, to, sent, at, what, outcome)) in self.messages.iter().enumerate() {
+            let mut ids = [0; 2];
+            for (k, s) in [*what, outcome.as_str()].into_iter().enumerate() {
+                ids[k] = *index.entry(s).or_insert_with(|| {
+                    strings.push(s);
+                    strings.len() - 1
+                });
+            }
+            let [w, o] = ids;
+            let _ = write!(d, "{}[{from},{to},{},{},{w},{o}]", if i > 0 { "," } else { "" }, ms(*sent), ms(*at));
+        }
+        let strings = serde_json::to_string(&strings).expect("strings serialize");
+        let _ = write!(
+            d,
+            "],\"strings\":{strings},\"dropped_rows\":{},\"dropped_events\":{},\"dropped_messages\":{}}}",
+            self.dropped_rows, self.dropped_events, self.dropped_messages
+        );
         // JSON inside <script>: "</" must not end the element.
         let data = d.replace("</", "<\\/");
         let (head, tail) = PAGE.split_once("/*DATA*/").expect("the page has a data slot");

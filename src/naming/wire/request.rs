@@ -231,6 +231,53 @@ pub enum Msg {
 }
 
 impl Msg {
+    /// What the message is, as the timeline labels it: a request by its endpoint (paths under
+    /// `/nacos/v1/ns`), an answer or a datagram by its kind.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Register(_) => "POST /instance",
+            Msg::Deregister(_) => "DELETE /instance",
+            Msg::Beat(_) => "PUT /instance/beat",
+            Msg::List(_) => "GET /instance/list",
+            Msg::Ok => "200 ok",
+            Msg::BeatReply { .. } => "200 beat reply",
+            Msg::Service(_) => "200 service",
+            Msg::Error { .. } => "error",
+            Msg::Push { .. } => "UDP push",
+            Msg::PushAck { .. } => "UDP push ack",
+            Msg::Garbled => "unparseable 200",
+            Msg::DistroSync(_) => "PUT /distro/datum",
+            Msg::DistroChecksums(_) => "PUT /distro/checksum",
+            Msg::DistroFetch(_) => "GET /distro/datum",
+            Msg::DistroSnapshot => "GET /distro/datums",
+            Msg::DistroData(_) => "200 datums",
+            Msg::MemberReport { .. } => "POST /core/cluster/report",
+            Msg::ServerStatusBeat(_) => "server status beat",
+            Msg::ServiceStatus(_) => "POST /service/status",
+            Msg::InstanceStatuses(_) => "GET /instance/statuses",
+            Msg::Statuses(_) => "200 statuses",
+            Msg::MetadataBatch(r) if r.remove => "DELETE /instance/metadata/batch",
+            Msg::MetadataBatch(_) => "PUT /instance/metadata/batch",
+            Msg::UpdateSwitch(_) => "PUT /operator/switches",
+            Msg::Updated(_) => "200 updated",
+            Msg::Update(_) => "PUT /instance",
+            Msg::RaftVote(_) => "POST /raft/vote",
+            Msg::RaftBeat(_) => "POST /raft/beat",
+            Msg::RaftPeerAnswer(_) => "200 raft peer",
+            Msg::RaftPublish(_) => "POST /raft/datum",
+            Msg::RaftCommit(_) => "POST /raft/datum/commit",
+            Msg::RaftDelete(_) => "DELETE /raft/datum",
+            Msg::RaftDeleteCommit(_) => "DELETE /raft/datum/commit",
+            Msg::RaftFetch(_) => "GET /raft/datum",
+            Msg::RaftDatums(_) => "200 raft datums",
+            Msg::TcpProbe => "TCP health check",
+            Msg::JRaftVote(_) => "JRaft RequestVote",
+            Msg::JRaftAppend(_) => "JRaft AppendEntries",
+            Msg::JRaftAnswer(_) => "JRaft answer",
+            Msg::JRaftWrite(_) => "JRaft write",
+        }
+    }
+
     /// The Open API endpoint of a request from outside the cluster (clients, the console), as
     /// `request_answered` names it.
     pub fn client_api(&self) -> Option<&'static str> {
