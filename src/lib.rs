@@ -10,5 +10,6 @@ pub mod parallel;
 pub mod report;
 pub mod scenario;
 pub mod slab;
+pub mod sweep;
 pub mod time;
 pub mod timeline;

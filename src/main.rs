@@ -153,6 +153,41 @@ enum Cmd {
         #[arg(long)]
         observations: bool,
     },
+    /// Run one scenario over many seeds and summarize its `expect` entries and `measure` times
+    /// (pass rates, distributions, confidence intervals); exit 1 if a seed failed.
+    Sweep {
+        file: String,
+        /// How many seeds (from --first-seed).
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        jobs: Option<u64>,
+        /// `K/N`: run only seeds whose index ≡ K (mod N), K from 0, and write only the rows;
+        /// `merge` joins the shards.
+        #[arg(long, default_value = "0/1")]
+        shard: String,
+        /// Output directory [default: sweep-out/NAME, NAME the scenario's].
+        #[arg(long)]
+        out: Option<String>,
+        /// Change the scenario before running it (as for `run`); repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<String>,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Join the rows of sharded sweeps (`sweep --shard K/N`, every shard once) into the outputs
+    /// one unsharded sweep writes.
+    Merge {
+        /// Directories holding rows-shard-K-of-N.jsonl files.
+        #[arg(required = true)]
+        dirs: Vec<String>,
+        #[arg(long)]
+        out: String,
+    },
     /// Monte Carlo reports over many seeds.
     Report {
         #[command(subcommand)]
@@ -284,21 +319,10 @@ fn main() -> ExitCode {
                 eprintln!("error: --server-version: {e}");
                 return ExitCode::from(2);
             }
-            let parsed =
-                shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
-            let Some(shard) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
-                eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
-                return ExitCode::from(2);
+            let (shard, jobs) = match campaign_args(&shard, first_seed, seeds, jobs) {
+                Ok(x) => x,
+                Err(code) => return code,
             };
-            if first_seed.checked_add(seeds.saturating_sub(1)).is_none() {
-                eprintln!(
-                    "error: --first-seed {first_seed} with --seeds {seeds} runs past the last seed, {}",
-                    u64::MAX
-                );
-                return ExitCode::from(2);
-            }
-            let jobs =
-                jobs.map_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), |j| j as usize);
             let campaign = nacos_sim::fuzz::Campaign {
                 first: first_seed,
                 count: seeds,
@@ -315,6 +339,29 @@ fn main() -> ExitCode {
             };
             fuzz(&campaign, &out, shrink)
         }
+        Cmd::Sweep { file, seeds, first_seed, jobs, shard, out, sets, no_progress } => {
+            let (shard, jobs) = match campaign_args(&shard, first_seed, seeds, jobs) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let sc = match scenario::load_with(&file, &sets) {
+                Ok(sc) => sc,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let out = out.unwrap_or_else(|| format!("sweep-out/{}", sc.name));
+            let s = nacos_sim::sweep::Sweep { scenario: &sc, first_seed, seeds, shard, jobs, progress: !no_progress };
+            sweep(&s, &out)
+        }
+        Cmd::Merge { dirs, out } => match nacos_sim::sweep::read_shards(&dirs) {
+            Ok((header, rows)) => sweep_outputs(&header, &rows, &out),
+            Err(e) => {
+                eprintln!("error: merge: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context, timeline } => {
             diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context, timeline.as_deref())
         }
@@ -402,6 +449,7 @@ fn run(
     let mut w = world::build(&sc, seed);
     let end = until.map(|d| Time(d.0)).unwrap_or(w.duration);
     let mut checker = expect::ExpectChecker::new(&sc.expect, &w.fault_times);
+    let mut measures = nacos_sim::scenario::measure::MeasureChecker::new(&sc.measure, &w.fault_times);
     let mut trace_out = trace_file.map(|(path, f)| (path, std::io::BufWriter::new(f), Ok(()), 0u64));
     // Each observation goes to the trace file, if any, and to the expectations, then is dropped.
     let mut timeline = (!drawings.is_empty()).then(|| {
@@ -410,6 +458,7 @@ fn run(
     });
     let mut sink = |r: &nacos_sim::engine::Record<nacos_sim::naming::wire::Observation>, names: &[String]| {
         checker.observe(r, names);
+        measures.observe(r, names);
         if let Some(t) = &mut timeline {
             t.observe(r);
         }
@@ -480,6 +529,10 @@ fn run(
     for a in w.anomalies.found() {
         println!("anomaly       {} at {} on {}: {}", a.name, a.at, w.names[a.node as usize], a.detail);
     }
+    for (m, v) in sc.measure.iter().zip(measures.values(end)) {
+        let value = v.map_or("never reached".to_string(), |d| format!("{:.6} s", d.0 as f64 / 1e9));
+        println!("measure       {}: {value}", m.name);
+    }
     let outcomes = checker.outcomes(&w);
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     for o in &outcomes {
@@ -490,6 +543,71 @@ fn run(
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// `--shard K/N`, the seed range and `--jobs` of a campaign, checked.
+fn campaign_args(shard: &str, first_seed: u64, seeds: u64, jobs: Option<u64>) -> Result<((u64, u64), usize), ExitCode> {
+    let parsed = shard.split_once('/').and_then(|(k, n)| Some((k.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
+    let Some(shard) = parsed.filter(|(k, n)| *n > 0 && k < n) else {
+        eprintln!("error: --shard: expected K/N with 0 <= K < N, found \"{shard}\"");
+        return Err(ExitCode::from(2));
+    };
+    if first_seed.checked_add(seeds.saturating_sub(1)).is_none() {
+        eprintln!("error: --first-seed {first_seed} with --seeds {seeds} runs past the last seed, {}", u64::MAX);
+        return Err(ExitCode::from(2));
+    }
+    let jobs = jobs.map_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), |j| j as usize);
+    Ok((shard, jobs.max(1)))
+}
+
+/// Runs a sweep; writes its rows, and without `--shard` every output, into `out`.
+fn sweep(s: &nacos_sim::sweep::Sweep, out: &str) -> ExitCode {
+    let started = std::time::Instant::now();
+    let (header, rows) = nacos_sim::sweep::run(s);
+    let wall = started.elapsed().as_secs_f64();
+    let dir = std::path::Path::new(out);
+    let rows_path = dir.join(nacos_sim::sweep::rows_file(s.shard));
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&rows_path, nacos_sim::sweep::rows_text(&header, &rows)));
+    if let Err(e) = written {
+        eprintln!("error: cannot write {}: {e}", rows_path.display());
+        return ExitCode::from(2);
+    }
+    println!(
+        "{} seeds in {wall:.1} s on {} threads ({:.0} seeds/min); rows in {}",
+        rows.len(),
+        s.jobs,
+        rows.len() as f64 / wall.max(1e-9) * 60.0,
+        rows_path.display()
+    );
+    if s.shard.1 > 1 {
+        let failing = rows.iter().filter(|r| !r.ok).count();
+        println!(
+            "shard {}/{}: {failing} failing; join the shards with `nacos-sim merge DIR... --out DIR`",
+            s.shard.0, s.shard.1
+        );
+        return if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS };
+    }
+    sweep_outputs(&header, &rows, out)
+}
+
+fn sweep_outputs(header: &nacos_sim::sweep::Header, rows: &[nacos_sim::sweep::Row], out: &str) -> ExitCode {
+    let dir = std::path::Path::new(out);
+    match nacos_sim::sweep::write_outputs(dir, header, rows) {
+        Ok(failing) => {
+            println!("wrote {out}/report.md, report.html, summary.json, runs.csv, scenario.json");
+            print!("{}", std::fs::read_to_string(dir.join("report.md")).unwrap_or_default());
+            if failing.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {out}: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Runs a campaign, writes its JSON Lines results and failing scenarios into `out`.

@@ -300,7 +300,7 @@ fn all_hold(conds: &Conds, v: &Value) -> bool {
 }
 
 /// What one observation must be: kind, node, field conditions, host conditions.
-struct Matcher {
+pub(super) struct Matcher {
     kind: String,
     node: Option<String>,
     fields: Conds,
@@ -311,7 +311,7 @@ struct Matcher {
 impl Matcher {
     /// Compiles an entry's conditions; an error names the offending field relative to the
     /// entry. [`validate`] reports it at load time, so a checker never meets one.
-    fn new(
+    pub(super) fn new(
         kind: &str,
         node: &Option<String>,
         where_: &BTreeMap<String, Value>,
@@ -338,7 +338,7 @@ impl Matcher {
         })
     }
 
-    fn matches(&self, r: &Record<Observation>, names: &[String]) -> bool {
+    pub(super) fn matches(&self, r: &Record<Observation>, names: &[String]) -> bool {
         if r.obs.kind() != self.kind || self.node.as_ref().is_some_and(|n| names[r.node as usize] != *n) {
             return false;
         }
@@ -364,7 +364,7 @@ impl Matcher {
     }
 }
 
-fn check_kind(path: &str, kind: &str) -> Result<(), Invalid> {
+pub(super) fn check_kind(path: &str, kind: &str) -> Result<(), Invalid> {
     if kinds().contains_key(kind) {
         return Ok(());
     }
@@ -549,6 +549,12 @@ impl<'a> ExpectChecker<'a> {
                 st.in_window += 1;
             }
         }
+    }
+
+    /// For each entry, how long after its reference (fault, anchor or 0) the first matching
+    /// observation came, if it did: what a sweep reports as the entry's time.
+    pub fn times(&self) -> Vec<Option<Dur>> {
+        self.state.iter().map(|st| Some(st.first? - st.reference?)).collect()
     }
 
     /// The outcome of every entry, then (if the world asks for it) of the convergence check.

@@ -3,6 +3,7 @@
 //! faults and what to expect.
 
 pub mod expect;
+pub mod measure;
 mod strict;
 pub mod world;
 
@@ -53,6 +54,9 @@ pub struct Scenario {
     /// none. Absent: whatever is found is printed and nothing is asserted.
     #[serde(default)]
     pub expect_anomalies: Option<Vec<String>>,
+    /// Named times to report: `run` prints them, `sweep` summarizes them over seeds.
+    #[serde(default)]
+    pub measure: Vec<measure::Measure>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -756,7 +760,8 @@ pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
 
 /// Loads a scenario after applying `sets`, each `PATH=VALUE`: a dotted path into the JSON
 /// (object keys, array indices, `*` for every element; missing objects are created) and a JSON
-/// value; text that is not JSON, or that replaces a string, is a string. E.g.
+/// value; text that is not JSON, or that replaces a string (unless it is an object or a
+/// list), is a string. E.g.
 /// `clients.*.version=1.4.2`, `switches.distro_version="1.3"`, `network.defaults.udp_loss=0.1`.
 /// The result is validated like any file.
 pub fn load_with(path: &str, sets: &[String]) -> Result<Scenario, ScenarioError> {
@@ -786,8 +791,10 @@ pub fn load_with(path: &str, sets: &[String]) -> Result<Scenario, ScenarioError>
 fn set_at(v: &mut serde_json::Value, keys: &[&str], value: &str) -> usize {
     use serde_json::Value;
     let Some((first, rest)) = keys.split_first() else {
-        *v = match serde_json::from_str(value) {
-            Ok(parsed) if !v.is_string() => parsed,
+        // A string field takes the text as it is (`version=1.4` stays "1.4"), unless it is an
+        // object or a list (`faults.0.at={"uniform": ["40s", "45s"]}`).
+        *v = match serde_json::from_str::<Value>(value) {
+            Ok(parsed) if !v.is_string() || parsed.is_object() || parsed.is_array() => parsed,
             _ => Value::String(value.into()),
         };
         return 1;
@@ -1043,6 +1050,7 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
     }
     expect::validate_converge(&sc.converge)?;
     expect::validate_anomalies(sc.expect_anomalies.as_deref())?;
+    measure::validate(&sc.measure, &ids, sc.faults.len())?;
     Ok(())
 }
 
