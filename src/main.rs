@@ -179,8 +179,8 @@ enum Cmd {
         #[arg(long)]
         no_progress: bool,
     },
-    /// Join the rows of sharded sweeps (`sweep --shard K/N`, every shard once) into the outputs
-    /// one unsharded sweep writes.
+    /// Join the rows of sharded sweeps (`sweep --shard K/N`) or expiry reports (`report expiry
+    /// --shard K/N`), every shard once, into the outputs one unsharded run writes.
     Merge {
         /// Directories holding rows-shard-K-of-N.jsonl files.
         #[arg(required = true)]
@@ -218,41 +218,37 @@ enum ReportKind {
         /// First seed; run r uses seed + r.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// `K/N`: only every N-th run from the K-th (K from 0), writing only its rows;
+        /// `merge` makes the report from every shard's.
+        #[arg(long, default_value = "0/1")]
+        shard: String,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
     },
 }
 
-fn report_expiry(
-    runs: usize,
-    loss: Vec<f64>,
-    loss_hours: f64,
-    jobs: Option<usize>,
-    out: String,
-    seed: u64,
-    quiet: bool,
-) -> ExitCode {
-    if let Some(p) = loss.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+fn report_expiry(opts: nacos_sim::report::expiry::Options) -> ExitCode {
+    if let Some(p) = opts.loss.iter().find(|p| !(0.0..=1.0).contains(*p)) {
         eprintln!("error: --loss: {p} is not a probability in [0, 1]");
         return ExitCode::from(2);
     }
-    if runs == 0 || loss_hours <= 0.0 || !loss_hours.is_finite() {
+    if opts.runs == 0 || opts.loss_instance_hours <= 0.0 || !opts.loss_instance_hours.is_finite() {
         eprintln!("error: --runs and --loss-hours must be positive");
         return ExitCode::from(2);
     }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
-    let opts = nacos_sim::report::expiry::Options {
-        runs,
-        loss,
-        loss_instance_hours: loss_hours,
-        jobs,
-        out: out.into(),
-        seed,
-        progress: !quiet,
-    };
+    let (jobs, (k, n)) = (opts.jobs, opts.shard);
     let started = std::time::Instant::now();
     match nacos_sim::report::expiry::run(&opts) {
+        Ok(o) if n > 1 => {
+            println!(
+                "{} runs (shard {k}/{n}) on {jobs} threads in {:.1} s; wrote {}/rows-shard-{k}-of-{n}.jsonl (`merge` makes the report)",
+                o.runs,
+                started.elapsed().as_secs_f64(),
+                o.out.display()
+            );
+            ExitCode::SUCCESS
+        }
         Ok(o) => {
             println!(
                 "{} runs on {jobs} threads in {:.1} s; wrote {}/report.md, runs.csv, summary.json, *.svg, scenarios/",
@@ -297,8 +293,21 @@ fn main() -> ExitCode {
             };
             run(&file, &sets, seed, until, &outputs, check_invariants)
         }
-        Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, quiet } } => {
-            report_expiry(runs, loss, loss_hours, jobs, out, seed, quiet)
+        Cmd::Report { kind: ReportKind::Expiry { runs, loss, loss_hours, jobs, out, seed, shard, quiet } } => {
+            let (shard, jobs) = match campaign_args(&shard, 0, 0, jobs.map(|j| j as u64)) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            report_expiry(nacos_sim::report::expiry::Options {
+                shard,
+                runs,
+                loss,
+                loss_instance_hours: loss_hours,
+                jobs,
+                out: out.into(),
+                seed,
+                progress: !quiet,
+            })
         }
         Cmd::Fuzz {
             seeds,
@@ -355,13 +364,31 @@ fn main() -> ExitCode {
             let s = nacos_sim::sweep::Sweep { scenario: &sc, first_seed, seeds, shard, jobs, progress: !no_progress };
             sweep(&s, &out)
         }
-        Cmd::Merge { dirs, out } => match nacos_sim::sweep::read_shards(&dirs) {
-            Ok((header, rows)) => sweep_outputs(&header, &rows, &out),
-            Err(e) => {
-                eprintln!("error: merge: {e}");
-                ExitCode::from(2)
+        Cmd::Merge { dirs, out } => {
+            let expiry = nacos_sim::sweep::shard_files(&dirs).is_ok_and(|f| nacos_sim::sweep::is_expiry_rows(&f[0]));
+            if expiry {
+                return match nacos_sim::report::expiry::merge(&dirs, std::path::Path::new(&out)) {
+                    Ok(o) => {
+                        println!(
+                            "{} runs merged; wrote {out}/report.md, runs.csv, summary.json, *.svg, scenarios/",
+                            o.runs
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: merge: {e}");
+                        ExitCode::from(2)
+                    }
+                };
             }
-        },
+            match nacos_sim::sweep::read_shards(&dirs) {
+                Ok((header, rows)) => sweep_outputs(&header, &rows, &out),
+                Err(e) => {
+                    eprintln!("error: merge: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context, timeline } => {
             diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context, timeline.as_deref())
         }

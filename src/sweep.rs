@@ -122,15 +122,8 @@ pub fn rows_text(header: &Header, rows: &[Row]) -> String {
 /// scenario and seeds, every shard of it exactly once.
 pub fn read_shards(dirs: &[String]) -> Result<(Header, Vec<Row>), String> {
     let mut parts: Vec<(Header, Vec<Row>, String)> = Vec::new();
-    for dir in dirs {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .filter(|n| n.starts_with("rows-shard-") && n.ends_with(".jsonl"))
-            .collect();
-        names.sort();
-        for name in names {
-            let path = format!("{dir}/{name}");
+    for path in shard_files(dirs)? {
+        {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
             let mut lines = text.lines().enumerate();
             let (_, first) = lines.next().ok_or_else(|| format!("{path}: empty"))?;
@@ -142,9 +135,7 @@ pub fn read_shards(dirs: &[String]) -> Result<(Header, Vec<Row>), String> {
             parts.push((header, rows, path));
         }
     }
-    let Some((first, ..)) = parts.first() else {
-        return Err(format!("no rows-shard-*.jsonl in {}", dirs.join(", ")));
-    };
+    let Some((first, ..)) = parts.first() else { unreachable!("shard_files found at least one") };
     let n = first.shard.1;
     let mut seen = vec![None::<String>; n as usize];
     for (h, _, path) in &parts {
@@ -166,6 +157,31 @@ pub fn read_shards(dirs: &[String]) -> Result<(Header, Vec<Row>), String> {
     let mut rows: Vec<Row> = parts.into_iter().flat_map(|(_, r, _)| r).collect();
     rows.sort_by_key(|r| r.seed);
     Ok((header, rows))
+}
+
+/// Every `rows-shard-*.jsonl` under `dirs`, each directory's in name order; at least one.
+pub fn shard_files(dirs: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .filter(|n| n.starts_with("rows-shard-") && n.ends_with(".jsonl"))
+            .collect();
+        names.sort();
+        out.extend(names.into_iter().map(|n| format!("{dir}/{n}")));
+    }
+    if out.is_empty() {
+        return Err(format!("no rows-shard-*.jsonl in {}", dirs.join(", ")));
+    }
+    Ok(out)
+}
+
+/// Whether a rows file is an expiry report's (its header names the report's options) rather
+/// than a sweep's.
+pub fn is_expiry_rows(path: &str) -> bool {
+    let first = std::fs::read_to_string(path).ok().and_then(|t| t.lines().next().map(str::to_string));
+    first.and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok()).is_some_and(|v| v.get("expiry").is_some())
 }
 
 /// A share of the runs with its 95 % Wilson score interval.

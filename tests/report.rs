@@ -4,7 +4,16 @@ use nacos_sim::report::expiry::{run, Options};
 use std::path::PathBuf;
 
 fn small(out: PathBuf, jobs: usize) -> Options {
-    Options { runs: 40, loss: vec![0.0, 0.5], loss_instance_hours: 100.0, jobs, out, seed: 11, progress: false }
+    Options {
+        shard: (0, 1),
+        runs: 40,
+        loss: vec![0.0, 0.5],
+        loss_instance_hours: 100.0,
+        jobs,
+        out,
+        seed: 11,
+        progress: false,
+    }
 }
 
 fn temp(name: &str) -> PathBuf {
@@ -52,4 +61,36 @@ fn written_scenarios_load() {
     }
     assert!(n >= 8, "{n} scenario files");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Four shards (`report expiry --shard K/4`) merged give byte for byte the unsharded report.
+#[test]
+fn four_shards_merged_equal_one_report() {
+    let whole = temp("whole");
+    run(&small(whole.clone(), 2)).unwrap();
+    let mut dirs = Vec::new();
+    for k in 0..4 {
+        let d = temp(&format!("shard-{k}"));
+        let o = run(&Options { shard: (k, 4), ..small(d.clone(), 1) }).unwrap();
+        assert!(o.runs > 0 && !d.join("summary.json").exists(), "a shard writes only its rows");
+        dirs.push(d.display().to_string());
+    }
+    let merged = temp("merged");
+    nacos_sim::report::expiry::merge(&dirs, &merged).unwrap();
+    let mut files = vec!["summary.json".to_string(), "runs.csv".into(), "report.md".into()];
+    for e in std::fs::read_dir(&whole).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".svg") {
+            files.push(name);
+        }
+    }
+    assert!(files.len() >= 6, "{files:?}");
+    for f in &files {
+        assert!(std::fs::read(whole.join(f)).unwrap() == std::fs::read(merged.join(f)).unwrap(), "{f} differs");
+    }
+    let err = nacos_sim::report::expiry::merge(&dirs[1..], &temp("bad")).unwrap_err();
+    assert!(err.contains("shard 0/4 is missing"), "{err}");
+    for d in dirs.iter().map(PathBuf::from).chain([whole, merged]) {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }

@@ -25,6 +25,9 @@ const TRIES_PER_CALL: i32 = 3;
 const LOSS_WARMUP_S: f64 = 10.0;
 
 pub struct Options {
+    /// `(k, n)`: only every n-th run from the k-th (`--shard`); a shard writes its rows only,
+    /// and [`merge`] makes the report from every shard's.
+    pub shard: (u64, u64),
     pub runs: usize,
     pub loss: Vec<f64>,
     /// Instance-hours simulated per loss probability (main table).
@@ -213,10 +216,10 @@ fn loss_case(name: String, setting: Setting, p: f64, instance_hours: f64) -> Los
     LossCase { name, setting, p, instances, runs, scenario, json }
 }
 
-/// One row of `runs.csv`.
-#[derive(Clone, Debug, Default)]
+/// One row of `runs.csv` (and of a shard's rows file).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 struct Row {
-    experiment: &'static str,
+    experiment: String,
     case: String,
     seed: u64,
     crash_s: Option<f64>,
@@ -238,7 +241,8 @@ fn run_crash(case: &CrashCase, seed: u64) -> Row {
     let node = |name: &str| w.names.iter().position(|n| n == name).expect("node") as u32;
     let (s1, consumer) = (node(responsible_server(case.cluster)), node("consumer"));
     let is_provider = |ip: &str, port: u16| ip == PROVIDER_IP && port == PROVIDER_PORT;
-    let mut row = Row { experiment: "crash", case: case.name.clone(), seed, crash_s: Some(crash), ..Row::default() };
+    let mut row =
+        Row { experiment: "crash".into(), case: case.name.clone(), seed, crash_s: Some(crash), ..Row::default() };
     for r in &w.engine.records {
         let t = r.at.as_secs_f64();
         if t <= crash {
@@ -300,7 +304,7 @@ fn run_loss(case: &LossCase, seed: u64) -> Row {
     }
     marked_time += open.values().map(|t0| end - t0).sum::<f64>();
     Row {
-        experiment: "loss",
+        experiment: "loss".into(),
         case: case.name.clone(),
         seed,
         p: Some(case.p),
@@ -318,8 +322,8 @@ enum Job<'a> {
 }
 
 /// Runs every job on `jobs` threads; results come back in job order.
-fn run_all(jobs: &[Job], threads: usize, progress: bool) -> Vec<Row> {
-    let run = |job: &Job| match job {
+fn run_all(jobs: &[(usize, &Job)], threads: usize, progress: bool) -> Vec<Row> {
+    let run = |&(_, job): &(usize, &Job)| match job {
         Job::Crash(c, seed) => run_crash(c, *seed),
         Job::Loss(c, seed) => run_loss(c, *seed),
     };
@@ -399,7 +403,7 @@ impl From<LossTheory> for TheoryLoss {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct SensitivityRow {
     setting: Setting,
     crash: String,
@@ -496,12 +500,125 @@ fn loss_summary(case: &LossCase, rows: &[&Row]) -> LossSummary {
 
 // ------------------------------------------------------------------------------ the report
 
+#[derive(Debug)]
 pub struct Outcome {
     pub runs: usize,
     pub out: PathBuf,
 }
 
+/// Every experiment of a report with these options, and how the sensitivity table refers to
+/// them: the same whatever the shard.
+struct Plan {
+    crash_cases: Vec<CrashCase>,
+    loss_cases: Vec<LossCase>,
+    sensitivity: Vec<SensitivityRow>,
+}
+
+/// The report's rows file of one shard: a header with the options that decide the rows, then
+/// `[job index, row]` per line.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+struct ShardHeader {
+    expiry: RowOptions,
+    shard: (u64, u64),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+struct RowOptions {
+    runs: usize,
+    loss: Vec<f64>,
+    loss_instance_hours: f64,
+    seed: u64,
+}
+
 pub fn run(opts: &Options) -> std::io::Result<Outcome> {
+    let plan = plan(opts);
+    let mut jobs = Vec::new();
+    for c in &plan.crash_cases {
+        for r in 0..opts.runs {
+            jobs.push(Job::Crash(c, opts.seed + r as u64));
+        }
+    }
+    for c in &plan.loss_cases {
+        for r in 0..c.runs {
+            jobs.push(Job::Loss(c, opts.seed + r as u64));
+        }
+    }
+    let (k, n) = opts.shard;
+    let mine: Vec<(usize, &Job)> = jobs.iter().enumerate().filter(|(i, _)| *i as u64 % n == k).collect();
+    let rows = run_all(&mine, opts.jobs, opts.progress);
+    if n > 1 {
+        let header = ShardHeader {
+            expiry: RowOptions {
+                runs: opts.runs,
+                loss: opts.loss.clone(),
+                loss_instance_hours: opts.loss_instance_hours,
+                seed: opts.seed,
+            },
+            shard: opts.shard,
+        };
+        let mut text = serde_json::to_string(&header).expect("header serializes") + "\n";
+        for ((i, _), row) in mine.iter().zip(&rows) {
+            text += &serde_json::to_string(&(i, row)).expect("rows serialize");
+            text.push('\n');
+        }
+        std::fs::create_dir_all(&opts.out)?;
+        std::fs::write(opts.out.join(format!("rows-shard-{k}-of-{n}.jsonl")), text)?;
+        return Ok(Outcome { runs: rows.len(), out: opts.out.clone() });
+    }
+    write_report(opts, &plan, &rows)?;
+    Ok(Outcome { runs: rows.len(), out: opts.out.clone() })
+}
+
+/// Joins the rows files of every shard of one report, read from `dirs`, into the report one
+/// unsharded run writes to `out`.
+pub fn merge(dirs: &[String], out: &Path) -> Result<Outcome, String> {
+    // Each shard: its header, its `(job index, row)`s and its file.
+    type Shard = (ShardHeader, Vec<(usize, Row)>, String);
+    let mut parts: Vec<Shard> = Vec::new();
+    for path in crate::sweep::shard_files(dirs)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let mut lines = text.lines();
+        let header: ShardHeader = serde_json::from_str(lines.next().unwrap_or_default())
+            .map_err(|e| format!("{path}:1: not an expiry report's rows: {e}"))?;
+        let rows = lines
+            .enumerate()
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{path}:{}: {e}", i + 2)))
+            .collect::<Result<Vec<(usize, Row)>, String>>()?;
+        parts.push((header, rows, path));
+    }
+    let first = parts.first().ok_or("no rows files")?.0.clone();
+    let n = first.shard.1;
+    let mut seen = vec![false; n as usize];
+    for (h, _, path) in &parts {
+        if h.expiry != first.expiry || h.shard.1 != n {
+            return Err(format!("{path}: another report than {} (options or shard count differ)", parts[0].2));
+        }
+        if std::mem::replace(&mut seen[h.shard.0 as usize], true) {
+            return Err(format!("{path}: shard {}/{n} given twice", h.shard.0));
+        }
+    }
+    if let Some(k) = seen.iter().position(|s| !s) {
+        return Err(format!("shard {k}/{n} is missing"));
+    }
+    let mut rows: Vec<(usize, Row)> = parts.into_iter().flat_map(|(_, r, _)| r).collect();
+    rows.sort_by_key(|(i, _)| *i);
+    let o = first.expiry;
+    let opts = Options {
+        shard: (0, 1),
+        runs: o.runs,
+        loss: o.loss,
+        loss_instance_hours: o.loss_instance_hours,
+        jobs: 1,
+        out: out.to_path_buf(),
+        seed: o.seed,
+        progress: false,
+    };
+    let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
+    write_report(&opts, &plan(&opts), &rows).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    Ok(Outcome { runs: rows.len(), out: out.to_path_buf() })
+}
+
+fn plan(opts: &Options) -> Plan {
     let d = Setting::DEFAULT;
     let mut crash_cases = vec![
         crash_case("single-server-push".into(), d, true, false),
@@ -527,22 +644,6 @@ pub fn run(opts: &Options) -> std::io::Result<Outcome> {
         loss_cases.push(loss_case(format!("sensitivity-loss-p{sens_p}-{}", s.slug()), s, sens_p, sens_hours));
     }
 
-    let mut jobs = Vec::new();
-    for c in &crash_cases {
-        for r in 0..opts.runs {
-            jobs.push(Job::Crash(c, opts.seed + r as u64));
-        }
-    }
-    for c in &loss_cases {
-        for r in 0..c.runs {
-            jobs.push(Job::Loss(c, opts.seed + r as u64));
-        }
-    }
-    let rows = run_all(&jobs, opts.jobs, opts.progress);
-
-    let by_case = |name: &str| -> Vec<&Row> { rows.iter().filter(|r| r.case == name).collect() };
-    let crash: Vec<CrashSummary> = crash_cases.iter().map(|c| crash_summary(c, &by_case(&c.name))).collect();
-    let loss: Vec<LossSummary> = loss_cases.iter().map(|c| loss_summary(c, &by_case(&c.name))).collect();
     let sensitivity: Vec<SensitivityRow> = std::iter::once(d)
         .chain(sensitivity_settings)
         .map(|s| SensitivityRow {
@@ -555,6 +656,16 @@ pub fn run(opts: &Options) -> std::io::Result<Outcome> {
             loss: format!("sensitivity-loss-p{sens_p}-{}", s.slug()),
         })
         .collect();
+    Plan { crash_cases, loss_cases, sensitivity }
+}
+
+/// Every output of the report from its rows (in job order).
+fn write_report(opts: &Options, plan: &Plan, rows: &[Row]) -> std::io::Result<()> {
+    let Plan { crash_cases, loss_cases, sensitivity } = plan;
+    let by_case = |name: &str| -> Vec<&Row> { rows.iter().filter(|r| r.case == name).collect() };
+    let crash: Vec<CrashSummary> = crash_cases.iter().map(|c| crash_summary(c, &by_case(&c.name))).collect();
+    let loss: Vec<LossSummary> = loss_cases.iter().map(|c| loss_summary(c, &by_case(&c.name))).collect();
+    let sensitivity = sensitivity.clone();
     let summary = SummaryJson { crash, loss, sensitivity, seeds: SeedInfo { first: opts.seed, crash_runs: opts.runs } };
 
     std::fs::create_dir_all(opts.out.join("scenarios"))?;
@@ -563,12 +674,12 @@ pub fn run(opts: &Options) -> std::io::Result<Outcome> {
     {
         std::fs::write(opts.out.join("scenarios").join(format!("{name}.json")), format!("{json}\n"))?;
     }
-    std::fs::write(opts.out.join("runs.csv"), csv(&rows))?;
+    std::fs::write(opts.out.join("runs.csv"), csv(rows))?;
     let summary_text = serde_json::to_string_pretty(&summary).expect("summary serializes") + "\n";
     std::fs::write(opts.out.join("summary.json"), summary_text)?;
-    write_plots(&opts.out, &crash_cases, &rows, &summary)?;
+    write_plots(&opts.out, crash_cases, rows, &summary)?;
     std::fs::write(opts.out.join("report.md"), markdown(opts, &summary))?;
-    Ok(Outcome { runs: rows.len(), out: opts.out.clone() })
+    Ok(())
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
