@@ -582,3 +582,39 @@ fn register_many_can_make_some_instances_persistent() {
     let (path, _) = rejected(&file(4));
     assert_eq!(path, "clients[0].register_many.persistent_per_service");
 }
+
+/// `boot_at` may be drawn per seed: s2 starts (its snapshot load begins) at a time in [1 s, 3 s]
+/// that differs between seeds, and the draw comes from a stream of its own, so the fault time
+/// drawn by the workload stream is the same whether or not s2's boot is drawn.
+#[test]
+fn a_server_can_boot_at_a_random_time() {
+    let scenario = |boot: &str| {
+        format!(
+            r#"{{ "name": "boot", "seed": 1, "duration": "20s",
+                 "servers": [{{ "id": "s1" }}, {{ "id": "s2", "boot_at": {boot} }}],
+                 "faults": [{{ "kind": "pause", "node": "s1", "at": {{ "uniform": ["5s", "9s"] }}, "for": "1s" }}] }}"#
+        )
+    };
+    let run = |boot: &str, seed: u64| {
+        let sc = scenario::parse("boot.json", &scenario(boot)).unwrap_or_else(|e| panic!("{e}"));
+        let mut w = world::build(&sc, seed);
+        w.run_until(w.duration);
+        let start = w
+            .engine
+            .records
+            .iter()
+            .find(|r| w.names[r.node as usize] == "s2" && r.obs.kind() == "snapshot_load_started");
+        (start.expect("s2 starts").at, w.fault_times[0])
+    };
+    let drawn = r#"{ "uniform": ["1s", "3s"] }"#;
+    let (a, fault_a) = run(drawn, 1);
+    let (b, _) = run(drawn, 2);
+    let ms = |t: nacos_sim::time::Time| t.0 as f64 / 1e6;
+    assert!(ms(a) >= 1000.0 && ms(a) <= 3000.0 && ms(b) >= 1000.0 && ms(b) <= 3000.0, "{a} {b}");
+    assert_ne!(a, b, "drawn per seed");
+    let (fixed, fault_fixed) = run(r#""2s""#, 1);
+    assert_eq!(ms(fixed), 2000.0);
+    assert_eq!(fault_a, fault_fixed, "the workload's draws do not move");
+    let e = scenario::parse("boot.json", &scenario(r#"{ "uniform": ["1s", "30s"] }"#)).unwrap_err();
+    assert_eq!(e.path, "servers[1].boot_at");
+}

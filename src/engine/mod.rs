@@ -463,6 +463,8 @@ pub struct Record<O> {
 pub mod stream {
     pub const NETWORK: u64 = 1;
     pub const WORKLOAD: u64 = 2;
+    /// Servers' boot times drawn from a window (`servers[].boot_at`).
+    pub const BOOT: u64 = 3;
     pub const NODE_BASE: u64 = 1 << 32;
 }
 

@@ -140,7 +140,9 @@ fn crash_case(name: String, setting: Setting, push: bool, cluster: bool) -> Cras
     // against the server's own periodic tasks (status reporter, scans); the provider registers at
     // a random point of the next 5 s, so beat and check phases are independent; the crash
     // falls at a random point of one check period (which spans at least one beat cycle). In a
-    // cluster the crash comes after 100 s, when the status channel (from 60 s) is running.
+    // cluster the crash comes after 100 s, when the status channel (from 60 s) is running, and
+    // the servers boot up to 3 s apart (so their probe, verification and status tasks do not
+    // tick together); the clients start once all three are up.
     let window = (CHECK_MS / 1000.0).max(setting.interval_s);
     let crash_at = if cluster { 100.0 } else { 40.0 };
     let duration = crash_at + window + setting.delete_s + 30.0;
@@ -150,7 +152,14 @@ fn crash_case(name: String, setting: Setting, push: bool, cluster: bool) -> Cras
     if !push {
         faults.push(json!({"kind": "link", "at": "0s", "from": [consumer_server], "to": ["consumer"], "set": {"udp_loss": 1.0}}));
     }
-    let servers = if cluster { json!([{"id": "s1"}, {"id": "s2"}, {"id": "s3"}]) } else { json!([{"id": "s1"}]) };
+    let boot = json!({"uniform": ["0s", "3s"]});
+    let servers = if cluster {
+        json!([{"id": "s1", "boot_at": boot}, {"id": "s2", "boot_at": boot}, {"id": "s3", "boot_at": boot}])
+    } else {
+        json!([{"id": "s1"}])
+    };
+    let t0 = if cluster { 3.0 } else { 0.0 };
+    let window_s = |a: f64, b: f64| json!({"uniform": [format!("{}s", a + t0), format!("{}s", b + t0)]});
     let v = json!({
         "name": name,
         "description": format!(
@@ -173,11 +182,11 @@ fn crash_case(name: String, setting: Setting, push: bool, cluster: bool) -> Cras
         "servers": servers,
         "clients": [
             {"id": "witness", "ip": "10.1.0.11", "servers": ["s1"],
-             "register": [{"at": {"uniform": ["0.5s", "5.5s"]}, "service": "demo", "port": 8081, "metadata": md}]},
+             "register": [{"at": window_s(0.5, 5.5), "service": "demo", "port": 8081, "metadata": md}]},
             {"id": "provider", "ip": PROVIDER_IP, "servers": ["s1"],
-             "register": [{"at": {"uniform": ["6s", "11s"]}, "service": "demo", "port": PROVIDER_PORT, "metadata": md}]},
+             "register": [{"at": window_s(6.0, 11.0), "service": "demo", "port": PROVIDER_PORT, "metadata": md}]},
             {"id": "consumer", "ip": "10.1.0.20", "servers": [consumer_server],
-             "subscribe": [{"at": {"uniform": ["12s", "22s"]}, "service": "demo"}]}
+             "subscribe": [{"at": window_s(12.0, 22.0), "service": "demo"}]}
         ],
         "faults": faults,
     });

@@ -82,9 +82,10 @@ pub struct ServerSpec {
     #[serde(default)]
     pub clock: ClockSpec,
     /// When the server process starts, and with it every one of its periodic tasks (default
-    /// 0). Before it, connections to it are refused.
+    /// 0); fixed, or `{"uniform": [from, to]}` drawn per seed (from a stream of its own, so
+    /// other draws do not move). Before it, connections to it are refused.
     #[serde(default)]
-    pub boot_at: Dur,
+    pub boot_at: At,
     /// How fast this server does data-sized work (parsing and applying datums): 1 is the
     /// calibrated default (a 300k-instance snapshot loads in about 16 s), 0.5 takes twice as
     /// long. Greater than 0, at most 1000.
@@ -932,7 +933,8 @@ fn validate(sc: &Scenario) -> Result<(), Invalid> {
             }
         }
         check_clock(&format!("servers[{i}].clock"), &s.clock)?;
-        if s.boot_at.is_negative() || s.boot_at >= sc.duration {
+        check_at(format!("servers[{i}].boot_at"), &s.boot_at)?;
+        if at_bounds(&s.boot_at).1 >= sc.duration {
             return Err((
                 format!("servers[{i}].boot_at"),
                 "expected a time from 0 to before the end of the run".into(),

@@ -193,8 +193,13 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
 
     let base = LinkSpec::default().apply(&LinkConfig::default());
     let base = sc.network.defaults.apply(&base);
-    let boot: Vec<Time> =
-        sc.servers.iter().map(|s| Time(s.boot_at.0)).chain(sc.clients.iter().map(|_| Time::ZERO)).collect();
+    let mut boot_rng = derive_rng(seed, stream::BOOT);
+    let boot: Vec<Time> = sc
+        .servers
+        .iter()
+        .map(|s| resolve(&s.boot_at, &mut boot_rng))
+        .chain(sc.clients.iter().map(|_| Time::ZERO))
+        .collect();
     let mut engine = Engine::with_boot_times(seed, nodes, base.clone(), &boot);
     let n = names.len();
     for l in &sc.network.links {
