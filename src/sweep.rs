@@ -7,7 +7,7 @@
 
 use crate::report::stats::{self, Summary};
 use crate::report::svg::{Plot, Series};
-use crate::scenario::expect::{Expect, ExpectChecker};
+use crate::scenario::expect::{describe_match, Expect, ExpectChecker};
 use crate::scenario::measure::MeasureChecker;
 use crate::scenario::{world, Scenario};
 use serde::{Deserialize, Serialize};
@@ -278,22 +278,9 @@ struct SummaryFile {
     failing_seeds: Vec<u64>,
 }
 
-/// An `expect` entry in words, the same for every seed.
+/// An `expect` entry in words, the same for every seed (its window as written, not resolved).
 fn describe(e: &Expect) -> String {
-    let json = |v: &std::collections::BTreeMap<String, serde_json::Value>| serde_json::to_string(v).unwrap_or_default();
-    let mut s = e.observation.clone();
-    if let Some(n) = &e.node {
-        s += &format!(" on {n}");
-    }
-    if !e.where_.is_empty() {
-        s += &format!(" where {}", json(&e.where_));
-    }
-    if let Some(h) = &e.view_has {
-        s += &format!(" with host {}", json(h));
-    }
-    if let Some(h) = &e.view_lacks {
-        s += &format!(" without host {}", json(h));
-    }
+    let mut s = describe_match(e);
     if let Some((a, b)) = e.within {
         s += &format!(" in ({a}, {b}]");
     }

@@ -589,20 +589,7 @@ impl ExpectState {
     }
 
     fn describe(&self, e: &Expect) -> String {
-        let json = |v: &BTreeMap<String, Value>| serde_json::to_string(v).unwrap_or_default();
-        let mut s = e.observation.clone();
-        if let Some(n) = &e.node {
-            s += &format!(" on {n}");
-        }
-        if !e.where_.is_empty() {
-            s += &format!(" where {}", json(&e.where_));
-        }
-        if let Some(h) = &e.view_has {
-            s += &format!(" with host {}", json(h));
-        }
-        if let Some(h) = &e.view_lacks {
-            s += &format!(" without host {}", json(h));
-        }
+        let mut s = describe_match(e);
         match self.window {
             Some((a, b)) if a == b => s += &format!(" in [{a}]"),
             Some((a, b)) => s += &format!(" in ({a}, {b}]"),
@@ -661,6 +648,25 @@ impl ExpectState {
             (None, None) => (false, format!("expected {d}, but none came")),
         }
     }
+}
+
+/// What an entry matches, in words: kind, node, fields, hosts.
+pub fn describe_match(e: &Expect) -> String {
+    let json = |v: &BTreeMap<String, Value>| serde_json::to_string(v).unwrap_or_default();
+    let mut s = e.observation.clone();
+    if let Some(n) = &e.node {
+        s += &format!(" on {n}");
+    }
+    if !e.where_.is_empty() {
+        s += &format!(" where {}", json(&e.where_));
+    }
+    if let Some(h) = &e.view_has {
+        s += &format!(" with host {}", json(h));
+    }
+    if let Some(h) = &e.view_lacks {
+        s += &format!(" without host {}", json(h));
+    }
+    s
 }
 
 /// The `expect` entries checked over the observations the world recorded.
