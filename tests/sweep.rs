@@ -83,8 +83,10 @@ fn four_shards_merged_equal_one_sweep() {
         let (a, b) = (std::fs::read(whole.join(f)).unwrap(), std::fs::read(merged.join(f)).unwrap());
         assert!(a == b, "{f} differs between the merged shards and the whole sweep");
     }
-    // The fault time was set: every run crashed at 45 s.
+    // --set applied before the seeds ran: the written scenario crashes at 45 s, every seed.
     assert_eq!(summary(&whole)["seeds"].as_u64(), Some(203));
+    let sc: Value = serde_json::from_str(&std::fs::read_to_string(whole.join("scenario.json")).unwrap()).unwrap();
+    assert_eq!(sc["faults"][0]["at"], "45s");
     // A missing or repeated shard is refused.
     let out = bin().arg("merge").args(&dirs[..3]).arg("--out").arg(tmp("sweep-bad")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
