@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod fuzz;
+pub mod live;
 pub mod naming;
 pub mod parallel;
 pub mod report;

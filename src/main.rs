@@ -54,14 +54,45 @@ enum Cmd {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
     },
+    /// Serve real Nacos 1.x clients with the server cores: HTTP on 127.0.0.1:PORT, PORT+1, …
+    /// (one per server) and UDP pushes, on the wall clock, with the scenario's faults between
+    /// servers applied on schedule. Without FILE, one standalone server (or --servers N).
+    Live {
+        /// Scenario file: its servers, switches, network between servers, faults and
+        /// operations (its clients are left out: the clients are real).
+        file: Option<String>,
+        #[arg(long, default_value_t = 8848)]
+        port: u16,
+        /// Without FILE: a cluster of this many servers.
+        #[arg(long)]
+        servers: Option<usize>,
+        /// How long to serve (default: the scenario's duration; without FILE, 1h).
+        #[arg(long, value_parser = dur_arg)]
+        duration: Option<Dur>,
+        /// Write every observation as JSON Lines to this file (`-`: standard output).
+        #[arg(long)]
+        trace: Option<String>,
+        /// Record every input from the sockets, with its time, for `replay`.
+        #[arg(long)]
+        record: Option<String>,
+    },
     /// Run a scenario and compare its trace hash; exit 1 with the first divergence if it differs.
+    /// Given a live record (`live --record`), re-run the servers' side of that live run and
+    /// compare with the hash it recorded.
     Replay {
+        /// A scenario file, or a live record.
         file: String,
         #[arg(long)]
         seed: Option<u64>,
-        /// The expected trace hash (as printed by `run`, hex).
+        /// The expected trace hash (as printed by `run`, hex); a live record carries its own.
         #[arg(long)]
-        expect_hash: String,
+        expect_hash: Option<String>,
+        /// FILE is a live record (also recognised by its first line).
+        #[arg(long)]
+        live_record: bool,
+        /// For a live record: write the replayed observations as JSON Lines here.
+        #[arg(long)]
+        trace: Option<String>,
         /// The original run's `--trace` file: on a mismatch, print the first diverging
         /// observation with the lines before it.
         #[arg(long)]
@@ -392,8 +423,32 @@ fn main() -> ExitCode {
         Cmd::Diff { a, b, seed_a, seed_b, set_a, set_b, context, timeline } => {
             diff((&a, seed_a, &set_a), (b.as_deref().unwrap_or(&a), seed_b, &set_b), context, timeline.as_deref())
         }
-        Cmd::Replay { file, seed, expect_hash, against, timeline } => {
+        Cmd::Replay { file, live_record, trace, .. } if live_record || nacos_sim::live::is_record(&file) => {
+            replay_live(&file, trace.as_deref())
+        }
+        Cmd::Replay { file, seed, expect_hash, against, timeline, .. } => {
+            let Some(expect_hash) = expect_hash else {
+                eprintln!("error: {file} is not a live record: --expect-hash is required");
+                return ExitCode::from(2);
+            };
             replay(&file, seed, &expect_hash, against.as_deref(), timeline.as_deref())
+        }
+        Cmd::Live { file, port, servers, duration, trace, record } => {
+            let o = nacos_sim::live::Options { file, port, servers, duration, trace, record };
+            match nacos_sim::live::run(&o) {
+                Ok(s) => {
+                    println!(
+                        "ended     {} requests, {} datagrams in, {} pushes out",
+                        s.requests, s.datagrams_in, s.datagrams_out
+                    );
+                    println!("trace hash    {:016x}", s.trace_hash);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Cmd::Check { files } => {
             let mut bad = false;
@@ -416,6 +471,30 @@ fn main() -> ExitCode {
             };
             println!("{schema}");
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn replay_live(file: &str, trace: Option<&str>) -> ExitCode {
+    let sink: Option<Box<dyn Write>> = match trace.map(std::fs::File::create).transpose() {
+        Ok(f) => f.map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>),
+        Err(e) => {
+            eprintln!("error: {}: {e}", trace.unwrap_or_default());
+            return ExitCode::from(2);
+        }
+    };
+    match nacos_sim::live::replay(file, sink) {
+        Ok(r) if r.recorded == r.replayed => {
+            println!("replayed {} inputs: trace hash {:016x}, as recorded", r.inputs, r.replayed);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            println!("replayed {} inputs: trace hash {:016x}, recorded {:016x}", r.inputs, r.replayed, r.recorded);
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

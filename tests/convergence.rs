@@ -25,7 +25,7 @@ fn converged() -> world::World {
 fn server(w: &mut world::World, i: u32) -> &mut NamingServer {
     match w.engine.node_mut(i) {
         Process::Server(s) => s,
-        Process::Client(_) => panic!("node {i} is a client"),
+        Process::Client(_) | Process::Outside(_) => panic!("node {i} is not a server"),
     }
 }
 

@@ -26,6 +26,7 @@ fn standalone() -> NamingServer {
         address_book: Rc::new(AddressBook {
             by_ip: BTreeMap::from([(Str::from("10.1.0.2"), 1)]),
             source: vec!["10.0.0.1".into(), "10.1.0.2".into()],
+            outside: None,
         }),
         switches: Switches::default(),
         empty_service_clean: None,

@@ -595,6 +595,10 @@ impl<N: Node> Engine<N> {
     pub fn local_time(&self, id: NodeId) -> Time {
         self.procs[id as usize].clock.local(self.now)
     }
+    /// When the next queued event is due (a real-time driver sleeps until then).
+    pub fn next_event_at(&self) -> Option<Time> {
+        self.queue.next_at()
+    }
     pub fn pending_events(&self) -> usize {
         self.queue.len()
     }

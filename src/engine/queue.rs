@@ -211,6 +211,11 @@ impl<E> EventQueue<E> {
         Some(self.take(from))
     }
 
+    /// When the next event is due, if any.
+    pub fn next_at(&self) -> Option<Time> {
+        self.next_source().map(|(_, (at, _))| Time(at))
+    }
+
     pub fn pop(&mut self) -> Option<(Time, E)> {
         let (from, _) = self.next_source()?;
         Some(self.take(from))

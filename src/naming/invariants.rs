@@ -48,6 +48,7 @@ impl Invariants {
             let found = match engine.node(d.node) {
                 Process::Server(_) => service_equals_datum(engine, d.node),
                 Process::Client(_) => self.view_changes_by_pull_or_acked_push(engine, d.node, inputs),
+                Process::Outside(_) => None,
             };
             if found.is_some() {
                 return found;

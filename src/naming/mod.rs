@@ -10,6 +10,7 @@ pub mod versions;
 pub mod wire;
 
 use crate::engine::{Input, Node, Outputs};
+use crate::live::gateway::{Gateway, OutsideInput};
 use crate::time::Time;
 use client::{ClientCmd, NamingClient};
 use rand_chacha::ChaCha8Rng;
@@ -29,27 +30,29 @@ pub(crate) fn sorted_map_order<T>(v: &mut Vec<T>, cmp: impl Fn(&T, &T) -> std::c
     v.reverse();
 }
 
-/// What the world asks of a process: an application's call on its Nacos client, or an
-/// operator's request to a server.
+/// What the world asks of a process: an application's call on its Nacos client, an
+/// operator's request to a server, or what a real socket brought in (`nacos-sim live`).
 #[derive(Clone, Debug)]
 pub enum Command {
     Client(ClientCmd),
     Operator(Operation),
+    Outside(OutsideInput),
 }
 
 impl From<Command> for Option<ClientCmd> {
     fn from(c: Command) -> Self {
         match c {
             Command::Client(c) => Some(c),
-            Command::Operator(_) => None,
+            Command::Operator(_) | Command::Outside(_) => None,
         }
     }
 }
 
-/// One simulated process.
+/// One simulated process, or (in `nacos-sim live`) the real clients beyond the simulation.
 pub enum Process {
     Server(Box<NamingServer>),
     Client(Box<NamingClient>),
+    Outside(Box<Gateway>),
 }
 
 impl Node for Process {
@@ -73,6 +76,7 @@ impl Node for Process {
             }
             (Process::Server(s), input) => s.on_input(now, input, rng, out),
             (Process::Client(c), input) => c.on_input(now, input, rng, out),
+            (Process::Outside(g), input) => g.on_input(input, out),
         }
     }
 
@@ -96,6 +100,7 @@ impl Node for Process {
         match self {
             Process::Server(s) => s.crash(wipe_disk),
             Process::Client(c) => c.crash(wipe_disk),
+            Process::Outside(_) => {}
         }
     }
 }

@@ -103,6 +103,16 @@ fn server_behaviour(sw: &crate::scenario::SwitchSpec) -> ServerBehaviour {
 
 /// Builds the world. `seed` overrides the scenario's seed (for `--seed`).
 pub fn build(sc: &Scenario, seed: u64) -> World {
+    build_with(sc, seed, false)
+}
+
+/// The name of the node that stands for the real network in `nacos-sim live`.
+pub const OUTSIDE: &str = "outside";
+
+/// Builds the world, with `outside` one more node after the others: the real clients of
+/// `nacos-sim live` ([`Process::Outside`]), which every address no process has leads to, on
+/// links without delay (the real network has its own).
+pub fn build_with(sc: &Scenario, seed: u64, outside: bool) -> World {
     let mut names: Vec<String> = sc.servers.iter().map(|s| s.id.clone()).collect();
     names.extend(sc.clients.iter().map(|c| c.id.clone()));
     let id_of: BTreeMap<&str, NodeId> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i as NodeId)).collect();
@@ -121,6 +131,11 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
             book.by_ip.insert(r.as_str().into(), (nsrv + i) as NodeId);
         }
         book.source.push(ip);
+    }
+    let outside_id = names.len() as NodeId;
+    if outside {
+        book.outside = Some(outside_id);
+        book.source.push("127.0.0.1".into());
     }
     let book = Rc::new(book);
     let members: Vec<(Str, NodeId)> = sc
@@ -190,6 +205,9 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         };
         nodes.push((Process::Client(Box::new(NamingClient::new(config))), clock(&c.clock)));
     }
+    if outside {
+        nodes.push((Process::Outside(Box::default()), Clock::default()));
+    }
 
     let base = LinkSpec::default().apply(&LinkConfig::default());
     let base = sc.network.defaults.apply(&base);
@@ -199,6 +217,7 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         .iter()
         .map(|s| resolve(&s.boot_at, &mut boot_rng))
         .chain(sc.clients.iter().map(|_| Time::ZERO))
+        .chain(outside.then_some(Time::ZERO))
         .collect();
     let mut engine = Engine::with_boot_times(seed, nodes, base.clone(), &boot);
     let n = names.len();
@@ -209,6 +228,13 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
         }
     }
 
+    if outside {
+        let direct = LinkConfig { latency: crate::engine::network::Latency::Fixed(Dur::ZERO), ..base.clone() };
+        for i in 0..nsrv as NodeId {
+            engine.network.set_config(i as usize, outside_id as usize, direct.clone());
+            engine.network.set_config(outside_id as usize, i as usize, direct.clone());
+        }
+    }
     let mut rng = derive_rng(seed, stream::WORKLOAD);
     let faults = schedule_faults(sc, &mut engine, &id_of, n, &mut rng);
     let fault_times = faults.iter().map(|f| f.at).collect();
@@ -218,6 +244,9 @@ pub fn build(sc: &Scenario, seed: u64) -> World {
     for op in &sc.operations {
         let at = resolve(op.at(), &mut rng);
         engine.schedule_command(at, id_of[op.via()], Command::Operator(operation(op)));
+    }
+    if outside {
+        names.push(OUTSIDE.into());
     }
     World {
         engine,
@@ -672,6 +701,7 @@ pub fn convergence_problems(world: &World) -> Vec<Divergence> {
         match e.node(i as NodeId) {
             Process::Server(s) => servers.push((i, s)),
             Process::Client(c) => clients.push((i, c)),
+            Process::Outside(_) => {}
         }
     }
     let mut found: BTreeMap<&'static str, String> = BTreeMap::new();

@@ -327,9 +327,7 @@ impl NamingClient {
                 }
             }
             Input::Response { id, result } => self.on_response(now, id, result, out),
-            Input::Datagram { from, msg: Msg::Push { last_ref_time, data, .. } } => {
-                self.on_push(from, last_ref_time, data, out)
-            }
+            Input::Datagram { from, msg: Msg::Push(p) } => self.on_push(from, p.last_ref_time, p.data.clone(), out),
             Input::Datagram { .. } | Input::Request { .. } => {}
             Input::Timer { timer: Timer::Client(ClientTimer::Beat(task)), .. } => self.beat_task(now, task, out),
             Input::Timer { timer: Timer::Client(ClientTimer::Update(key)), .. } => self.update_task(now, key, out),

@@ -100,6 +100,16 @@ pub struct AddressBook {
     /// Each process's source address for the datagrams it sends, indexed by node id. An ack
     /// from an address other than the reported `clientIP` never matches (R3.11).
     pub source: Vec<Str>,
+    /// Where every other address leads: the real network beyond the simulated one
+    /// (`nacos-sim live`); `None` in a simulation, where such pushes are lost.
+    pub outside: Option<NodeId>,
+}
+
+impl AddressBook {
+    /// The process that receives datagrams sent to `ip`.
+    pub fn route(&self, ip: &str) -> Option<NodeId> {
+        self.by_ip.get(ip).copied().or(self.outside)
+    }
 }
 
 /// Server-to-server naming HTTP client (Appendix A).
@@ -276,6 +286,7 @@ impl NamingServer {
             Input::Request { from, id, msg } => self.on_request(now, from, id, msg, rng, out),
             Input::Response { id, result } => self.on_response(now.as_millis(), id, result, rng, out),
             Input::Datagram { from, msg: Msg::PushAck { last_ref_time } } => self.on_ack(from, last_ref_time, out),
+            Input::Datagram { msg: Msg::PushAckFrom(key), .. } => self.on_ack_from(&key, out),
             Input::Datagram { .. } => {}
             Input::Timer { timer: Timer::Server(t), .. } => self.on_timer(now, t, rng, out),
             Input::Timer { .. } | Input::Command(_) => {}

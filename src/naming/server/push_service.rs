@@ -169,7 +169,14 @@ impl NamingServer {
             let gzipped = size >= 1024;
             // Size accounting only: JSON of this shape compresses about 5:1.
             let bytes = if gzipped { (size / 5) as u32 } else { size as u32 };
-            let msg = Msg::Push { last_ref_time, data: Rc::new(data), bytes, gzipped };
+            let msg = Msg::Push(Rc::new(PushPacket {
+                last_ref_time,
+                data: Rc::new(data),
+                bytes,
+                gzipped,
+                to_ip: c.client_ip.clone(),
+                to_port: c.udp_port,
+            }));
             let key = AckKey { ip: c.client_ip.clone(), port: c.udp_port, last_ref_time };
             self.push.acks.insert(key.clone(), AckEntry { service: svc.name.clone(), label, msg, retry_times: 0 });
             self.push.total_push += 1;
@@ -189,7 +196,7 @@ impl NamingServer {
         }
         entry.retry_times += 1;
         let (bytes, gzipped) = match &entry.msg {
-            Msg::Push { bytes, gzipped, .. } => (*bytes, *gzipped),
+            Msg::Push(p) => (p.bytes, p.gzipped),
             _ => (0, false),
         };
         out.observe(Observation::PushSent {
@@ -199,7 +206,7 @@ impl NamingServer {
             bytes,
             gzipped,
         });
-        let Some(&to) = self.config.address_book.by_ip.get(&key.ip) else { return };
+        let Some(to) = self.config.address_book.route(&key.ip) else { return };
         out.send_udp(to, entry.msg.clone());
         out.set_timer(Dur::from_millis(ACK_TIMEOUT_MS), Timer::Server(ServerTimer::Retransmit(Rc::new(key))));
     }
@@ -217,9 +224,18 @@ impl NamingServer {
         let keys: Vec<AckKey> =
             matching.filter(|(k, _)| k.last_ref_time == last_ref_time).map(|(k, _)| k.clone()).collect();
         for k in keys {
-            if let Some(e) = self.push.acks.remove(&k) {
-                out.observe(Observation::PushAcked { service: e.service, client: e.label });
-            }
+            self.acked(&k, out);
+        }
+    }
+
+    /// An ack from a known source address and port (a real socket): the whole key must match.
+    pub(super) fn on_ack_from(&mut self, key: &AckKey, out: &mut Out) {
+        self.acked(key, out);
+    }
+
+    fn acked(&mut self, key: &AckKey, out: &mut Out) {
+        if let Some(e) = self.push.acks.remove(key) {
+            out.observe(Observation::PushAcked { service: e.service, client: e.label });
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The messages: HTTP requests and answers between clients and servers and between servers,
 //! and the UDP push and its ack.
 
-use super::{Addr, AddrKey, Agent, BeatInfo, InstanceData, MetadataBatchReq, ServiceInfo, ServiceKey, Str, SwitchReq};
+use super::{
+    AckKey, Addr, AddrKey, Agent, BeatInfo, InstanceData, MetadataBatchReq, ServiceInfo, ServiceKey, Str, SwitchReq,
+};
 use crate::engine::trace::StableHasher;
 use crate::naming::server::raft::{RaftBeat, RaftDatum, RaftPeer, RaftValue};
 use std::hash::{Hash, Hasher};
@@ -152,13 +154,8 @@ pub enum Msg {
         status: u16,
         message: Str,
     },
-    /// UDP push (R3.6). `bytes` is the datagram size after the gzip decision (R3.7).
-    Push {
-        last_ref_time: i64,
-        data: Rc<ServiceInfo>,
-        bytes: u32,
-        gzipped: bool,
-    },
+    /// UDP push (R3.6).
+    Push(Rc<PushPacket>),
     /// UDP push ack (R4.13).
     PushAck {
         last_ref_time: i64,
@@ -228,6 +225,35 @@ pub enum Msg {
     JRaftAnswer(Rc<crate::naming::server::jraft::Answer>),
     /// A persistent write (`None`: a remove) forwarded to the leader.
     JRaftWrite(Rc<(Str, Option<RaftValue>)>),
+    // ---- live mode ----
+    /// A push ack whose source address the network knows: a real socket's (`nacos-sim live`),
+    /// matched on the whole key as Nacos matches it (R3.11). Simulated clients send
+    /// [`Msg::PushAck`] and the receiver reads their address from the address book.
+    PushAckFrom(Rc<AckKey>),
+}
+
+/// A UDP push datagram (R3.6). `bytes` is its size after the gzip decision (R3.7).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushPacket {
+    pub last_ref_time: i64,
+    pub data: Rc<ServiceInfo>,
+    pub bytes: u32,
+    pub gzipped: bool,
+    /// Where it is sent: the subscriber's reported `clientIP` and `udpPort`. The simulated
+    /// network routes by process; a real socket (`nacos-sim live`) needs the address.
+    pub to_ip: Str,
+    pub to_port: u16,
+}
+
+/// The content, not the address: the address is the subscriber's, which the trace already
+/// holds through its list request (and leaving it out keeps every trace hash of a push).
+impl Hash for PushPacket {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.last_ref_time.hash(h);
+        self.data.hash(h);
+        self.bytes.hash(h);
+        self.gzipped.hash(h);
+    }
 }
 
 impl Msg {
@@ -243,7 +269,7 @@ impl Msg {
             Msg::BeatReply { .. } => "200 beat reply",
             Msg::Service(_) => "200 service",
             Msg::Error { .. } => "error",
-            Msg::Push { .. } => "UDP push",
+            Msg::Push(_) => "UDP push",
             Msg::PushAck { .. } => "UDP push ack",
             Msg::Garbled => "unparseable 200",
             Msg::DistroSync(_) => "PUT /distro/datum",
@@ -275,6 +301,7 @@ impl Msg {
             Msg::JRaftAppend(_) => "JRaft AppendEntries",
             Msg::JRaftAnswer(_) => "JRaft answer",
             Msg::JRaftWrite(_) => "JRaft write",
+            Msg::PushAckFrom(_) => "UDP push ack",
         }
     }
 
