@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod fuzz;
+pub mod incidents;
 pub mod live;
 pub mod naming;
 pub mod parallel;

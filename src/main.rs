@@ -22,6 +22,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum IncidentsCmd {
+    /// Run the files of the incidents named (all without a name).
+    Run { names: Vec<String> },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Run a scenario and print a summary; exit 0 if every `expect` holds, 1 if one fails, 2 on
     /// invalid input.
@@ -53,6 +59,12 @@ enum Cmd {
         /// `switches.server_version=1.4.2` (as for `diff --set-a`); repeatable.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
+    },
+    /// The catalogue of real Nacos incidents: list them, or `incidents run [NAME]...` to run
+    /// their scenario files and print which hold (exit 1 if one does not).
+    Incidents {
+        #[command(subcommand)]
+        action: Option<IncidentsCmd>,
     },
     /// Serve real Nacos 1.x clients with the server cores: HTTP on 127.0.0.1:PORT, PORT+1, …
     /// (one per server) and UDP pushes, on the wall clock, with the scenario's faults between
@@ -433,6 +445,16 @@ fn main() -> ExitCode {
             };
             replay(&file, seed, &expect_hash, against.as_deref(), timeline.as_deref())
         }
+        Cmd::Incidents { action: None } => {
+            for i in nacos_sim::incidents::CATALOGUE {
+                println!("{}  ({})\n    {}\n    source: {}", i.name, i.releases, i.story, i.source);
+                for f in i.files {
+                    println!("    {}  [{}]", f.path, f.shows);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Incidents { action: Some(IncidentsCmd::Run { names }) } => incidents_run(&names),
         Cmd::Live { file, port, servers, duration, trace, record } => {
             let o = nacos_sim::live::Options { file, port, servers, duration, trace, record };
             match nacos_sim::live::run(&o) {
@@ -473,6 +495,41 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn incidents_run(names: &[String]) -> ExitCode {
+    let incidents = match nacos_sim::incidents::select(names) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (mut held, mut failed) = (0, 0);
+    for i in incidents {
+        println!("{}  ({})", i.name, i.releases);
+        for f in i.files {
+            match nacos_sim::incidents::run(f) {
+                Ok(v) if v.failures.is_empty() => {
+                    held += 1;
+                    println!("    holds  {}  [{}]  trace hash {:016x}", v.path, f.shows, v.trace_hash);
+                }
+                Ok(v) => {
+                    failed += 1;
+                    println!("    FAILS  {}  [{}]", v.path, f.shows);
+                    for m in v.failures {
+                        println!("           {m}");
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    println!("{held} files hold, {failed} fail");
+    ExitCode::from(u8::from(failed > 0))
 }
 
 fn replay_live(file: &str, trace: Option<&str>) -> ExitCode {

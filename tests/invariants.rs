@@ -30,7 +30,12 @@ fn input(node: u32, input: InputKind, replies: u32) -> Dispatched {
 
 #[test]
 fn committed_scenarios_violate_no_invariant() {
-    let mut files: Vec<_> = std::fs::read_dir("scenarios").unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = ["scenarios", "scenarios/incidents"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     files.sort();
     for f in files {
         let sc = scenario::load(f.to_str().unwrap()).unwrap();

@@ -12,8 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 fn committed() -> Vec<(String, Value)> {
-    let mut files: Vec<String> = std::fs::read_dir("scenarios")
-        .unwrap()
+    let mut files: Vec<String> = ["scenarios", "scenarios/incidents"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
         .map(|e| e.unwrap().path().display().to_string())
         .filter(|p| p.ends_with(".json"))
         .collect();

@@ -468,7 +468,7 @@ fn request_answered_shows_what_each_server_answered() {
 /// push from s2, whose clock lags 10 s) and its failover switch lines.
 #[test]
 fn client_log_words_lines_as_the_java_client_does() {
-    let sc = scenario::load("scenarios/client-out-of-date-data-clock-skew.json").unwrap();
+    let sc = scenario::load("scenarios/incidents/client-out-of-date-data-clock-skew.json").unwrap();
     let mut w = world::build(&sc, sc.seed);
     w.run_until(w.duration);
     assert_eq!(

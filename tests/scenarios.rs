@@ -3,9 +3,11 @@
 
 use nacos_sim::scenario::{self, expect, world};
 
+/// Every committed scenario: the examples and the incident catalogue's files.
 fn scenario_files() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("scenarios")
-        .expect("scenarios/ exists")
+    let mut v: Vec<String> = ["scenarios", "scenarios/incidents"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).expect("scenario directory exists"))
         .map(|e| e.expect("dir entry").path().display().to_string())
         .filter(|p| p.ends_with(".json"))
         .collect();
