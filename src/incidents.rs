@@ -103,6 +103,7 @@ pub const CATALOGUE: &[Incident] = &[
         files: &[
             file!("version-1.3.2-raft-partitioned-follower-wins.json", "1.3.2, no write: it wins"),
             file!("version-1.3.2-raft-partitioned-follower-loses-after-writes.json", "1.3.2, one write: it loses"),
+            file!("jraft-partitioned-follower-1.4.1.json", "1.4.1 JRaft: pre-vote, the term stays"),
         ],
     },
     Incident {
@@ -114,6 +115,7 @@ pub const CATALOGUE: &[Incident] = &[
             file!("version-1.3.2-raft-two-leaders.json", "1.3.2: two leaders for 45 s"),
             file!("version-1.3.2-raft-two-leaders-minority-writes-lost.json", "1.3.2: writes without a majority survive"),
             file!("version-1.3.2-raft-two-leaders-committed-write-lost.json", "1.3.2: a committed write vanishes"),
+            file!("jraft-split-one-leader-1.4.1.json", "1.4.1 JRaft: the old leader steps down first"),
         ],
     },
     Incident {
