@@ -3,7 +3,6 @@
 
 use super::cluster::Cluster;
 use super::instance::{Instance, InstanceRef};
-use crate::engine::trace::StableHasher;
 use crate::naming::wire::{push_decimal, Hosts, ServiceKey, Str, Weight};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -36,9 +35,17 @@ pub struct Service {
 #[derive(Debug)]
 enum Checksum {
     Ready(Str),
-    /// Every instance as it stood at the recompute, with its health and weight then (both
-    /// can change in place later; the rest of an instance cannot).
-    Due(Vec<(InstanceRef, bool, f64)>),
+    Due(ChecksumInput),
+}
+
+/// What `recalculateChecksum` reads, as it stood at the recompute: every instance with its
+/// health and weight then (both can change in place later; the rest of an instance cannot),
+/// the cluster names and the protect threshold.
+#[derive(Debug)]
+struct ChecksumInput {
+    instances: Vec<(InstanceRef, bool, f64)>,
+    clusters: Vec<Str>,
+    protect_threshold: f32,
 }
 
 /// A built host list and everything it was built from. The hosts of a service JSON depend only
@@ -102,7 +109,7 @@ impl Service {
         let mut cached = self.checksum.borrow_mut();
         let sum = match &*cached {
             Checksum::Ready(sum) => return sum.clone(),
-            Checksum::Due(state) => checksum_of(&self.key.name, state.iter().map(|(i, h, w)| (&**i, *h, *w))),
+            Checksum::Due(input) => checksum_of(&self.key.name, input),
         };
         *cached = Checksum::Ready(sum.clone());
         sum
@@ -110,7 +117,7 @@ impl Service {
 
     /// `recalculateChecksum()`, when the value is read at once.
     pub fn recalculate_checksum(&self) -> Str {
-        let sum = checksum_of(&self.key.name, self.instances_now().map(|(i, h, w)| (&**i, h, w)));
+        let sum = checksum_of(&self.key.name, &self.checksum_input());
         *self.checksum.borrow_mut() = Checksum::Ready(sum.clone());
         sum
     }
@@ -118,7 +125,15 @@ impl Service {
     /// `recalculateChecksum()` after a datum is applied: the value may never be read before
     /// the next recompute, so it is formatted on first read ([`Checksum`]).
     pub fn recalculate_checksum_later(&self) {
-        *self.checksum.borrow_mut() = Checksum::Due(self.instances_now().map(|(i, h, w)| (i.clone(), h, w)).collect());
+        *self.checksum.borrow_mut() = Checksum::Due(self.checksum_input());
+    }
+
+    fn checksum_input(&self) -> ChecksumInput {
+        ChecksumInput {
+            instances: self.instances_now().map(|(i, h, w)| (i.clone(), h, w)).collect(),
+            clusters: self.clusters.keys().cloned().collect(),
+            protect_threshold: self.protect_threshold,
+        }
     }
 
     /// Every instance, ephemeral then persistent, with its health and weight now.
@@ -184,26 +199,140 @@ impl Service {
     }
 }
 
-/// A deterministic stand-in for `Service.recalculateChecksum` (R1.29/R1.30): it hashes what
-/// Nacos hashes (per instance ip, port, weight, healthy, cluster), so equal views agree.
-fn checksum_of<'a>(name: &str, instances: impl Iterator<Item = (&'a Instance, bool, f64)>) -> Str {
-    // Every instance's `ip:port_weight_healthy_cluster` in one buffer, then sorted as strings.
-    let mut text = String::new();
-    let mut ends = Vec::new();
-    for (i, healthy, weight) in instances {
-        text.push_str(&i.ip);
-        text.push(':');
-        push_decimal(&mut text, i.port as i64);
-        text.push('_');
-        Weight(weight).write_java(&mut text);
-        text.push_str(if healthy { "_true_" } else { "_false_" });
-        text.push_str(&i.cluster);
-        ends.push(text.len());
+/// `Service.recalculateChecksum` (R1.29/R1.30): the MD5, in lower-case hex, of
+/// `getServiceString()` followed by `ip:port_weight_healthy_cluster,` for every instance in
+/// `Instance.toString` order (`ip:port:unknown:cluster_weight_healthy_marked_cluster`).
+fn checksum_of(name: &str, input: &ChecksumInput) -> Str {
+    use md5::{Digest, Md5};
+    let invalid = input.instances.iter().filter(|(_, healthy, _)| !healthy).count();
+    let mut text = service_string(name, input.instances.len(), invalid, input.protect_threshold, &input.clusters);
+    // Every instance's sort key and its part of the text, in one buffer each.
+    let (mut keys, mut parts) = (String::new(), String::new());
+    let mut ends = Vec::with_capacity(input.instances.len());
+    for (i, healthy, weight) in &input.instances {
+        let weight = Weight(*weight);
+        let healthy = if *healthy { "true" } else { "false" };
+        keys.push_str(&i.ip);
+        keys.push(':');
+        if i.port > 0 {
+            push_decimal(&mut keys, i.port as i64);
+            keys.push(':');
+        }
+        keys.push_str("unknown:");
+        keys.push_str(&i.cluster);
+        keys.push('_');
+        weight.write_java(&mut keys);
+        keys.push('_');
+        keys.push_str(healthy);
+        keys.push_str(if i.marked { "_true_" } else { "_false_" });
+        keys.push_str(&i.cluster);
+        parts.push_str(&i.ip);
+        parts.push(':');
+        push_decimal(&mut parts, i.port as i64);
+        parts.push('_');
+        weight.write_java(&mut parts);
+        parts.push('_');
+        parts.push_str(healthy);
+        parts.push('_');
+        parts.push_str(&i.cluster);
+        parts.push(',');
+        ends.push((keys.len(), parts.len()));
     }
-    let mut parts: Vec<&str> =
-        ends.iter().scan(0, |start, &end| Some(&text[std::mem::replace(start, end)..end])).collect();
-    parts.sort_unstable();
-    format!("{:016x}", StableHasher::digest(&(name, parts))).into()
+    let mut order: Vec<(&str, &str)> = ends
+        .iter()
+        .scan((0, 0), |start, &end| {
+            let (k, p) = std::mem::replace(start, end);
+            Some((&keys[k..end.0], &parts[p..end.1]))
+        })
+        .collect();
+    // `Collections.sort` is stable; Java compares UTF-16 units, the same order as bytes for
+    // the ASCII of addresses and cluster names.
+    order.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, part) in order {
+        text.push_str(part);
+    }
+    let digest = Md5::digest(text.as_bytes());
+    let mut hex = String::with_capacity(32);
+    for b in digest {
+        hex.push(char::from_digit((b >> 4) as u32, 16).expect("a nibble"));
+        hex.push(char::from_digit((b & 15) as u32, 16).expect("a nibble"));
+    }
+    hex.into()
+}
+
+/// `Service.getServiceString()`: a `HashMap` of the service's fields as Jackson writes it
+/// (`JacksonUtils`: null values left out, so `token` never appears), in the map's iteration
+/// order; each cluster a `HashMap` of its own.
+fn service_string(name: &str, ip_count: usize, invalid: usize, threshold: f32, clusters: &[Str]) -> String {
+    let json = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let cluster = |c: &Str| {
+        let fields = [
+            ("name", json(c)),
+            ("healthChecker", r#"{"type":"TCP"}"#.to_string()),
+            ("defCkport", "80".to_string()),
+            ("defIPPort", "80".to_string()),
+            ("useIPPort4Check", "true".to_string()),
+            ("sitegroup", "\"\"".to_string()),
+        ];
+        object(&fields, 10)
+    };
+    let list: Vec<String> = clusters.iter().map(cluster).collect();
+    // clusterMap is a HashMap too: its clusters come in its iteration order.
+    let names: Vec<&str> = clusters.iter().map(|c| &**c).collect();
+    let in_map_order: Vec<&str> = java_hash_map_order(&names, 16).into_iter().map(|i| list[i].as_str()).collect();
+    let fields = [
+        ("name", json(name)),
+        ("ipCount", ip_count.to_string()),
+        ("invalidIPCount", invalid.to_string()),
+        ("owners", "[]".to_string()),
+        ("protectThreshold", java_float(threshold)),
+        ("clusters", format!("[{}]", in_map_order.join(","))),
+    ];
+    object(&fields, 10)
+}
+
+/// A JSON object of `fields` in the iteration order of a Java `HashMap` of that initial
+/// capacity filled in the given order.
+fn object(fields: &[(&str, String)], capacity: usize) -> String {
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    let mut out = String::from("{");
+    for (n, i) in java_hash_map_order(&keys, capacity).into_iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(fields[i].0);
+        out.push_str("\":");
+        out.push_str(&fields[i].1);
+    }
+    out.push('}');
+    out
+}
+
+/// The iteration order of a `java.util.HashMap` with this initial capacity after `keys` were
+/// put in order: by bucket (`(h ^ h >>> 16) & (table - 1)`, the table doubling past 3/4 full),
+/// then by insertion within a bucket. Returns indices into `keys`.
+fn java_hash_map_order(keys: &[&str], capacity: usize) -> Vec<usize> {
+    let mut table = capacity.max(1).next_power_of_two();
+    while keys.len() * 4 > table * 3 {
+        table *= 2;
+    }
+    let bucket = |k: &str| {
+        let h = crate::naming::server::distro::java_hash_code(k) as u32;
+        (h ^ (h >> 16)) as usize & (table - 1)
+    };
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| bucket(keys[i]));
+    order
+}
+
+/// Java's `Float.toString` for the values a protect threshold takes (`0.0`, `0.5`, `1.0`).
+fn java_float(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e7 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +376,30 @@ mod tests {
         s.recalculate_checksum_later();
         s.update_ips(std::slice::from_ref(&b), true, 1);
         assert_eq!(s.checksum(), a_unhealthy);
+    }
+
+    #[test]
+    fn the_checksum_is_nacos_md5_of_the_service_string_and_sorted_instances() {
+        // The expected value was computed by a Java program (OpenJDK 17) that fills
+        // java.util.HashMaps as getServiceString and clusterMap do, writes them as Jackson with
+        // NON_NULL would, sorts by Instance.toString and takes MessageDigest MD5: "b" comes
+        // before "DEFAULT" in a HashMap.
+        let a = Rc::new(inst("10.1.0.2", 8080, true));
+        let mut b = inst("10.1.0.3", 9090, false);
+        b.cluster = "b".into();
+        b.weight.set(2.5);
+        let b = Rc::new(b);
+        let input = ChecksumInput {
+            // In the order allIPs gives, which the sort must not depend on.
+            instances: vec![(b.clone(), false, 2.5), (a.clone(), true, 1.0)],
+            clusters: vec!["DEFAULT".into(), "b".into()],
+            protect_threshold: 0.0,
+        };
+        assert_eq!(&*checksum_of("DEFAULT_GROUP@@demo", &input), "81ecf9f912b3a8f90b26fbffc8ebc2d4");
+        assert_eq!(
+            service_string("DEFAULT_GROUP@@demo", 2, 1, 0.0, &input.clusters),
+            r#"{"invalidIPCount":1,"name":"DEFAULT_GROUP@@demo","ipCount":2,"owners":[],"protectThreshold":0.0,"clusters":[{"healthChecker":{"type":"TCP"},"defIPPort":80,"defCkport":80,"name":"b","useIPPort4Check":true,"sitegroup":""},{"healthChecker":{"type":"TCP"},"defIPPort":80,"defCkport":80,"name":"DEFAULT","useIPPort4Check":true,"sitegroup":""}]}"#
+        );
+        assert_eq!((java_float(0.0), java_float(0.5), java_float(1.0)), ("0.0".into(), "0.5".into(), "1.0".into()));
     }
 }
