@@ -309,19 +309,14 @@ fn check_refuses_operations_it_cannot_run_as_written() {
             "true or false",
         ),
         (
-            r#"{ "op": "set_switch", "at": "1s", "via": "s1", "entry": "check", "value": false }"#,
-            "operations[0].debug",
-            "CP store",
-        ),
-        (
             r#"{ "op": "update_metadata", "at": "1s", "via": "s1", "service": "demo", "metadata": {} }"#,
             "operations[0]",
             "`instances` or `consistency_type`",
         ),
         (
-            r#"{ "op": "update_service", "at": "1s", "via": "s1", "service": "demo" }"#,
-            "operations[0].op",
-            "update_instance",
+            r#"{ "op": "update_service", "at": "1s", "via": "s1", "service": "demo", "protect_threshold": 2 }"#,
+            "operations[0].protect_threshold",
+            "a share in [0, 1]",
         ),
     ];
     for (op, want_path, want) in cases {
@@ -617,4 +612,67 @@ fn a_server_can_boot_at_a_random_time() {
     assert_eq!(fault_a, fault_fixed, "the workload's draws do not move");
     let e = scenario::parse("boot.json", &scenario(r#"{ "uniform": ["1s", "30s"] }"#)).unwrap_err();
     assert_eq!(e.path, "servers[1].boot_at");
+}
+
+#[test]
+fn update_service_sets_the_protect_threshold_and_refuses_an_unknown_service() {
+    // One server, two providers; p2 dies at 20 s and is unhealthy at 36.001 s. With the
+    // threshold set to 0.6 at 10 s, 1 of 2 healthy (0.5) is protected: lists return both as
+    // healthy. (With the default 0, 0 of 1 healthy is protected too: `<=`, R1.32.)
+    let run = |ops: &str, expect: &str| {
+        outcomes(&format!(
+            r#"{{ "name": "t", "seed": 1, "duration": "60s", "servers": [{{ "id": "s1" }}],
+              "clients": [
+                {{ "id": "p1", "register": [{{ "at": "1s", "service": "demo", "port": 8080 }}] }},
+                {{ "id": "p2", "register": [{{ "at": "1s", "service": "demo", "port": 8081 }}] }},
+                {{ "id": "consumer", "subscribe": [{{ "at": "2s", "service": "demo" }}] }}
+              ],
+              "faults": [{{ "kind": "crash", "node": "p2", "at": "20s" }}],
+              "operations": [{ops}],
+              "expect": [{expect}] }}"#
+        ))
+    };
+    let ops = r#"{ "op": "update_service", "at": "10s", "via": "s1", "service": "demo", "protect_threshold": 0.6 },
+                 { "op": "update_service", "at": "11s", "via": "s1", "service": "nothing", "protect_threshold": 0.6 }"#;
+    let expect = r#"
+      { "observation": "operation_answered", "node": "s1", "where": { "op": "update_service", "status": 200 }, "within": ["10s", "10.01s"], "count": [1, 1] },
+      { "observation": "operation_answered", "node": "s1", "where": { "status": 400, "body": "caused: service DEFAULT_GROUP@@nothing not found!;" }, "within": ["11s", "11.01s"], "count": [1, 1] },
+      { "observation": "instance_unhealthy", "node": "s1", "where": { "port": 8081 }, "within": ["36s", "36.002s"], "first": true },
+      { "observation": "subscriber_view_changed", "node": "consumer", "view_has": { "port": 8081, "healthy": false }, "never": true }"#;
+    for o in run(ops, expect) {
+        assert!(o.ok, "expect[{}]: {}", o.index, o.message);
+    }
+    let unprotected = run(
+        "",
+        r#"{ "observation": "subscriber_view_changed", "node": "consumer", "view_has": { "port": 8081, "healthy": false }, "within": ["36s", "38s"], "first": true }"#,
+    );
+    assert!(unprotected[0].ok, "{}", unprotected[0].message);
+}
+
+/// `set_switch` without `debug` writes the cluster's `SwitchDomain` through the CP store and
+/// every server applies it; with `debug` only the server asked changes. Three servers (1.4.1,
+/// JRaft); demo is s2's; the operator asks s1 to turn health checks off at 20 s and the
+/// provider dies at 30 s.
+#[test]
+fn a_switch_without_debug_reaches_every_server_through_the_cp_store() {
+    let run = |debug: bool| {
+        let json = format!(
+            r#"{{ "name": "t", "seed": 1, "duration": "70s",
+              "servers": [{{ "id": "s1" }}, {{ "id": "s2" }}, {{ "id": "s3" }}],
+              "clients": [{{ "id": "provider", "register": [{{ "at": "1s", "service": "demo", "port": 8080 }}] }}],
+              "faults": [{{ "kind": "crash", "node": "provider", "at": "30s" }}],
+              "operations": [{{ "op": "set_switch", "at": "20s", "via": "s1", "entry": "check", "value": false, "debug": {debug} }}],
+              "expect": [
+                {{ "observation": "operation_answered", "node": "s1", "where": {{ "op": "set_switch", "status": 200 }}, "within": ["20s", "21s"], "first": true }},
+                {{ "observation": "instance_unhealthy", "where": {{ "port": 8080 }}, "never": true }}
+              ] }}"#
+        );
+        outcomes(&json)
+    };
+    let cp = run(false);
+    assert!(cp.iter().all(|o| o.ok), "{:?}", cp.iter().map(|o| &o.message).collect::<Vec<_>>());
+    // In debug mode s2, which owns demo, still checks beats.
+    let debug = run(true);
+    assert!(debug[0].ok, "{}", debug[0].message);
+    assert!(!debug[1].ok, "{}", debug[1].message);
 }

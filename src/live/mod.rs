@@ -47,6 +47,10 @@ pub struct Options {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RecordHeader {
     nacos_sim_live_record: u32,
+    /// When the live run started, in milliseconds since the Unix epoch: the wall-clock time of
+    /// `t_ms` 0 (for lining the trace up with the clients' logs). Replay does not read it.
+    #[serde(default)]
+    started_unix_ms: u64,
     scenario: serde_json::Value,
 }
 
@@ -241,8 +245,12 @@ pub fn run(o: &Options) -> Result<Summary, String> {
         println!("left out  {l}");
     }
     println!("running   {} on the wall clock (Nacos {}); Ctrl-C ends it", sc.duration, sc.switches.server_version);
+    // The wall clock is read once, to say when time 0 was; the engine runs on a monotonic clock.
+    let started_unix_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    println!("time 0    is {started_unix_ms} ms after the Unix epoch (trace times count from it)");
     if let Some(r) = record.as_mut() {
-        let header = RecordHeader { nacos_sim_live_record: 1, scenario: scenario_json };
+        let header = RecordHeader { nacos_sim_live_record: 1, started_unix_ms, scenario: scenario_json };
         writeln!(r, "{}", serde_json::to_string(&header).expect("serializes")).map_err(|e| e.to_string())?;
     }
 

@@ -252,10 +252,20 @@ fn route_checked(r: &HttpRequest) -> Result<Route, Route> {
                 agent: agent.clone(),
             }))
         }
-        ("PUT", "/operator/switches") => Msg::UpdateSwitch(Rc::new(SwitchReq {
-            entry: p.required("entry")?.into(),
-            value: p.required("value")?.into(),
+        ("PUT", "/service") => Msg::UpdateService(Rc::new(ServiceUpdateReq {
+            service: p.service()?,
+            protect_threshold: p.required("protectThreshold")?.into(),
+            metadata: metadata(p.optional("metadata", ""))?,
+            agent: agent.clone(),
         })),
+        ("PUT", "/operator/switches") => {
+            let req = Rc::new(SwitchReq { entry: p.required("entry")?.into(), value: p.required("value")?.into() });
+            // `@RequestParam boolean debug`: Spring reads "true", "on", "yes" and "1" as true.
+            match p.optional("debug", "false").to_ascii_lowercase().as_str() {
+                "true" | "on" | "yes" | "1" => Msg::UpdateSwitch(req),
+                _ => Msg::UpdateSwitchPersistent(req),
+            }
+        }
         ("GET", "/operator/metrics") => return Ok(Route::Here(200, r#"{"status":"UP"}"#.into())),
         ("POST", "/nacos/v1/auth/login") | ("POST", "/nacos/v1/auth/users/login") => {
             return Ok(Route::Here(200, r#"{"accessToken":"nacos-sim","tokenTtl":18000,"globalAdmin":true}"#.into()))

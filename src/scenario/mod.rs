@@ -688,6 +688,21 @@ pub enum OperationSpec {
     /// `cluster.conf` on `via` rewritten with the same members: the member lookup re-reads it
     /// (1.3.0–1.4.1: every member is UP again, V10).
     TouchClusterConf { at: At, via: String },
+    /// PUT `/service` (`ServiceController.update`): the service's protect threshold and
+    /// metadata, set at once on `via` and written through the CP store to every server.
+    UpdateService {
+        at: At,
+        via: String,
+        service: String,
+        #[serde(default = "default_group")]
+        group: String,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        /// In [0, 1]: under this share of healthy instances, lists return every instance as healthy (R1.32).
+        protect_threshold: f32,
+        #[serde(default)]
+        metadata: BTreeMap<String, String>,
+    },
 }
 
 /// One instance named by the metadata batch API.
@@ -718,7 +733,8 @@ impl OperationSpec {
             | OperationSpec::UpdateMetadata { at, .. }
             | OperationSpec::RemoveMetadata { at, .. }
             | OperationSpec::SetSwitch { at, .. }
-            | OperationSpec::TouchClusterConf { at, .. } => at,
+            | OperationSpec::TouchClusterConf { at, .. }
+            | OperationSpec::UpdateService { at, .. } => at,
         }
     }
 
@@ -729,7 +745,8 @@ impl OperationSpec {
             | OperationSpec::UpdateMetadata { via, .. }
             | OperationSpec::RemoveMetadata { via, .. }
             | OperationSpec::SetSwitch { via, .. }
-            | OperationSpec::TouchClusterConf { via, .. } => via,
+            | OperationSpec::TouchClusterConf { via, .. }
+            | OperationSpec::UpdateService { via, .. } => via,
         }
     }
 }
@@ -1087,14 +1104,22 @@ fn validate_operation(p: &str, op: &OperationSpec, servers: &BTreeSet<&str>) -> 
                 check_cluster_name(&format!("{p}.instances[{j}].cluster"), &t.cluster)?;
             }
         }
-        OperationSpec::SetSwitch { entry, value, debug, .. } => check_switch(p, entry, value, *debug)?,
+        OperationSpec::SetSwitch { entry, value, .. } => check_switch(p, entry, value)?,
+        OperationSpec::UpdateService { protect_threshold, .. } => {
+            if !(0.0..=1.0).contains(protect_threshold) {
+                return Err((
+                    format!("{p}.protect_threshold"),
+                    format!("expected a share in [0, 1], found {protect_threshold}"),
+                ));
+            }
+        }
         OperationSpec::TouchClusterConf { .. } => {}
     }
     Ok(())
 }
 
 /// A `set_switch` entry this model can change, with a value of its type.
-fn check_switch(p: &str, entry: &str, value: &serde_json::Value, debug: bool) -> Result<(), Invalid> {
+fn check_switch(p: &str, entry: &str, value: &serde_json::Value) -> Result<(), Invalid> {
     use crate::naming::server::operator_controller::SWITCH_ENTRIES;
     if !SWITCH_ENTRIES.contains(&entry) {
         return Err((
@@ -1119,12 +1144,6 @@ fn check_switch(p: &str, entry: &str, value: &serde_json::Value, debug: bool) ->
             _ => "true or false",
         };
         return Err((format!("{p}.value"), format!("`{entry}` takes {want}, found {value}")));
-    }
-    if !debug {
-        return Err((
-            format!("{p}.debug"),
-            "only `\"debug\": true` is modelled (this server's switches); without it Nacos writes the switch through the CP store, which is not modelled yet".into(),
-        ));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::naming::server::{AddressBook, NamingServer, RequestsObserved, ServerC
 use crate::naming::versions::{self, Membership, ServerBehaviour, SyncPipeline};
 use crate::naming::wire::{
     Agent, DeregisterReq, InstanceData, MetadataBatchReq, MetadataTarget, Observation, Operation, RegisterReq,
-    ServiceKey, Str, SwitchReq, Weight, CONSOLE_AGENT,
+    ServiceKey, ServiceUpdateReq, Str, SwitchReq, Weight, CONSOLE_AGENT,
 };
 use crate::naming::{Command, Process};
 use crate::time::{Dur, Time};
@@ -332,15 +332,29 @@ fn operation(op: &OperationSpec) -> Operation {
                 agent: agent(),
             }))
         }
-        OperationSpec::SetSwitch { entry, value, .. } => {
+        OperationSpec::SetSwitch { entry, value, debug, .. } => {
             // The form field as the console sends it.
             let value = match value {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            Operation::SetSwitch(Rc::new(SwitchReq { entry: entry.as_str().into(), value: value.into() }))
+            let req = Rc::new(SwitchReq { entry: entry.as_str().into(), value: value.into() });
+            if *debug {
+                Operation::SetSwitch(req)
+            } else {
+                Operation::SetSwitchPersistent(req)
+            }
         }
         OperationSpec::TouchClusterConf { .. } => Operation::TouchClusterConf,
+        OperationSpec::UpdateService { service, group, namespace, protect_threshold, metadata, .. } => {
+            Operation::UpdateService(Rc::new(ServiceUpdateReq {
+                service: key(namespace, group, service),
+                // The form field as the console sends it (`NumberUtils.toFloat` reads it).
+                protect_threshold: protect_threshold.to_string().into(),
+                metadata: Rc::new(metadata.clone()),
+                agent: agent(),
+            }))
+        }
     }
 }
 

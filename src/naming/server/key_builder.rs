@@ -5,6 +5,8 @@ use crate::naming::wire::{ServiceKey, Str};
 pub const EPHEMERAL_PREFIX: &str = "com.alibaba.nacos.naming.iplist.ephemeral.";
 pub const PERSISTENT_PREFIX: &str = "com.alibaba.nacos.naming.iplist.";
 pub const SERVICE_META_PREFIX: &str = "com.alibaba.nacos.naming.domains.meta.";
+/// `KeyBuilder.getSwitchDomainKey`: the CP key of the cluster's `SwitchDomain`.
+pub const SWITCH_DOMAIN_KEY: &str = "com.alibaba.nacos.naming.domains.meta.00-00---000-NACOS_SWITCH_DOMAIN-000---00-00";
 
 /// Consistency keys (R1.4).
 pub fn instance_list_key(svc: &ServiceKey, ephemeral: bool) -> Str {

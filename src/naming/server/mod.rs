@@ -6,7 +6,8 @@
 //! [`service_reporter`] (`ServiceReporter`, the health-status channel), [`member_manager`]
 //! (`ServerMemberManager`, `FileConfigMemberLookup`), [`server_status_manager`]
 //! (`ServerStatusManager`, `TrafficReviseFilter`), [`operator_controller`]
-//! (`OperatorController`, `SwitchManager`), [`switch_domain`] (`SwitchDomain`), [`key_builder`] (`KeyBuilder`),
+//! (`OperatorController`, `SwitchManager`), [`service_controller`] (`ServiceController`),
+//! [`switch_domain`] (`SwitchDomain`), [`key_builder`] (`KeyBuilder`),
 //! the registry objects in [`registry`], Distro in [`distro`], the legacy Raft in [`raft`],
 //! 1.4.x's JRaft group in [`jraft`] and the health checks of persistent instances in
 //! [`healthcheck`].
@@ -28,6 +29,7 @@ pub mod push_service;
 pub mod raft;
 pub mod registry;
 pub mod server_status_manager;
+pub mod service_controller;
 pub mod service_manager;
 pub mod service_reporter;
 pub mod switch_domain;
@@ -352,6 +354,10 @@ impl NamingServer {
                 return self.on_jraft_write(now_ms, waiter, w, rng, out);
             }
             Msg::RaftDelete(key) => return self.on_raft_delete(now_ms, id, from, key, rng, out),
+            Msg::UpdateService(r) => return self.update_service(now_ms, id, from, &r.clone(), rng, out),
+            Msg::UpdateSwitchPersistent(r) => {
+                return self.update_switch_persistent(now_ms, id, from, &r.clone(), rng, out)
+            }
             _ => None,
         };
         if let Some(reply) = reply {

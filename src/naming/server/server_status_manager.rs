@@ -7,7 +7,7 @@ use crate::naming::wire::*;
 use crate::time::Dur;
 
 /// `ServerStatus` (R5.7).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ServerStatus {
     Starting,
     Up,

@@ -21,8 +21,13 @@ pub enum Operation {
     Metadata(Rc<MetadataBatchReq>),
     /// PUT `/operator/switches?debug=true`: this server's `SwitchDomain` only.
     SetSwitch(Rc<SwitchReq>),
+    /// PUT `/operator/switches` without `debug`: the cluster's `SwitchDomain`, through the CP
+    /// store.
+    SetSwitchPersistent(Rc<SwitchReq>),
     /// `cluster.conf` rewritten with the same members: `FileConfigMemberLookup` re-reads it.
     TouchClusterConf,
+    /// PUT `/service`.
+    UpdateService(Rc<ServiceUpdateReq>),
 }
 
 impl Operation {
@@ -33,8 +38,9 @@ impl Operation {
             Operation::Deregister(_) => "deregister",
             Operation::Metadata(m) if m.remove => "remove_metadata",
             Operation::Metadata(_) => "update_metadata",
-            Operation::SetSwitch(_) => "set_switch",
+            Operation::SetSwitch(_) | Operation::SetSwitchPersistent(_) => "set_switch",
             Operation::TouchClusterConf => "touch_cluster_conf",
+            Operation::UpdateService(_) => "update_service",
         }
     }
 
@@ -45,6 +51,8 @@ impl Operation {
             Operation::Deregister(r) => Msg::Deregister(r.clone()),
             Operation::Metadata(r) => Msg::MetadataBatch(r.clone()),
             Operation::SetSwitch(r) => Msg::UpdateSwitch(r.clone()),
+            Operation::SetSwitchPersistent(r) => Msg::UpdateSwitchPersistent(r.clone()),
+            Operation::UpdateService(r) => Msg::UpdateService(r.clone()),
             Operation::TouchClusterConf => return None,
         })
     }
@@ -76,4 +84,14 @@ pub struct MetadataBatchReq {
 pub struct SwitchReq {
     pub entry: Str,
     pub value: Str,
+}
+
+/// PUT `/service` (`ServiceController.update`): `protectThreshold` as the form sends it (read
+/// with `NumberUtils.toFloat`: 0 when it does not parse) and the service's metadata.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct ServiceUpdateReq {
+    pub service: ServiceKey,
+    pub protect_threshold: Str,
+    pub metadata: Metadata,
+    pub agent: super::Agent,
 }

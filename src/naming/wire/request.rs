@@ -230,6 +230,10 @@ pub enum Msg {
     /// matched on the whole key as Nacos matches it (R3.11). Simulated clients send
     /// [`Msg::PushAck`] and the receiver reads their address from the address book.
     PushAckFrom(Rc<AckKey>),
+    /// PUT `/service` (the console's service edit).
+    UpdateService(Rc<super::ServiceUpdateReq>),
+    /// PUT `/operator/switches` without `debug`: written through the CP store.
+    UpdateSwitchPersistent(Rc<SwitchReq>),
 }
 
 /// A UDP push datagram (R3.6). `bytes` is its size after the gzip decision (R3.7).
@@ -302,6 +306,8 @@ impl Msg {
             Msg::JRaftAnswer(_) => "JRaft answer",
             Msg::JRaftWrite(_) => "JRaft write",
             Msg::PushAckFrom(_) => "UDP push ack",
+            Msg::UpdateService(_) => "PUT /service",
+            Msg::UpdateSwitchPersistent(_) => "PUT /operator/switches",
         }
     }
 
@@ -317,6 +323,8 @@ impl Msg {
             Msg::MetadataBatch(r) if r.remove => "DELETE /nacos/v1/ns/instance/metadata/batch",
             Msg::MetadataBatch(_) => "PUT /nacos/v1/ns/instance/metadata/batch",
             Msg::UpdateSwitch(_) => "PUT /nacos/v1/ns/operator/switches",
+            Msg::UpdateService(_) => "PUT /nacos/v1/ns/service",
+            Msg::UpdateSwitchPersistent(_) => "PUT /nacos/v1/ns/operator/switches",
             _ => return None,
         })
     }

@@ -7,5 +7,5 @@ pub mod raft_core;
 pub mod raft_peer_set;
 
 pub use raft_consistency_service::{DeletedVia, OperateLock, Proxied, Then, Waiter};
-pub use raft_core::{RaftBeat, RaftCore, RaftDatum, RaftValue};
+pub use raft_core::{RaftBeat, RaftCore, RaftDatum, RaftValue, ServiceFields, SwitchFields};
 pub use raft_peer_set::{RaftPeer, RaftPeerSet, RaftState};

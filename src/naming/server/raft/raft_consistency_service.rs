@@ -430,12 +430,22 @@ impl NamingServer {
 
     /// A datum changed here: its listeners run (R7.18).
     pub(crate) fn raft_changed(&mut self, now_ms: i64, key: &Str, out: &mut Out) {
+        if &**key == super::super::key_builder::SWITCH_DOMAIN_KEY {
+            if let Some(RaftValue::SwitchDomain(fields)) = self.persistent_value(key) {
+                self.switch_domain_changed(&fields);
+            }
+            return;
+        }
         if let Some(svc) = service_of_meta_key(key) {
             // ServiceManager.onChange: a service this node lacks is created, and its listener
-            // registration replays the instance list already here.
+            // registration replays the instance list already here; one it has takes the
+            // stored fields (`Service.update`).
             if !self.services.contains_key(&svc) {
                 self.create_service_if_absent(now_ms, &svc, out);
                 self.replay_instances(now_ms, &svc, out);
+            }
+            if let Some(RaftValue::ServiceFields(fields)) = self.persistent_value(key) {
+                self.apply_service_fields(&svc, &fields);
             }
             return;
         }
@@ -469,7 +479,7 @@ impl NamingServer {
     /// What this node holds for a persistent key (`consistencyService.get`): JRaft's storage
     /// once it is in force, else the legacy Raft's datum. Read locally (JRaft's read-index
     /// round to the leader is not modelled).
-    fn persistent_value(&self, key: &str) -> Option<RaftValue> {
+    pub(crate) fn persistent_value(&self, key: &str) -> Option<RaftValue> {
         if self.jraft_in_force() {
             return self.jraft_value(key);
         }

@@ -45,9 +45,62 @@ pub struct RaftDatum {
 pub enum RaftValue {
     /// `Instances`: a service's persistent instances.
     Instances(Rc<Vec<InstanceData>>),
-    /// A `Service` under its meta key. nacos-sim models no service-level field yet, so the key
-    /// alone says which service exists.
+    /// A `Service` under its meta key, with its fields at their defaults: the key alone says
+    /// which service exists.
     Service,
+    /// A `Service` whose fields an operator set (`ServiceController.update`).
+    ServiceFields(Rc<ServiceFields>),
+    /// The `SwitchDomain` an operator wrote without `debug` (`SwitchManager.update`).
+    SwitchDomain(Rc<SwitchFields>),
+}
+
+/// The `SwitchDomain` fields the cores read and `set_switch` can change: every server copies
+/// them from the CP store (`SwitchManager.update(SwitchDomain)`).
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct SwitchFields {
+    pub health_check_enabled: bool,
+    pub push_enabled: bool,
+    pub light_beat_enabled: bool,
+    pub distro_enabled: bool,
+    pub client_beat_interval: i64,
+    pub default_cache_millis: i64,
+    pub push_cache_millis: i64,
+    pub overridden_status: Option<crate::naming::server::ServerStatus>,
+}
+
+impl SwitchFields {
+    pub fn of(sw: &crate::naming::server::Switches) -> SwitchFields {
+        SwitchFields {
+            health_check_enabled: sw.health_check_enabled,
+            push_enabled: sw.push_enabled,
+            light_beat_enabled: sw.light_beat_enabled,
+            distro_enabled: sw.distro_enabled,
+            client_beat_interval: sw.client_beat_interval,
+            default_cache_millis: sw.default_cache_millis,
+            push_cache_millis: sw.push_cache_millis,
+            overridden_status: sw.overridden_status,
+        }
+    }
+
+    /// `SwitchManager.update(SwitchDomain)`: these fields replace the server's own.
+    pub fn apply_to(&self, sw: &mut crate::naming::server::Switches) {
+        sw.health_check_enabled = self.health_check_enabled;
+        sw.push_enabled = self.push_enabled;
+        sw.light_beat_enabled = self.light_beat_enabled;
+        sw.distro_enabled = self.distro_enabled;
+        sw.client_beat_interval = self.client_beat_interval;
+        sw.default_cache_millis = self.default_cache_millis;
+        sw.push_cache_millis = self.push_cache_millis;
+        sw.overridden_status = self.overridden_status;
+    }
+}
+
+/// The fields of a `Service` the meta key carries.
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct ServiceFields {
+    /// `protectThreshold`, by its bits (a Java `float`).
+    pub protect_threshold_bits: u32,
+    pub metadata: crate::naming::wire::Metadata,
 }
 
 /// A leader beat's packet: the leader's peer and every key with its timestamp (R7.9).
