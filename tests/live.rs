@@ -127,6 +127,19 @@ impl Drop for Proc {
     }
 }
 
+/// One HTTP/1.0 GET on loopback; the status code and the body.
+fn get(port: u16, target: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {target} HTTP/1.0\r\nUser-Agent: curl/8\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("an answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a header");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status code");
+    (status, body.to_string())
+}
+
 fn json_lines(lines: &[String]) -> Vec<Value> {
     lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
@@ -185,6 +198,14 @@ fn real_js_and_python_clients_register_beat_get_pushes_and_see_a_killed_client_e
         "--record",
         record.to_str().unwrap(),
     ]);
+    // The core answers plain HTTP too: its status, and an unknown service as Nacos does.
+    assert_eq!(get(port, "/nacos/v1/ns/operator/metrics"), (200, r#"{"status":"UP"}"#.to_string()));
+    let (status, body) = get(port, "/nacos/v1/ns/instance/list?serviceName=nothing&clusters=DEFAULT");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"cacheMillis":3000,"clusters":"DEFAULT","hosts":[],"name":"DEFAULT_GROUP@@nothing"}"#)
+    );
+    assert_eq!(get(port, "/nacos/v1/ns/instance?ip=1").0, 404);
     // The JS client: instance 18080 with the default 15 s / 30 s, subscribed by UDP push.
     let mut consumer = js(&server, "live-demo", 18080, 24);
     consumer.wait_for(Duration::from_secs(10), "JS registration", |l| l.contains("\"registered\""));

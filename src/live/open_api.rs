@@ -266,7 +266,7 @@ fn route_checked(r: &HttpRequest) -> Result<Route, Route> {
                 _ => Msg::UpdateSwitchPersistent(req),
             }
         }
-        ("GET", "/operator/metrics") => return Ok(Route::Here(200, r#"{"status":"UP"}"#.into())),
+        ("GET", "/operator/metrics") => Msg::Metrics(Rc::new(agent.clone())),
         ("POST", "/nacos/v1/auth/login") | ("POST", "/nacos/v1/auth/users/login") => {
             return Ok(Route::Here(200, r#"{"accessToken":"nacos-sim","tokenTtl":18000,"globalAdmin":true}"#.into()))
         }
@@ -298,6 +298,7 @@ pub fn answer(result: Result<Msg, HttpError>, render: &Render) -> Reply {
         }
         Ok(Msg::Service(info)) => ok(service_json(&info, render.grouped_dom, &render.env)),
         Ok(Msg::Updated(list)) => ok(serde_json::json!({ "updated": &*list }).to_string()),
+        Ok(Msg::StatusAnswer(status)) => ok(serde_json::json!({ "status": status }).to_string()),
         Ok(Msg::Error { status, message }) => Reply::Response { status, body: message.to_string() },
         Ok(other) => Reply::Response { status: 500, body: format!("unexpected answer {}", other.name()) },
     }

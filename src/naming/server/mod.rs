@@ -341,6 +341,7 @@ impl NamingServer {
             Msg::ServiceStatus(c) => Some(self.on_service_status(&c.source, &c.checksums, out)),
             Msg::InstanceStatuses(svc) => Some(self.on_instance_statuses(svc)),
             Msg::UpdateSwitch(r) => Some(self.update_switch(r)),
+            Msg::Metrics(_) => Some(Msg::StatusAnswer(self.status.name())),
             Msg::RaftVote(peer) => Some(self.on_raft_vote(peer, rng)),
             Msg::RaftBeat(beat) => Some(self.on_raft_beat(now_ms, beat, rng, out)),
             Msg::RaftCommit(c) => Some(self.on_raft_commit(now_ms, c, rng, out)),

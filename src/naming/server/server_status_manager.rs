@@ -62,11 +62,16 @@ impl NamingServer {
             Msg::Beat(r) => r.agent == Agent::Server,
             Msg::List(r) => r.agent == Agent::Server,
             Msg::MetadataBatch(r) => r.agent == Agent::Server,
-            Msg::UpdateSwitch(_) => false, // the console: a browser
+            Msg::UpdateSwitch(_) | Msg::UpdateSwitchPersistent(_) => false, // the console: a browser
+            Msg::UpdateService(r) => r.agent == Agent::Server,
+            Msg::Metrics(agent) => **agent == Agent::Server,
             // Server-to-server endpoints carry the Nacos-Server agent.
             _ => true,
         };
-        let get = matches!(msg, Msg::List(_) | Msg::InstanceStatuses(_) | Msg::DistroFetch(_) | Msg::DistroSnapshot);
+        let get = matches!(
+            msg,
+            Msg::List(_) | Msg::InstanceStatuses(_) | Msg::DistroFetch(_) | Msg::DistroSnapshot | Msg::Metrics(_)
+        );
         let pass = match self.status {
             ServerStatus::Up => true,
             _ if from_server => true,

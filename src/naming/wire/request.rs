@@ -234,6 +234,10 @@ pub enum Msg {
     UpdateService(Rc<super::ServiceUpdateReq>),
     /// PUT `/operator/switches` without `debug`: written through the CP store.
     UpdateSwitchPersistent(Rc<SwitchReq>),
+    /// GET `/operator/metrics` (with its default `onlyStatus=true`), from this agent.
+    Metrics(Rc<Agent>),
+    /// Its answer: `{"status": …}`, the server's `ServerStatus`.
+    StatusAnswer(&'static str),
 }
 
 /// A UDP push datagram (R3.6). `bytes` is its size after the gzip decision (R3.7).
@@ -308,6 +312,8 @@ impl Msg {
             Msg::PushAckFrom(_) => "UDP push ack",
             Msg::UpdateService(_) => "PUT /service",
             Msg::UpdateSwitchPersistent(_) => "PUT /operator/switches",
+            Msg::Metrics(_) => "GET /operator/metrics",
+            Msg::StatusAnswer(_) => "200 status",
         }
     }
 
@@ -325,6 +331,7 @@ impl Msg {
             Msg::UpdateSwitch(_) => "PUT /nacos/v1/ns/operator/switches",
             Msg::UpdateService(_) => "PUT /nacos/v1/ns/service",
             Msg::UpdateSwitchPersistent(_) => "PUT /nacos/v1/ns/operator/switches",
+            Msg::Metrics(_) => "GET /nacos/v1/ns/operator/metrics",
             _ => return None,
         })
     }
