@@ -113,13 +113,11 @@ fn live_scenario(o: &Options) -> Result<(Scenario, serde_json::Value, Vec<String
         left_out.push("clients (the clients are real)".to_string());
     }
     obj.remove("clients");
-    for list in ["faults"] {
-        if let Some(Value::Array(items)) = obj.get_mut(list) {
-            let before = items.len();
-            items.retain(only_servers);
-            if items.len() < before {
-                left_out.push(format!("{} {list} that name clients", before - items.len()));
-            }
+    if let Some(Value::Array(faults)) = obj.get_mut("faults") {
+        let before = faults.len();
+        faults.retain(only_servers);
+        if faults.len() < before {
+            left_out.push(format!("{} faults that name clients", before - faults.len()));
         }
     }
     if let Some(Value::Array(items)) = obj.get_mut("network").and_then(|n| n.get_mut("links")) {
