@@ -60,6 +60,9 @@ enum Cmd {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         sets: Vec<String>,
     },
+    /// What each modelled range of Nacos server releases does differently, and the what-if
+    /// fixes `switches.fixes` takes.
+    Versions,
     /// The catalogue of real Nacos incidents: list them, or `incidents run [NAME]...` to run
     /// their scenario files and print which hold (exit 1 if one does not).
     Incidents {
@@ -444,6 +447,15 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             replay(&file, seed, &expect_hash, against.as_deref(), timeline.as_deref())
+        }
+        Cmd::Versions => {
+            println!("{}\n", nacos_sim::naming::versions::table());
+            println!("Any 1.x.y from 1.0.0 to 1.4.8 runs as its range (`switches.server_version`).");
+            println!("What-if fixes (`switches.fixes`), in no 1.x release:");
+            for (name, _) in nacos_sim::naming::versions::Fix::ALL {
+                println!("  {name}");
+            }
+            ExitCode::SUCCESS
         }
         Cmd::Incidents { action: None } => {
             for i in nacos_sim::incidents::CATALOGUE {

@@ -105,6 +105,54 @@ pub struct ServerRelease {
 /// `1.x.y` from 1.0.0 to 1.4.8 is modelled by its range too.
 pub const NAMED_SERVER_RELEASES: &[&str] = &["1.1.0", "1.1.4", "1.2.1", "1.3.0", "1.3.2", "1.4.0", "1.4.1", "1.4.2"];
 
+/// The behaviour of every modelled range, one row per behaviour (its `versions.md` row and
+/// what it is) and one column per range, for `nacos-sim versions`.
+pub fn table() -> String {
+    fn yes(b: bool) -> String {
+        if b { "yes" } else { "no" }.to_string()
+    }
+    type Row = (&'static str, fn(&ServerBehaviour) -> String);
+    let rows: &[Row] = &[
+        ("V1-V3 Distro sync", |b| match b.sync {
+            SyncPipeline::DelayEngine => "delay engine".into(),
+            SyncPipeline::TaskDispatcher { period_ms } => format!("TaskDispatcher {period_ms} ms"),
+        }),
+        ("V5/V7 membership", |b| match b.membership {
+            Membership::ServerListManager => {
+                format!("status beats {} s / {} s", b.server_list.period_ms / 1000, b.server_list.expired_ms / 1000)
+            }
+            Membership::MemberProbes => "member probes".into(),
+        }),
+        ("V4 peer alive by sender's clock", |b| {
+            yes(b.membership == Membership::ServerListManager && b.server_list.sender_clock)
+        }),
+        ("V8 mapper keeps DOWN members", |b| yes(b.mapper_keeps_down_members)),
+        ("V9 failure count stuck at 1", |b| yes(b.member_fail_count_stuck)),
+        ("V10 re-read resets member states", |b| yes(b.member_reread_resets_state)),
+        ("V11 Service.onDelete removes", |b| yes(b.service_on_delete_removes)),
+        ("V13 locateInstance drops others", |b| yes(b.locate_instance_removes_others)),
+        ("V15 legacy Raft stops at 1.4", |b| yes(b.legacy_raft_stops_at_1_4)),
+        ("metadata batch API", |b| yes(b.metadata_batch_api)),
+    ];
+    let mut out = String::from("| behaviour |");
+    for (_, _, label, _, _) in RANGES {
+        out += &format!(" {label} |");
+    }
+    out += "\n|---|";
+    out += &"---|".repeat(RANGES.len());
+    for (name, value) in rows {
+        out += &format!("\n| {name} |");
+        for (_, _, _, _, b) in RANGES {
+            out += &format!(" {} |", value(b));
+        }
+    }
+    out += "\n| not told apart yet |";
+    for (_, _, _, unmodelled, _) in RANGES {
+        out += &format!(" {} |", if unmodelled.is_empty() { "-" } else { unmodelled });
+    }
+    out
+}
+
 /// A release number, `(major, minor, patch)`.
 type Release = (u32, u32, u32);
 
@@ -249,6 +297,25 @@ pub fn client_behaviour(version: &str) -> ClientBehaviour {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_table_has_a_column_per_range_and_says_what_each_does() {
+        let t = super::table();
+        let lines: Vec<&str> = t.lines().collect();
+        let cells = |row: &str| -> Vec<String> {
+            let line = lines.iter().find(|l| l.starts_with(&format!("| {row} |"))).expect("a row");
+            line.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect()
+        };
+        let header = cells("behaviour");
+        assert_eq!(header.len(), super::RANGES.len() + 1);
+        let column = |label: &str| header.iter().position(|h| h == label).expect("a column");
+        let v8 = cells("V8 mapper keeps DOWN members");
+        assert_eq!(v8[column("1.3.0")], "yes");
+        assert_eq!(v8[column("1.3.1–1.3.x")], "no");
+        assert_eq!(cells("V9 failure count stuck at 1")[column("1.4.1")], "no");
+        assert_eq!(cells("V1-V3 Distro sync")[column("1.2.0–1.2.x")], "TaskDispatcher 2000 ms");
+        assert_eq!(cells("not told apart yet")[column("1.4.1")], "V12");
+    }
+
     use super::*;
 
     #[test]
