@@ -234,7 +234,7 @@ pub fn run(o: &Options) -> Result<Summary, String> {
         println!(
             "{:<8} http://127.0.0.1:{port}/nacos   pushes from UDP port {push_port}   (member {}:{} of the cluster)",
             s.id,
-            s.ip.clone().unwrap_or_else(|| format!("10.0.0.{}", i + 1)),
+            world::server_ip(i, s),
             s.port
         );
     }

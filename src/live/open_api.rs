@@ -5,6 +5,7 @@
 
 use super::http::{HttpRequest, Reply};
 use crate::engine::HttpError;
+use crate::naming::server::push_service::version_at_least;
 use crate::naming::wire::*;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -273,11 +274,6 @@ fn route_checked(r: &HttpRequest) -> Result<Route, Route> {
         (m, _) => return Ok(Route::Here(404, format!("{m} {} is not served by nacos-sim live", r.path))),
     };
     Ok(Route::Core(msg, render(&agent)))
-}
-
-fn version_at_least(v: &str, min: &str) -> bool {
-    let parse = |s: &str| -> Vec<u32> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
-    parse(v) >= parse(min)
 }
 
 /// The HTTP answer to a core's reply; a failed exchange drops the connection (the process is

@@ -74,7 +74,8 @@ fn clock(c: &super::ClockSpec) -> Clock {
     Clock { offset: c.offset, drift_ppm: c.drift_ppm }
 }
 
-fn server_ip(i: usize, s: &super::ServerSpec) -> String {
+/// A server's address in the simulated network: its `ip`, or 10.0.0.N.
+pub fn server_ip(i: usize, s: &super::ServerSpec) -> String {
     s.ip.clone().unwrap_or_else(|| format!("10.0.0.{}", i + 1))
 }
 

@@ -355,10 +355,8 @@ impl NamingServer {
                 return self.on_jraft_write(now_ms, waiter, w, rng, out);
             }
             Msg::RaftDelete(key) => return self.on_raft_delete(now_ms, id, from, key, rng, out),
-            Msg::UpdateService(r) => return self.update_service(now_ms, id, from, &r.clone(), rng, out),
-            Msg::UpdateSwitchPersistent(r) => {
-                return self.update_switch_persistent(now_ms, id, from, &r.clone(), rng, out)
-            }
+            Msg::UpdateService(r) => return self.update_service(now_ms, id, from, r, rng, out),
+            Msg::UpdateSwitchPersistent(r) => return self.update_switch_persistent(now_ms, id, from, r, rng, out),
             _ => None,
         };
         if let Some(reply) = reply {

@@ -113,7 +113,8 @@ pub fn can_enable_push(agent: &Agent, push_enabled: bool) -> bool {
     }
 }
 
-fn version_at_least(v: &str, min: &str) -> bool {
+/// Whether release `v` is `min` or later, compared part by part as numbers.
+pub(crate) fn version_at_least(v: &str, min: &str) -> bool {
     let parse = |s: &str| -> Vec<u32> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
     parse(v) >= parse(min)
 }
