@@ -174,3 +174,18 @@ fn client_crash_hash_is_pinned_across_builds() {
     let (h, _) = run("scenarios/client-crash.json", None);
     assert_eq!(format!("{h:016x}"), "d2455eb315d5f91f");
 }
+
+#[test]
+fn every_benchmark_file_loads() {
+    // The benchmark files are too big to run in a test; they must still be valid scenarios, so
+    // the figures in docs/benchmarks.md can be reproduced with the commands given there.
+    let mut n = 0;
+    for e in std::fs::read_dir("benches").expect("benches directory exists") {
+        let p = e.expect("dir entry").path();
+        if p.extension().is_some_and(|x| x == "json") {
+            scenario::load(p.to_str().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "{n} benchmark files");
+}

@@ -59,30 +59,46 @@ impl NamingServer {
         out: &mut Out,
     ) -> Result<(), Rejected> {
         let key = instance_list_key(svc, ephemeral);
-        let datum = self.store.data.get(&key).map(|d| d.instances.clone());
-        let list = self.next_list(svc, remove, ephemeral, datum.as_deref().map(|v| v.as_slice()), ips)?;
+        // The datum's list is taken out and rebuilt in place; it is copied only while another
+        // holder (the notifier's change in hand) still shares it.
+        let (mut list, key_ordered) = match self.store.data.get_mut(&key) {
+            Some(d) => {
+                (Rc::try_unwrap(std::mem::take(&mut d.instances)).unwrap_or_else(|rc| (*rc).clone()), d.key_ordered)
+            }
+            None => (Vec::new(), true),
+        };
+        if let Err(e) = self.next_list(svc, remove, ephemeral, &mut list, key_ordered, ips) {
+            if let Some(d) = self.store.data.get_mut(&key) {
+                d.instances = Rc::new(list);
+            }
+            return Err(e);
+        }
         self.put(key, list, now_ms, out);
         Ok(())
     }
 
-    /// The list `addInstance`/`removeInstance` writes: the current datum with `ips` added or
-    /// removed (`updateIpAddresses`), new instances given their ids.
+    /// The list `addInstance`/`removeInstance` writes: the current datum `list` with `ips` added
+    /// or removed (`updateIpAddresses`), new instances given their ids.
     pub(super) fn next_list(
         &self,
         svc: &ServiceKey,
         remove: bool,
         ephemeral: bool,
-        datum: Option<&[InstanceRef]>,
+        list: &mut Vec<InstanceRef>,
+        key_ordered: bool,
         mut ips: Vec<Instance>,
-    ) -> Result<Vec<InstanceRef>, Rejected> {
+    ) -> Result<(), Rejected> {
         let service = self.services.get(svc).ok_or_else(|| Rejected(500, "service not found".into()))?;
         if !remove {
             for ip in ips.iter_mut() {
                 ip.instance_id = self.generate_instance_id(service, ip, ephemeral);
             }
         }
-        update_ip_addresses(datum, service, remove, ephemeral, ips)
-            .ok_or_else(|| Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))
+        if update_ip_addresses(list, key_ordered, service, remove, ephemeral, ips) {
+            Ok(())
+        } else {
+            Err(Rejected(500, format!("ip list can not be empty, service: {}, ip list: []", svc.name)))
+        }
     }
 
     /// `ServiceManager.updateMetadata` (from 1.4.0): the instances located in the datum (all of
@@ -224,56 +240,39 @@ fn locate_removing(list: &mut Vec<InstanceRef>, t: &MetadataTarget) -> Option<In
     }
 }
 
-/// `updateIpAddresses(service, action, ephemeral, ips)` (R1.20): builds the next instance list
-/// from the local datum, with health and lastBeat copied in place from the Service (setValid).
-/// Returns `None` for an `add` that would leave the list empty (the Java IllegalArgumentException).
+/// `updateIpAddresses(service, action, ephemeral, ips)` (R1.20): turns the local datum `list`
+/// into the next instance list, with health and lastBeat copied in place from the Service
+/// (setValid). `key_ordered` says the list is known to be sorted and unique by key, as every
+/// list built here is. Returns `false`, the list untouched, for an `add` that would leave it
+/// empty (the Java IllegalArgumentException).
+///
+/// Nacos copies the whole list on every call; this works in place and, for a list built here
+/// over a Service that holds the very same instances, reads only pointers, so one registration
+/// into a service of n instances costs a pass over n pointers, not n instance reads.
 pub fn update_ip_addresses(
-    datum: Option<&[InstanceRef]>,
+    list: &mut Vec<InstanceRef>,
+    key_ordered: bool,
     service: &Service,
     remove: bool,
     ephemeral: bool,
     ips: Vec<Instance>,
-) -> Option<Vec<InstanceRef>> {
+) -> bool {
     // The Java map keyed by (ip, port, cluster), as a vector sorted by that key: a datum built
     // here is already in that order, so this is a copy, not a rebuild.
     fn key(i: &Instance) -> (&str, u16, &str) {
         (&i.ip, i.port, &i.cluster)
     }
-    let mut list: Vec<InstanceRef> = Vec::new();
-    if let Some(datum) = datum {
-        // setValid: each datum entry takes the health of the first cluster's instance at its
-        // address. A datum built here is sorted by address, so cursors over the (sorted)
-        // cluster sets only move forward; any other datum is searched entry by entry.
-        let sets: Vec<&[InstanceRef]> = service.clusters.values().map(|c| c.set(ephemeral).as_slice()).collect();
+    if !list.is_empty() {
         // Sorted and unique by key implies sorted by address; checked once for both uses.
-        let by_key = datum.windows(2).all(|w| key(&w[0]) < key(&w[1]));
-        let sorted = by_key || datum.windows(2).all(|w| addr(&w[0]) <= addr(&w[1]));
-        let mut cursors = vec![0usize; sets.len()];
-        for d in datum {
-            let cur = if sorted {
-                let mut cur = None;
-                for (set, at) in sets.iter().zip(cursors.iter_mut()) {
-                    while set.get(*at).is_some_and(|x| addr_cmp(x, d).is_lt()) {
-                        *at += 1;
-                    }
-                    if cur.is_none() {
-                        cur = set.get(*at).filter(|x| addr_cmp(x, d).is_eq());
-                    }
-                }
-                cur
-            } else {
-                let a = Addr::new(&d.ip, d.port);
-                service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(a))
-            };
-            if let Some(cur) = cur {
-                d.healthy.set(cur.healthy.get());
-                d.last_beat.set(cur.last_beat.get());
-            }
-        }
-        list.extend(datum.iter().cloned());
+        let by_key = key_ordered || list.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+        let sorted = by_key || list.windows(2).all(|w| addr(&w[0]) <= addr(&w[1]));
+        set_valid(list, service, ephemeral, sorted);
         if !by_key {
-            crate::naming::sorted_map_order(&mut list, |a, b| key(a).cmp(&key(b)));
+            crate::naming::sorted_map_order(list, |a, b| key(a).cmp(&key(b)));
         }
+    }
+    if list.is_empty() && ips.is_empty() && !remove {
+        return false;
     }
     for mut ip in ips {
         match list.binary_search_by(|x| key(x).cmp(&key(&ip))) {
@@ -288,10 +287,54 @@ pub fn update_ip_addresses(
             Err(_) => {}
         }
     }
-    if list.is_empty() && !remove {
-        return None;
+    true
+}
+
+/// setValid: each datum entry takes the health of the first cluster's instance at its address.
+/// A sorted datum is walked with one cursor per (sorted) cluster set, moving forward only; the
+/// entry that is the set's own instance matches by pointer and needs no copy. Any other datum
+/// is searched entry by entry.
+fn set_valid(datum: &[InstanceRef], service: &Service, ephemeral: bool, sorted: bool) {
+    if !sorted {
+        for d in datum {
+            let a = Addr::new(&d.ip, d.port);
+            if let Some(cur) = service.clusters.values().find_map(|c| c.set_ref(ephemeral).find(a)) {
+                copy_validity(d, cur);
+            }
+        }
+        return;
     }
-    Some(list)
+    // Per set: `at`, the first element not yet passed, and whether the element before it was
+    // passed by a pointer match (so it may share its address with the next entry: a datum
+    // holds one entry per cluster at an address).
+    let sets: Vec<&[InstanceRef]> = service.clusters.values().map(|c| c.set(ephemeral).as_slice()).collect();
+    let mut cursors = vec![(0usize, false); sets.len()];
+    for d in datum {
+        for (set, (at, back)) in sets.iter().zip(cursors.iter_mut()) {
+            if set.get(*at).is_some_and(|x| Rc::ptr_eq(x, d)) {
+                *at += 1;
+                *back = true;
+                break;
+            }
+            if std::mem::take(back) && addr_cmp(&set[*at - 1], d).is_eq() {
+                *back = true;
+                copy_validity(d, &set[*at - 1]);
+                break;
+            }
+            while set.get(*at).is_some_and(|x| addr_cmp(x, d).is_lt()) {
+                *at += 1;
+            }
+            if let Some(cur) = set.get(*at).filter(|x| addr_cmp(x, d).is_eq()) {
+                copy_validity(d, cur);
+                break;
+            }
+        }
+    }
+}
+
+fn copy_validity(d: &Instance, cur: &Instance) {
+    d.healthy.set(cur.healthy.get());
+    d.last_beat.set(cur.last_beat.get());
 }
 
 #[cfg(test)]
@@ -303,10 +346,12 @@ mod tests {
     fn empty_add_is_rejected_and_remove_may_empty() {
         let key = ServiceKey { namespace: "public".into(), name: "DEFAULT_GROUP@@a".into() };
         let s = Service::new(key, 0);
-        let list = update_ip_addresses(None, &s, false, true, vec![inst("a", 1, true)]).unwrap();
+        let mut list = Vec::new();
+        assert!(!update_ip_addresses(&mut list, true, &s, false, true, vec![]));
+        assert!(update_ip_addresses(&mut list, true, &s, false, true, vec![inst("a", 1, true)]));
         assert_eq!(list.len(), 1);
-        let after = update_ip_addresses(Some(&list), &s, true, true, vec![inst("a", 1, true)]).unwrap();
-        assert!(after.is_empty());
+        assert!(update_ip_addresses(&mut list, true, &s, true, true, vec![inst("a", 1, true)]));
+        assert!(list.is_empty());
     }
 
     #[test]
@@ -322,7 +367,8 @@ mod tests {
         // health copied from the service's instance at the address.
         a.healthy.set(false);
         let datum = [Rc::new(inst("b", 1, true)), Rc::new(inst("a", 1, true)), Rc::new(inst("b", 1, true))];
-        let list = update_ip_addresses(Some(&datum), &s, false, true, vec![inst("c", 1, true)]).unwrap();
+        let mut list = datum.to_vec();
+        assert!(update_ip_addresses(&mut list, false, &s, false, true, vec![inst("c", 1, true)]));
         let addrs: Vec<_> = list.iter().map(|i| (&*i.ip, i.healthy.get())).collect();
         assert_eq!(addrs, [("a", false), ("b", true), ("c", true)]);
         assert!(Rc::ptr_eq(&list[1], &datum[2]));

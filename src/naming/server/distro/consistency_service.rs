@@ -60,13 +60,13 @@ impl NamingServer {
     /// Distro `put` (R1.24/R5.8): a new local datum now, the Service later via the notifier,
     /// and a sync to every peer through the delay engine.
     pub(crate) fn put(&mut self, key: Str, list: Vec<registry::InstanceRef>, now_ms: i64, out: &mut Out) {
-        self.on_put(key.clone(), list, out);
+        self.on_put(key.clone(), list, true, out);
         self.distro_sync(&key, now_ms, out);
     }
 
     /// `onPut`: store the datum and queue a CHANGE for the notifier.
-    pub(crate) fn on_put(&mut self, key: Str, list: Vec<registry::InstanceRef>, out: &mut Out) {
-        self.store.data.insert(key.clone(), Datum { instances: Rc::new(list), timestamp: 1 });
+    pub(crate) fn on_put(&mut self, key: Str, list: Vec<registry::InstanceRef>, key_ordered: bool, out: &mut Out) {
+        self.store.data.insert(key.clone(), Datum { instances: Rc::new(list), timestamp: 1, key_ordered });
         if self.notifier.add(key, NotifyAction::Change) {
             out.set_timer(Dur::ZERO, Timer::Server(ServerTimer::Notifier));
         }
@@ -156,7 +156,7 @@ impl NamingServer {
             }
             let Some(svc) = service_key_of(key) else { continue };
             self.create_service_if_absent(now_ms, &svc, out);
-            self.on_put(key.clone(), instances_from(list), out);
+            self.on_put(key.clone(), instances_from(list), false, out);
             applied += 1;
         }
         out.observe(Observation::DistroSyncApplied { source: self.member_address(from).into(), keys: applied });
@@ -177,7 +177,10 @@ impl NamingServer {
     pub(crate) fn store_snapshot(&mut self, now_ms: i64, batch: &DatumBatch, out: &mut Out) {
         for (key, list) in batch.iter() {
             let Some(svc) = service_key_of(key) else { continue };
-            self.store.data.insert(key.clone(), Datum { instances: Rc::new(instances_from(list)), timestamp: 1 });
+            self.store.data.insert(
+                key.clone(),
+                Datum { instances: Rc::new(instances_from(list)), timestamp: 1, key_ordered: false },
+            );
             self.create_service_if_absent(now_ms, &svc, out);
         }
     }
@@ -189,7 +192,7 @@ impl NamingServer {
             return;
         }
         let instances = Rc::new(instances_from(list));
-        self.store.data.insert(key.clone(), Datum { instances: instances.clone(), timestamp: 1 });
+        self.store.data.insert(key.clone(), Datum { instances: instances.clone(), timestamp: 1, key_ordered: false });
         self.apply_list(now_ms, key, &instances, out);
     }
 

@@ -11,6 +11,9 @@ use std::rc::Rc;
 pub struct Datum {
     pub instances: Rc<Vec<InstanceRef>>,
     pub timestamp: i64,
+    /// The list is known to be sorted and unique by (ip, port, cluster), as `updateIpAddresses`
+    /// builds it; a list from a peer or a snapshot is not, until a registration rebuilds it.
+    pub key_ordered: bool,
 }
 
 #[derive(Default)]

@@ -385,12 +385,12 @@ impl NamingServer {
         out: &mut Out,
     ) {
         let key = instance_list_key(svc, false);
-        let current: Option<Vec<InstanceRef>> = match self.persistent_value(&key) {
-            Some(RaftValue::Instances(list)) => Some(instances_from(&list)),
-            _ => None,
+        let mut list: Vec<InstanceRef> = match self.persistent_value(&key) {
+            Some(RaftValue::Instances(list)) => instances_from(&list),
+            _ => Vec::new(),
         };
-        match self.next_list(svc, remove, false, current.as_deref(), ips) {
-            Ok(list) => {
+        match self.next_list(svc, remove, false, &mut list, false, ips) {
+            Ok(()) => {
                 let value = RaftValue::Instances(Rc::new(list.iter().map(|i| i.to_data()).collect()));
                 self.raft_put(now_ms, key, value, then, rng, out);
             }
