@@ -631,3 +631,52 @@ fn a_removed_services_check_task_stops_even_if_the_service_returns() {
     assert_eq!(at("instance_unhealthy"), [165_501]);
     assert_eq!(at("delete_requested"), [180_501]);
 }
+
+/// R3.4: a push round's sends go out when it starts, but its task ends (and its `futureMap`
+/// entry goes) only after building and sending each subscriber's data: 20 µs per send plus
+/// 10 µs per instance. A change in that window is absorbed and never pushed; one after it
+/// schedules the next round.
+#[test]
+fn a_change_during_a_push_round_is_absorbed_and_not_pushed() {
+    let mut h = Harness::new();
+    h.request(ms(0), register("10.1.0.2", 8080));
+    let subscribe = Msg::List(Rc::new(ListReq {
+        service: svc(),
+        clusters: "".into(),
+        udp_port: 54321,
+        client_ip: "10.1.0.2".into(),
+        healthy_only: false,
+        agent: Agent::JavaClient("1.4.1".into()),
+    }));
+    // Polled 1 s before the round, so not a zombie (10 s) at it.
+    h.request(ms(15_000), subscribe);
+    let timer = |h: &mut Harness, at: Time, timer: Timer| -> Vec<(Dur, Timer)> {
+        let mut out = Out::default();
+        h.s.handle(at, Input::Timer { id: TimerId(0), timer }, &mut h.rng, &mut out);
+        out.wishes()
+            .filter_map(|w| match w {
+                Wish::SetTimer { after, timer, .. } => Some((after, timer.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let is_round = |t: &Timer| matches!(t, Timer::Server(ServerTimer::PushRound(_)));
+    // The round the registration scheduled, run late: the instance's lastBeat (0) is then
+    // past its 15 s timeout, so a check in the window marks it unhealthy.
+    let round = ms(16_000);
+    let set = timer(&mut h, round, Timer::Server(ServerTimer::PushRound(Rc::new(svc()))));
+    let (work, done) = set
+        .into_iter()
+        .find(|(_, t)| matches!(t, Timer::Server(ServerTimer::PushRoundDone(_))))
+        .expect("the round's end is scheduled");
+    assert_eq!(work, Dur(30_000), "one subscriber, one instance: 20 + 10 µs");
+    assert!(h.s.push.pending_rounds.contains(&svc()), "the round's entry stays until its end");
+    let task = h.s.services[&svc()].check_task.clone();
+    let set = timer(&mut h, round + Dur(29_999), Timer::Server(ServerTimer::ClientBeatCheck(task)));
+    assert!(!set.iter().any(|(_, t)| is_round(t)), "the health flip in the window is absorbed");
+    assert!(timer(&mut h, round + work, done).is_empty());
+    assert!(!h.s.push.pending_rounds.contains(&svc()));
+    // A beat just after the round's end heals the instance: that change schedules a round.
+    h.request(round + work, beat("10.1.0.2", 8080, false));
+    assert!(h.s.push.pending_rounds.contains(&svc()), "after the round's end a change schedules a round");
+}

@@ -470,7 +470,10 @@ impl NamingServer {
             ServerTimer::Notifier => self.run_notifier(now_ms, out),
             ServerTimer::ClientBeatProcess(b) => self.client_beat_process(now_ms, &b, out),
             ServerTimer::ClientBeatCheck(svc) => self.client_beat_check_task(now_ms, svc, out),
-            ServerTimer::PushRound(svc) => self.push_round(now, &svc, out),
+            ServerTimer::PushRound(svc) => self.push_round(now, svc, out),
+            ServerTimer::PushRoundDone(svc) => {
+                self.push.pending_rounds.remove(&*svc);
+            }
             ServerTimer::Retransmit(key) => self.retransmit(key, out),
             ServerTimer::ZombieSweep => self.zombie_sweep(now_ms, out),
             ServerTimer::DistroTick => self.distro_tick(now_ms, out),

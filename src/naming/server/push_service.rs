@@ -59,6 +59,9 @@ pub struct PushService {
     pub clients: BTreeMap<ServiceKey, BTreeMap<String, PushClient>>,
     /// `futureMap`: services with a push round scheduled and not yet finished.
     pub pending_rounds: BTreeSet<ServiceKey>,
+    /// The `udpSender` thread runs one round at a time: busy until then (on this node's clock,
+    /// which a skewed node may read as negative, hence no zero default).
+    pub sender_busy_until: Option<Time>,
     pub acks: BTreeMap<AckKey, AckEntry>,
     pub total_push: u64,
     pub failed_push: u64,
@@ -143,29 +146,39 @@ impl NamingServer {
     }
 
     /// One push round (R3.5): every non-zombie subscriber of the service gets the current data.
-    pub(super) fn push_round(&mut self, now: Time, svc: &ServiceKey, out: &mut Out) {
+    /// The round's sends go out when it starts; building and sending each subscriber's data
+    /// keeps the one sender thread busy, and the service's `futureMap` entry set, for that long
+    /// (`WorkCost::push`), so a change in that window is absorbed and never pushed (R3.4), and
+    /// a round due meanwhile waits for the thread.
+    pub(super) fn push_round(&mut self, now: Time, svc: Rc<ServiceKey>, out: &mut Out) {
+        if let Some(busy) = self.push.sender_busy_until.filter(|&busy| now < busy) {
+            out.set_timer(busy - now, Timer::Server(ServerTimer::PushRound(svc)));
+            return;
+        }
         let now_ms = now.as_millis();
         // System.nanoTime(): the node's monotonic nanos; one value for the whole round.
         let last_ref_time = now.0;
-        let clients: Vec<(String, PushClient)> = match self.push.clients.get(svc) {
+        let clients: Vec<(String, PushClient)> = match self.push.clients.get(&*svc) {
             Some(m) if !m.is_empty() => m.iter().map(|(l, c)| (l.clone(), c.clone())).collect(),
             _ => {
-                self.push.pending_rounds.remove(svc);
+                self.push.pending_rounds.remove(&*svc);
                 return;
             }
         };
         out.observe(Observation::PushRoundStarted { service: svc.name.clone(), clients: clients.len() as u32 });
         let push_cache_millis = self.switches.push_cache_millis;
+        let mut work = Dur::ZERO;
         for (label, c) in clients {
             if c.is_zombie(now_ms, push_cache_millis) {
-                if let Some(m) = self.push.clients.get_mut(svc) {
+                if let Some(m) = self.push.clients.get_mut(&*svc) {
                     m.remove(&label);
                 }
                 out.observe(Observation::PushZombieRemoved { service: svc.name.clone(), client: label });
                 continue;
             }
-            let mut data = self.service_info(now_ms, svc, &c.clusters, false, push_cache_millis);
+            let mut data = self.service_info(now_ms, &svc, &c.clusters, false, push_cache_millis);
             data.cache_millis = push_cache_millis;
+            work = work + self.config.work.push(data.hosts.len());
             let size = 40 + data.json_size();
             let gzipped = size >= 1024;
             // Size accounting only: JSON of this shape compresses about 5:1.
@@ -183,7 +196,12 @@ impl NamingServer {
             self.push.total_push += 1;
             self.udp_push(key, out);
         }
-        self.push.pending_rounds.remove(svc);
+        if work == Dur::ZERO {
+            self.push.pending_rounds.remove(&*svc);
+        } else {
+            self.push.sender_busy_until = Some(now + work);
+            out.set_timer(work, Timer::Server(ServerTimer::PushRoundDone(svc)));
+        }
     }
 
     /// `udpPush` (R3.9): send (again) or give up after the second send.

@@ -60,6 +60,8 @@ pub enum ServerTimer {
     JRaftHeartbeat,
     /// A write proposed on the JRaft leader has waited 10 s for its apply.
     JRaftWriteTimeout(u64),
+    /// A push round's task ends: its `finally` clears the service's `futureMap` entry (R3.4).
+    PushRoundDone(Rc<ServiceKey>),
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).
