@@ -91,12 +91,7 @@ impl Harness {
     /// takes microseconds), and the ones they set, at `at`.
     fn run_immediate(&mut self, at: Time) {
         let soon = |out: &Out| -> Vec<Timer> {
-            out.wishes()
-                .filter_map(|w| match w {
-                    Wish::SetTimer { after, timer, .. } if after < Dur::from_millis(1) => Some(timer.clone()),
-                    _ => None,
-                })
-                .collect()
+            timers_set(out).into_iter().filter(|(after, _)| *after < Dur::from_millis(1)).map(|(_, t)| t).collect()
         };
         let mut pending = soon(&self.out);
         while !pending.is_empty() {
@@ -119,19 +114,34 @@ impl Harness {
         obs.iter().map(|o| o.kind()).collect()
     }
     fn list(&mut self, at: Time) -> Rc<ServiceInfo> {
-        let msg = Msg::List(Rc::new(ListReq {
-            service: svc(),
-            clusters: "".into(),
-            udp_port: 0,
-            client_ip: "10.1.0.2".into(),
-            healthy_only: false,
-            agent: Agent::JavaClient("1.4.1".into()),
-        }));
-        match self.request(at, msg) {
+        match self.request(at, list_req(0)) {
             Msg::Service(info) => info,
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+/// The timers `out` asks for, with their delays.
+fn timers_set(out: &Out) -> Vec<(Dur, Timer)> {
+    out.wishes()
+        .filter_map(|w| match w {
+            Wish::SetTimer { after, timer, .. } => Some((after, timer.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A 1.4.1 client's `/instance/list` of demo from 10.1.0.2; a `udp_port` makes it a push
+/// subscriber.
+fn list_req(udp_port: u16) -> Msg {
+    Msg::List(Rc::new(ListReq {
+        service: svc(),
+        clusters: "".into(),
+        udp_port,
+        client_ip: "10.1.0.2".into(),
+        healthy_only: false,
+        agent: Agent::JavaClient("1.4.1".into()),
+    }))
 }
 
 fn register(ip: &str, port: u16) -> Msg {
@@ -640,25 +650,12 @@ fn a_removed_services_check_task_stops_even_if_the_service_returns() {
 fn a_change_during_a_push_round_is_absorbed_and_not_pushed() {
     let mut h = Harness::new();
     h.request(ms(0), register("10.1.0.2", 8080));
-    let subscribe = Msg::List(Rc::new(ListReq {
-        service: svc(),
-        clusters: "".into(),
-        udp_port: 54321,
-        client_ip: "10.1.0.2".into(),
-        healthy_only: false,
-        agent: Agent::JavaClient("1.4.1".into()),
-    }));
     // Polled 1 s before the round, so not a zombie (10 s) at it.
-    h.request(ms(15_000), subscribe);
+    h.request(ms(15_000), list_req(54321));
     let timer = |h: &mut Harness, at: Time, timer: Timer| -> Vec<(Dur, Timer)> {
         let mut out = Out::default();
         h.s.handle(at, Input::Timer { id: TimerId(0), timer }, &mut h.rng, &mut out);
-        out.wishes()
-            .filter_map(|w| match w {
-                Wish::SetTimer { after, timer, .. } => Some((after, timer.clone())),
-                _ => None,
-            })
-            .collect()
+        timers_set(&out)
     };
     let is_round = |t: &Timer| matches!(t, Timer::Server(ServerTimer::PushRound(_)));
     // The round the registration scheduled, run late: the instance's lastBeat (0) is then
