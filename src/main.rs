@@ -664,11 +664,9 @@ fn run(
     let s = &w.engine.stats;
     println!("scenario      {} (seed {seed})", sc.name);
     if let Ok(r) = nacos_sim::naming::versions::server_release(&sc.switches.server_version) {
-        let apart =
-            if r.unmodelled.is_empty() { String::new() } else { format!("; not told apart yet: {}", r.unmodelled) };
         let overridden =
             sc.switches.distro_version.map_or("", |_| ", Distro pipeline and membership overridden by distro_version");
-        println!("server        Nacos {} (modelled as {}{apart}{overridden})", r.version, r.range);
+        println!("server        Nacos {} (modelled as {}{overridden})", r.version, r.range);
         let mut behaviour = r.behaviour;
         for fix in &sc.switches.fixes {
             let f = fix.fix();

@@ -314,6 +314,11 @@ fn check_refuses_operations_it_cannot_run_as_written() {
             "`instances` or `consistency_type`",
         ),
         (
+            r#"{ "op": "delete_service", "at": "1s", "via": "s1", "service": "demo service" }"#,
+            "operations[0].service",
+            "must match [0-9a-zA-Z@.:_-]+",
+        ),
+        (
             r#"{ "op": "update_service", "at": "1s", "via": "s1", "service": "demo", "protect_threshold": 2 }"#,
             "operations[0].protect_threshold",
             "a share in [0, 1]",

@@ -379,3 +379,65 @@ fn the_legacy_raft_stops_once_every_member_reported_from_1_4_0() {
         assert_eq!(times(&w, "s2", "raft_stopped"), stopped, "{version}");
     }
 }
+
+/// V12 (R2.13): s1 gets p1's first registration of demo at 1.001 s. Up to 1.4.1 one arriving
+/// while that request is still creating the service (50 µs) creates a second Service, with its
+/// own check task (first run 5 s after its creation); both tasks run, so each instance the
+/// crashed providers leave is deleted twice. 1.4.2 keeps one Service and one task, and so
+/// does 1.4.1 when the second registration comes 50 µs later.
+#[test]
+fn racing_first_registrations_leave_two_check_tasks_up_to_1_4_1() {
+    let run_on = |version: &str, second_at: &str| {
+        run(&format!(
+            r#"{{"name": "v12", "seed": 1, "duration": "50s", "servers": [{{"id": "s1"}}],
+            "switches": {{"server_version": "{version}"}},
+            "clients": [
+                {{"id": "p1", "register": [{{"at": "1s", "service": "demo", "port": 1}}]}},
+                {{"id": "p2", "register": [{{"at": "{second_at}", "service": "demo", "port": 2}}]}}],
+            "faults": [{{"kind": "crash", "node": "p1", "at": "10s"}}, {{"kind": "crash", "node": "p2", "at": "10s"}}]}}"#
+        ))
+    };
+    let micros = |w: &world::World, kind: &str| -> Vec<i64> {
+        w.engine.records.iter().filter(|r| r.obs.kind() == kind).map(|r| r.at.0 / 1000).collect()
+    };
+    let w = run_on("1.4.1", "1000049us");
+    assert_eq!(micros(&w, "service_created"), vec![1_001_000, 1_001_049]);
+    assert_eq!(micros(&w, "delete_requested"), vec![41_001_000, 41_001_000, 41_001_049, 41_001_049]);
+    for (version, second_at) in [("1.4.1", "1000050us"), ("1.4.2", "1000049us")] {
+        let w = run_on(version, second_at);
+        assert_eq!(micros(&w, "service_created"), vec![1_001_000], "{version}");
+        assert_eq!(micros(&w, "delete_requested"), vec![41_001_000, 41_001_000], "{version}");
+    }
+}
+
+/// V12 after a delete: s1 created demo twice (1.001000 s, 1.001049 s); deleting it at 20 s
+/// cancels the task `futureMap` holds, the first Service's, so the deleted one's task (on the
+/// 1.001049 s phase) runs on over the instances it held. p1 re-registers at its next beat;
+/// 30 s after the frozen instance's last beat (16.001 s) the orphan deletes its address every
+/// 5 s, taking the live instance with it. On 1.4.2 nothing deletes it.
+#[test]
+fn a_deleted_service_keeps_the_racing_task_up_to_1_4_1() {
+    let run_on = |version: &str| {
+        run(&format!(
+            r#"{{"name": "v12-delete", "seed": 1, "duration": "62s", "servers": [{{"id": "s1"}}],
+            "switches": {{"server_version": "{version}"}},
+            "clients": [
+                {{"id": "p1", "register": [{{"at": "1s", "service": "demo", "port": 1}}]}},
+                {{"id": "p2", "register": [{{"at": "1000049us", "service": "demo", "port": 2}}]}}],
+            "operations": [{{"op": "delete_service", "at": "20s", "via": "s1", "service": "demo"}}]}}"#
+        ))
+    };
+    let deletes = |w: &world::World| -> Vec<(i64, u64)> {
+        w.engine
+            .records
+            .iter()
+            .filter(|r| r.obs.kind() == "delete_requested")
+            .map(|r| (r.at.0 / 1000, serde_json::to_value(&r.obs).unwrap()["port"].as_u64().unwrap()))
+            .collect()
+    };
+    let w = run_on("1.4.1");
+    assert_eq!(times(&w, "s1", "service_removed"), vec![20_001]);
+    let p1: Vec<(i64, u64)> = deletes(&w).into_iter().filter(|d| d.1 == 1).collect();
+    assert_eq!(p1, vec![(51_001_049, 1), (56_001_049, 1), (61_001_049, 1)]);
+    assert!(deletes(&run_on("1.4.2")).is_empty());
+}

@@ -259,6 +259,9 @@ fn route_checked(r: &HttpRequest) -> Result<Route, Route> {
             metadata: metadata(p.optional("metadata", ""))?,
             agent: agent.clone(),
         })),
+        ("DELETE", "/service") => {
+            Msg::DeleteService(Rc::new(ServiceDeleteReq { service: p.service()?, agent: agent.clone() }))
+        }
         ("PUT", "/operator/switches") => {
             let req = Rc::new(SwitchReq { entry: p.required("entry")?.into(), value: p.required("value")?.into() });
             // `@RequestParam boolean debug`: Spring reads "true", "on", "yes" and "1" as true.

@@ -4,10 +4,10 @@
 //!
 //! Modelled so far: the Distro sync pipeline (V1–V3), the membership that decides who is
 //! healthy (V4, V5, V7), the 1.3.0 mapper (V8), the stuck failure count (V9), the member
-//! re-read (V10), `Service.onDelete` (V11), `locateInstance` (V13) and the 1.4 stop of the
-//! legacy Raft (V15; the JRaft that replaces it is not modelled). The other rows (V12, V14) are
-//! not told apart yet: a release they affect runs like the newest release of its range, and
-//! [`ServerRelease::unmodelled`] says which rows that leaves out, so `run` can print it.
+//! re-read (V10), `Service.onDelete` (V11), the check-task / Service init race (V12),
+//! `locateInstance` (V13) and the 1.4 stop of the legacy Raft (V15; the JRaft that replaces it
+//! is not modelled). V14 (data warm-up and the server status) runs as 1.4.x has it in every
+//! release.
 
 /// How a server replicates a local change to its peers.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -71,6 +71,12 @@ pub struct ServerBehaviour {
     /// the address set is unchanged, so no `MembersChangeEvent` reaches the DistroMapper until
     /// the next probe changes a state (#4925, fixed by #4948 in 1.4.2: states are kept).
     pub member_reread_resets_state: bool,
+    /// V12, up to 1.4.1: `ServiceManager.putService` uses `put` and `HealthCheckReactor`
+    /// schedules a `ClientBeatCheckTask` before `putIfAbsent` keeps the first one, so two first
+    /// registrations of a service racing through `createServiceIfAbsent` leave two Service
+    /// objects, each with a running task, and destroying the one in the map cancels the
+    /// other's (1.4.2: `putIfAbsent` and `computeIfAbsent`, one Service and one task).
+    pub service_init_race: bool,
     /// From 1.4.0: PUT / DELETE `/instance/metadata/batch` exist (404 before).
     pub metadata_batch_api: bool,
     /// V13, up to 1.4.1: `ServiceManager.locateInstance` searches the datum's own instance
@@ -96,8 +102,6 @@ pub struct ServerRelease {
     pub version: String,
     /// The releases that share this behaviour, e.g. `"1.3.0–1.3.2"`.
     pub range: &'static str,
-    /// The `versions.md` rows that differ inside this range and are not modelled yet.
-    pub unmodelled: &'static str,
     pub behaviour: ServerBehaviour,
 }
 
@@ -130,25 +134,22 @@ pub fn table() -> String {
         ("V9 failure count stuck at 1", |b| yes(b.member_fail_count_stuck)),
         ("V10 re-read resets member states", |b| yes(b.member_reread_resets_state)),
         ("V11 Service.onDelete removes", |b| yes(b.service_on_delete_removes)),
+        ("V12 racing inits: two Services, two tasks", |b| yes(b.service_init_race)),
         ("V13 locateInstance drops others", |b| yes(b.locate_instance_removes_others)),
         ("V15 legacy Raft stops at 1.4", |b| yes(b.legacy_raft_stops_at_1_4)),
         ("metadata batch API", |b| yes(b.metadata_batch_api)),
     ];
     let mut out = String::from("| behaviour |");
-    for (_, _, label, _, _) in RANGES {
+    for (_, _, label, _) in RANGES {
         out += &format!(" {label} |");
     }
     out += "\n|---|";
     out += &"---|".repeat(RANGES.len());
     for (name, value) in rows {
         out += &format!("\n| {name} |");
-        for (_, _, _, _, b) in RANGES {
+        for (_, _, _, b) in RANGES {
             out += &format!(" {} |", value(b));
         }
-    }
-    out += "\n| not told apart yet |";
-    for (_, _, _, unmodelled, _) in RANGES {
-        out += &format!(" {} |", if unmodelled.is_empty() { "-" } else { unmodelled });
     }
     out
 }
@@ -156,17 +157,17 @@ pub fn table() -> String {
 /// A release number, `(major, minor, patch)`.
 type Release = (u32, u32, u32);
 
-/// The behaviour ranges: (first, last, label, rows not told apart inside it, behaviour).
-const RANGES: &[(Release, Release, &str, &str, ServerBehaviour)] = &[
-    ((1, 0, 0), (1, 1, 2), "1.0.0–1.1.2", "", B_1_1_0),
-    ((1, 1, 3), (1, 1, 3), "1.1.3", "", B_1_1_3),
-    ((1, 1, 4), (1, 1, 99), "1.1.4–1.1.x", "", B_1_1),
-    ((1, 2, 0), (1, 2, 99), "1.2.0–1.2.x", "", B_1_2),
-    ((1, 3, 0), (1, 3, 0), "1.3.0", "", B_1_3_0),
-    ((1, 3, 1), (1, 3, 99), "1.3.1–1.3.x", "", B_1_3),
-    ((1, 4, 0), (1, 4, 0), "1.4.0", "V12", B_1_4_0),
-    ((1, 4, 1), (1, 4, 1), "1.4.1", "V12", B_1_4),
-    ((1, 4, 2), (1, 4, 8), "1.4.2–1.4.8", "", B_1_4_2),
+/// The behaviour ranges: (first, last, label, behaviour).
+const RANGES: &[(Release, Release, &str, ServerBehaviour)] = &[
+    ((1, 0, 0), (1, 1, 2), "1.0.0–1.1.2", B_1_1_0),
+    ((1, 1, 3), (1, 1, 3), "1.1.3", B_1_1_3),
+    ((1, 1, 4), (1, 1, 99), "1.1.4–1.1.x", B_1_1),
+    ((1, 2, 0), (1, 2, 99), "1.2.0–1.2.x", B_1_2),
+    ((1, 3, 0), (1, 3, 0), "1.3.0", B_1_3_0),
+    ((1, 3, 1), (1, 3, 99), "1.3.1–1.3.x", B_1_3),
+    ((1, 4, 0), (1, 4, 0), "1.4.0", B_1_4_0),
+    ((1, 4, 1), (1, 4, 1), "1.4.1", B_1_4),
+    ((1, 4, 2), (1, 4, 8), "1.4.2–1.4.8", B_1_4_2),
 ];
 
 const B_1_1: ServerBehaviour = ServerBehaviour {
@@ -178,6 +179,7 @@ const B_1_1: ServerBehaviour = ServerBehaviour {
     refresh_last_beat_on_equal_checksum: false,
     verify_after_load: false,
     service_on_delete_removes: false,
+    service_init_race: true,
     member_reread_resets_state: false,
     metadata_batch_api: false,
     locate_instance_removes_others: true,
@@ -209,6 +211,7 @@ const B_1_4_0: ServerBehaviour = ServerBehaviour {
 const B_1_4: ServerBehaviour = ServerBehaviour { member_fail_count_stuck: false, ..B_1_4_0 };
 const B_1_4_2: ServerBehaviour = ServerBehaviour {
     service_on_delete_removes: true,
+    service_init_race: false,
     member_reread_resets_state: false,
     locate_instance_removes_others: false,
     ..B_1_4
@@ -225,12 +228,7 @@ pub fn server_release(version: &str) -> Result<ServerRelease, String> {
     RANGES
         .iter()
         .find(|(first, last, ..)| *first <= v && v <= *last)
-        .map(|&(_, _, range, unmodelled, behaviour)| ServerRelease {
-            version: version.to_string(),
-            range,
-            unmodelled,
-            behaviour,
-        })
+        .map(|&(_, _, range, behaviour)| ServerRelease { version: version.to_string(), range, behaviour })
         .ok_or_else(|| {
             format!(
                 "Nacos {version} is not a modelled 1.x release; from 1.0.0 to 1.4.8, e.g. {NAMED_SERVER_RELEASES:?}"
@@ -313,7 +311,8 @@ mod tests {
         assert_eq!(v8[column("1.3.1–1.3.x")], "no");
         assert_eq!(cells("V9 failure count stuck at 1")[column("1.4.1")], "no");
         assert_eq!(cells("V1-V3 Distro sync")[column("1.2.0–1.2.x")], "TaskDispatcher 2000 ms");
-        assert_eq!(cells("not told apart yet")[column("1.4.1")], "V12");
+        let v12 = cells("V12 racing inits: two Services, two tasks");
+        assert_eq!((&*v12[column("1.4.1")], &*v12[column("1.4.2–1.4.8")]), ("yes", "no"));
     }
 
     use super::*;

@@ -703,6 +703,17 @@ pub enum OperationSpec {
         #[serde(default)]
         metadata: BTreeMap<String, String>,
     },
+    /// DELETE `/service` (`ServiceController.remove`): the service removed through the CP
+    /// store, on every server, with whatever instances it still has.
+    DeleteService {
+        at: At,
+        via: String,
+        service: String,
+        #[serde(default = "default_group")]
+        group: String,
+        #[serde(default = "default_namespace")]
+        namespace: String,
+    },
 }
 
 /// One instance named by the metadata batch API.
@@ -734,7 +745,8 @@ impl OperationSpec {
             | OperationSpec::RemoveMetadata { at, .. }
             | OperationSpec::SetSwitch { at, .. }
             | OperationSpec::TouchClusterConf { at, .. }
-            | OperationSpec::UpdateService { at, .. } => at,
+            | OperationSpec::UpdateService { at, .. }
+            | OperationSpec::DeleteService { at, .. } => at,
         }
     }
 
@@ -746,7 +758,8 @@ impl OperationSpec {
             | OperationSpec::RemoveMetadata { via, .. }
             | OperationSpec::SetSwitch { via, .. }
             | OperationSpec::TouchClusterConf { via, .. }
-            | OperationSpec::UpdateService { via, .. } => via,
+            | OperationSpec::UpdateService { via, .. }
+            | OperationSpec::DeleteService { via, .. } => via,
         }
     }
 }
@@ -1113,6 +1126,7 @@ fn validate_operation(p: &str, op: &OperationSpec, servers: &BTreeSet<&str>) -> 
                 ));
             }
         }
+        OperationSpec::DeleteService { service, .. } => check_service_name(&format!("{p}.service"), service)?,
         OperationSpec::TouchClusterConf { .. } => {}
     }
     Ok(())

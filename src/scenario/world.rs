@@ -16,7 +16,7 @@ use crate::naming::server::{AddressBook, NamingServer, RequestsObserved, ServerC
 use crate::naming::versions::{self, Membership, ServerBehaviour, SyncPipeline};
 use crate::naming::wire::{
     Agent, DeregisterReq, InstanceData, MetadataBatchReq, MetadataTarget, Observation, Operation, RegisterReq,
-    ServiceKey, ServiceUpdateReq, Str, SwitchReq, Weight, CONSOLE_AGENT,
+    ServiceDeleteReq, ServiceKey, ServiceUpdateReq, Str, SwitchReq, Weight, CONSOLE_AGENT,
 };
 use crate::naming::{Command, Process};
 use crate::time::{Dur, Time};
@@ -347,6 +347,12 @@ fn operation(op: &OperationSpec) -> Operation {
             }
         }
         OperationSpec::TouchClusterConf { .. } => Operation::TouchClusterConf,
+        OperationSpec::DeleteService { service, group, namespace, .. } => {
+            Operation::DeleteService(Rc::new(ServiceDeleteReq {
+                service: key(namespace, group, service),
+                agent: agent(),
+            }))
+        }
         OperationSpec::UpdateService { service, group, namespace, protect_threshold, metadata, .. } => {
             Operation::UpdateService(Rc::new(ServiceUpdateReq {
                 service: key(namespace, group, service),

@@ -15,13 +15,17 @@ pub const CLIENT_BEAT_CHECK_MS: i64 = 5000;
 impl NamingServer {
     /// The task's run, then its next one 5 s after it finished. A removed service's task was
     /// cancelled (`Service.destroy()`), also when a service of the same name exists again: that
-    /// one runs its own task, on its own phase.
-    pub(super) fn client_beat_check_task(&mut self, now_ms: i64, svc: Rc<ServiceKey>, out: &mut Out) {
-        if !self.services.get(&svc).is_some_and(|s| Rc::ptr_eq(&s.check_task, &svc)) {
+    /// one runs its own task, on its own phase. Up to 1.4.1 a task may outlive its Service's
+    /// place in the map (V12): it then runs over that orphan Service's instances.
+    pub(super) fn client_beat_check_task(&mut self, now_ms: i64, task: Rc<ServiceKey>, out: &mut Out) {
+        let in_map = self.services.get(&task).is_some_and(|s| Rc::ptr_eq(&s.check_task, &task));
+        let orphan =
+            if in_map { None } else { self.orphans.iter().position(|o| Rc::ptr_eq(&o.service.check_task, &task)) };
+        if !in_map && orphan.is_none() {
             return;
         }
-        self.client_beat_check(now_ms, &svc, out);
-        out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(svc)));
+        self.client_beat_check(now_ms, &task, orphan, out);
+        out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(task)));
     }
 
     /// `ClientBeatProcessor.run` (R2.10).
@@ -38,16 +42,21 @@ impl NamingServer {
         }
     }
 
-    /// `ClientBeatCheckTask.run` (R2.14): unhealthy past the beat timeout, delete past the
-    /// delete timeout, both with strict `>` on this server's clock.
-    pub(super) fn client_beat_check(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
+    /// `ClientBeatCheckTask.run` (R2.14) over the service in the map, or over orphan number
+    /// `orphan`: unhealthy past the beat timeout, delete past the delete timeout, both with
+    /// strict `>` on this server's clock.
+    fn client_beat_check(&mut self, now_ms: i64, svc: &ServiceKey, orphan: Option<usize>, out: &mut Out) {
         if !self.mapper.responsible(&svc.name) || !self.switches.health_check_enabled || !self.health_check_on {
             return;
         }
+        let service = match orphan {
+            Some(at) => &self.orphans[at].service,
+            None => &self.services[svc],
+        };
         // The instances are borrowed, not cloned: a clone writes each instance's reference
         // count, one more cache line dirtied per instance per run.
         let mut changed = false;
-        for i in self.services[svc].all_ips(true) {
+        for i in service.all_ips(true) {
             if now_ms - i.last_beat.get() > i.heart_beat_timeout() && !i.marked && i.healthy.get() {
                 i.healthy.set(false);
                 changed = true;
@@ -59,14 +68,15 @@ impl NamingServer {
                 });
             }
         }
+        let expired = |i: &&InstanceRef| !i.marked && now_ms - i.last_beat.get() > i.ip_delete_timeout();
+        let doomed: Vec<InstanceRef> = match self.switches.expire_instance {
+            true => service.all_ips(true).filter(expired).cloned().collect(),
+            false => Vec::new(),
+        };
+        // pushService.serviceChanged pushes what the service in the map holds.
         if changed {
             self.service_changed(svc, out);
         }
-        if !self.switches.expire_instance {
-            return;
-        }
-        let expired = |i: &&InstanceRef| !i.marked && now_ms - i.last_beat.get() > i.ip_delete_timeout();
-        let doomed: Vec<InstanceRef> = self.services[svc].all_ips(true).filter(expired).cloned().collect();
         for i in doomed {
             out.observe(Observation::DeleteRequested { service: svc.name.clone(), ip: i.ip.clone(), port: i.port });
             // deleteIp: an HTTP DELETE to itself, through the filters (R2.15).

@@ -14,6 +14,11 @@
 //! - a push round (`PushService.onApplicationEvent`'s task), on the one `udpSender` thread:
 //!   building each subscriber's data and sending it. A round due while another runs waits.
 //!
+//! - creating a service for a first registration (`createServiceIfAbsent`, on the request
+//!   thread): from finding no service to putting the new one in the map. A second first
+//!   registration of that service on another request thread in that window also finds none
+//!   (V12, up to 1.4.1: both create one).
+//!
 //! Everything else (a beat, a small request, a timer) takes no time. The per-instance figures
 //! are calibrated so that a 300 000-instance snapshot takes about 16 s to load (Nacos #7697:
 //! "a 300k-instance snapshot takes ~16 s", longer than the 15 s beat timeout).
@@ -29,6 +34,9 @@ const APPLY_NS_PER_INSTANCE: f64 = 13_000.0;
 const PUSH_BUILD_NS_PER_INSTANCE: f64 = 10_000.0;
 /// Sending one push datagram (`udpSocket.send`, the ack entry, the retransmit schedule): 20 µs.
 const PUSH_SEND_NS: f64 = 20_000.0;
+/// `createServiceIfAbsent` from its `getService` to `putService` (a `new Service`, its
+/// checksum and `validate`): 50 µs. Not measured; a first registration's own order of cost.
+const SERVICE_INIT_NS: f64 = 50_000.0;
 /// No cost exceeds about 31 years, so `now + cost` stays far from overflow.
 const MAX_COST_NS: f64 = 1e18;
 
@@ -61,6 +69,11 @@ impl WorkCost {
         Dur(((PUSH_SEND_NS + PUSH_BUILD_NS_PER_INSTANCE * instances as f64) / self.speed).min(MAX_COST_NS) as i64)
     }
 
+    /// Creating a service for a first registration, until the map holds it.
+    pub fn service_init(&self) -> Dur {
+        self.cost(SERVICE_INIT_NS, 1)
+    }
+
     fn cost(&self, ns_per_instance: f64, instances: usize) -> Dur {
         Dur((ns_per_instance * instances as f64 / self.speed).min(MAX_COST_NS) as i64)
     }
@@ -80,5 +93,6 @@ mod tests {
         assert_eq!(WorkCost { speed: 1e-300 }.parse(1), Dur(MAX_COST_NS as i64));
         assert_eq!(c.push(2), Dur(40_000));
         assert_eq!(slow.push(0), Dur(40_000));
+        assert_eq!((c.service_init(), slow.service_init()), (Dur(50_000), Dur(100_000)));
     }
 }

@@ -9,20 +9,20 @@ use super::registry::{self, Instance, Preserved};
 use super::{error, NamingServer, Out};
 use crate::engine::{ExchangeId, NodeId};
 use crate::naming::wire::*;
-use crate::time::Dur;
+use crate::time::{Dur, Time};
 use rand_chacha::ChaCha8Rng;
 use std::cell::Cell;
 use std::rc::Rc;
 
 impl NamingServer {
     /// POST `/instance` (R1.21): validate and `registerInstance`.
-    pub(super) fn register(&mut self, now_ms: i64, service: ServiceKey, d: InstanceData, out: &mut Out) -> Msg {
+    pub(super) fn register(&mut self, now: Time, service: ServiceKey, d: InstanceData, out: &mut Out) -> Msg {
         if d.weight.0 > 10000.0 || d.weight.0 < 0.0 {
             return error(400, "instance format invalid: weight");
         }
         let mut inst = Instance::from_data(&d);
-        inst.last_beat = Cell::new(now_ms);
-        match self.register_instance(now_ms, &service, inst, out) {
+        inst.last_beat = Cell::new(now.as_millis());
+        match self.register_instance(now, &service, inst, out) {
             Ok(()) => Msg::Ok,
             Err(r) => r.into(),
         }
@@ -144,7 +144,8 @@ impl NamingServer {
     }
 
     /// PUT `/instance/beat` on the responsible server (R2.8).
-    pub(super) fn beat(&mut self, now_ms: i64, req: Rc<BeatReq>, out: &mut Out) -> Msg {
+    pub(super) fn beat(&mut self, now: Time, req: Rc<BeatReq>, out: &mut Out) -> Msg {
+        let now_ms = now.as_millis();
         let sw = &self.switches;
         let mut interval = sw.client_beat_interval;
         let light_enabled = sw.light_beat_enabled;
@@ -194,7 +195,7 @@ impl NamingServer {
                     last_beat: Cell::new(now_ms),
                 };
                 let beat_interval = inst.preserved.beat_interval;
-                if let Err(r) = self.register_instance(now_ms, svc, inst, out) {
+                if let Err(r) = self.register_instance(now, svc, inst, out) {
                     return r.into();
                 }
                 if !self.services.contains_key(svc) {

@@ -172,6 +172,10 @@ pub struct NamingServer {
     /// `/operator/switches` (debug mode, this server only; a restart forgets them).
     pub switches: Switches,
     pub services: ServiceMap,
+    /// Up to 1.4.1 (V12): Services out of the map whose check task still runs.
+    orphans: Vec<service_manager::OrphanService>,
+    /// Up to 1.4.1 (V12): services a registration is still creating, until when.
+    initialising: Vec<(ServiceKey, Time)>,
     pub store: DataStore,
     notifier: Notifier,
     pub mapper: DistroMapper,
@@ -230,6 +234,8 @@ impl NamingServer {
             switches: config.switches.clone(),
             config,
             services: ServiceMap::default(),
+            orphans: Vec::new(),
+            initialising: Vec::new(),
             store: DataStore::default(),
             notifier: Notifier::default(),
             mapper,
@@ -356,6 +362,7 @@ impl NamingServer {
             }
             Msg::RaftDelete(key) => return self.on_raft_delete(now_ms, id, from, key, rng, out),
             Msg::UpdateService(r) => return self.update_service(now_ms, id, from, r, rng, out),
+            Msg::DeleteService(r) => return self.delete_service(now_ms, id, from, &r.service, rng, out),
             Msg::UpdateSwitchPersistent(r) => return self.update_switch_persistent(now_ms, id, from, r, rng, out),
             _ => None,
         };
@@ -379,11 +386,11 @@ impl NamingServer {
             }
             // InstanceController.update runs registerInstance for any agent but a Java client
             // (which never sends it here): the console's PUT is a registration.
-            Msg::Register(r) | Msg::Update(r) => self.register(now_ms, r.service.clone(), r.instance.clone(), out),
+            Msg::Register(r) | Msg::Update(r) => self.register(now, r.service.clone(), r.instance.clone(), out),
             Msg::Deregister(r) => {
                 self.deregister(now_ms, &r.service, r.ip.clone(), r.port, r.cluster.clone(), r.ephemeral, out)
             }
-            Msg::Beat(req) => self.beat(now_ms, req, out),
+            Msg::Beat(req) => self.beat(now, req, out),
             Msg::List(r) => self.list(now_ms, &r, out),
             Msg::MetadataBatch(r) => self.batch_metadata(now_ms, &r, out),
             _ => error(400, "unsupported request"),

@@ -64,6 +64,7 @@ impl NamingServer {
             Msg::MetadataBatch(r) => r.agent == Agent::Server,
             Msg::UpdateSwitch(_) | Msg::UpdateSwitchPersistent(_) => false, // the console: a browser
             Msg::UpdateService(r) => r.agent == Agent::Server,
+            Msg::DeleteService(r) => r.agent == Agent::Server,
             Msg::Metrics(agent) => **agent == Agent::Server,
             // Server-to-server endpoints carry the Nacos-Server agent.
             _ => true,

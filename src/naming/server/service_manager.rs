@@ -7,7 +7,7 @@ use super::raft::Then;
 use super::registry::{addr, addr_cmp, simple_instance_id, Instance, InstanceRef, Service};
 use super::{NamingServer, Out, Rejected, CLIENT_BEAT_CHECK_MS};
 use crate::naming::wire::*;
-use crate::time::Dur;
+use crate::time::{Dur, Time};
 use rand_chacha::ChaCha8Rng;
 use std::rc::Rc;
 
@@ -23,12 +23,13 @@ impl NamingServer {
     /// `ServiceManager.registerInstance` (R1.18): create the service if absent, then add.
     pub(super) fn register_instance(
         &mut self,
-        now_ms: i64,
+        now: Time,
         svc: &ServiceKey,
         inst: Instance,
         out: &mut Out,
     ) -> Result<(), Rejected> {
-        self.create_service_if_absent(now_ms, svc, out);
+        let now_ms = now.as_millis();
+        self.create_service_racing(now, svc, out);
         let (ip, port) = (inst.ip.clone(), inst.port);
         self.update_instances(now_ms, svc, false, inst.ephemeral, vec![inst], out)?;
         out.observe(Observation::InstanceRegistered { service: svc.name.clone(), ip, port });
@@ -36,14 +37,47 @@ impl NamingServer {
     }
 
     pub(super) fn create_service_if_absent(&mut self, now_ms: i64, svc: &ServiceKey, out: &mut Out) {
-        if self.services.contains_key(svc) {
+        if !self.services.contains_key(svc) {
+            self.put_service_and_init(Service::new(svc.clone(), now_ms), out);
+        }
+    }
+
+    /// `createServiceIfAbsent` on a registration's request thread. Up to 1.4.1 (V12) a
+    /// registration arriving while another request is still creating the service (for
+    /// `WorkCost::service_init`) finds no service either and creates a second one: it
+    /// replaces the first in the map, holds nothing until the datum reaches it, and schedules
+    /// its own check task, which `futureMap` does not keep. The first goes on listening to
+    /// its datum and running its task, out of the map.
+    fn create_service_racing(&mut self, now: Time, svc: &ServiceKey, out: &mut Out) {
+        if !self.switches.behaviour.service_init_race {
+            return self.create_service_if_absent(now.as_millis(), svc, out);
+        }
+        self.initialising.retain(|(_, until)| *until > now);
+        let racing = self.initialising.iter().any(|(k, _)| k == svc);
+        if self.services.contains_key(svc) && !racing {
             return;
         }
-        let service = Service::new(svc.clone(), now_ms);
-        let task = service.check_task.clone();
-        self.services.insert(svc.clone(), service);
-        out.observe(Observation::ServiceCreated { service: svc.name.clone() });
-        // Service.init(): the ClientBeatCheckTask, fixed-delay 5 s from creation (R2.13).
+        let mut service = Service::new(svc.clone(), now.as_millis());
+        service.in_future_map = !self.task_in_future_map(svc);
+        if let Some(first) = self.services.remove(svc) {
+            self.orphans.push(OrphanService { service: first, listening: true });
+        }
+        self.initialising.push((svc.clone(), now + self.config.work.service_init()));
+        self.put_service_and_init(service, out);
+    }
+
+    /// `HealthCheckReactor.futureMap` holds a task for this name.
+    fn task_in_future_map(&self, svc: &ServiceKey) -> bool {
+        self.services.get(svc).is_some_and(|s| s.in_future_map)
+            || self.orphans.iter().any(|o| o.service.key == *svc && o.service.in_future_map)
+    }
+
+    /// `putServiceAndInit`: into the map, and `Service.init()` schedules its
+    /// `ClientBeatCheckTask`, fixed-delay 5 s from creation (R2.13).
+    fn put_service_and_init(&mut self, service: Service, out: &mut Out) {
+        let (key, task) = (service.key.clone(), service.check_task.clone());
+        self.services.insert(key.clone(), service);
+        out.observe(Observation::ServiceCreated { service: key.name.clone() });
         out.set_timer(Dur::from_millis(CLIENT_BEAT_CHECK_MS), Timer::Server(ServerTimer::ClientBeatCheck(task)));
     }
 
@@ -207,9 +241,22 @@ impl NamingServer {
     }
 
     /// `ServiceManager.onDelete`'s end: the service and its Distro datum leave this node.
+    /// `Service.destroy()` cancels the task `futureMap` holds for the name: up to 1.4.1 (V12)
+    /// that may be another Service's, and this one's task then runs on for ever over the
+    /// instances it held. Removing the datum drops every listener of the key, so an orphan
+    /// (V12) stops taking changes too. An orphan whose task no longer runs, or that holds
+    /// nothing, can do nothing more and is not kept.
     pub(crate) fn remove_service(&mut self, key: &ServiceKey, out: &mut Out) {
-        if self.services.remove(key).is_none() {
-            return;
+        let Some(service) = self.services.remove(key) else { return };
+        if !service.in_future_map || !self.orphans.is_empty() {
+            self.orphans.push(OrphanService { service, listening: true });
+            self.orphans.retain_mut(|o| {
+                if o.service.key != *key {
+                    return true;
+                }
+                o.listening = false;
+                !o.service.in_future_map && o.service.all_ips(true).next().is_some()
+            });
         }
         self.store.data.remove(&instance_list_key(key, true));
         self.push.pending_rounds.remove(key);
@@ -217,6 +264,15 @@ impl NamingServer {
         self.health.tasks.retain(|(svc, _), _| svc != key);
         out.observe(Observation::ServiceRemoved { service: key.name.clone() });
     }
+}
+
+/// A Service out of the map whose `ClientBeatCheckTask` still runs (V12, up to 1.4.1).
+#[derive(Debug)]
+pub struct OrphanService {
+    pub service: Service,
+    /// Still a listener of its datum (the first of two racing inits), so it takes every
+    /// change; once the datum is removed it keeps the instances it held then.
+    pub listening: bool,
 }
 
 /// `element.equals(target)` (1.4.2): same ip and ephemeral, same port or a wild (0) port on the

@@ -28,6 +28,8 @@ pub enum Operation {
     TouchClusterConf,
     /// PUT `/service`.
     UpdateService(Rc<ServiceUpdateReq>),
+    /// DELETE `/service`.
+    DeleteService(Rc<ServiceDeleteReq>),
 }
 
 impl Operation {
@@ -41,6 +43,7 @@ impl Operation {
             Operation::SetSwitch(_) | Operation::SetSwitchPersistent(_) => "set_switch",
             Operation::TouchClusterConf => "touch_cluster_conf",
             Operation::UpdateService(_) => "update_service",
+            Operation::DeleteService(_) => "delete_service",
         }
     }
 
@@ -53,6 +56,7 @@ impl Operation {
             Operation::SetSwitch(r) => Msg::UpdateSwitch(r.clone()),
             Operation::SetSwitchPersistent(r) => Msg::UpdateSwitchPersistent(r.clone()),
             Operation::UpdateService(r) => Msg::UpdateService(r.clone()),
+            Operation::DeleteService(r) => Msg::DeleteService(r.clone()),
             Operation::TouchClusterConf => return None,
         })
     }
@@ -93,5 +97,12 @@ pub struct ServiceUpdateReq {
     pub service: ServiceKey,
     pub protect_threshold: Str,
     pub metadata: Metadata,
+    pub agent: super::Agent,
+}
+
+/// DELETE `/service` (`ServiceController.remove`).
+#[derive(Clone, Debug, PartialEq, Hash)]
+pub struct ServiceDeleteReq {
+    pub service: ServiceKey,
     pub agent: super::Agent,
 }

@@ -238,6 +238,8 @@ pub enum Msg {
     Metrics(Rc<Agent>),
     /// Its answer: `{"status": …}`, the server's `ServerStatus`.
     StatusAnswer(&'static str),
+    /// DELETE `/service` (the console's service delete).
+    DeleteService(Rc<super::ServiceDeleteReq>),
 }
 
 /// A UDP push datagram (R3.6). `bytes` is its size after the gzip decision (R3.7).
@@ -314,6 +316,7 @@ impl Msg {
             Msg::UpdateSwitchPersistent(_) => "PUT /operator/switches",
             Msg::Metrics(_) => "GET /operator/metrics",
             Msg::StatusAnswer(_) => "200 status",
+            Msg::DeleteService(_) => "DELETE /service",
         }
     }
 
@@ -332,6 +335,7 @@ impl Msg {
             Msg::UpdateService(_) => "PUT /nacos/v1/ns/service",
             Msg::UpdateSwitchPersistent(_) => "PUT /nacos/v1/ns/operator/switches",
             Msg::Metrics(_) => "GET /nacos/v1/ns/operator/metrics",
+            Msg::DeleteService(_) => "DELETE /nacos/v1/ns/service",
             _ => return None,
         })
     }

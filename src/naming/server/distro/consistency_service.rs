@@ -120,6 +120,10 @@ impl NamingServer {
     pub(crate) fn apply_list(&mut self, now_ms: i64, key: &Str, list: &[InstanceRef], out: &mut Out) {
         let ephemeral = key.starts_with(crate::naming::server::key_builder::EPHEMERAL_PREFIX);
         let Some(svc) = service_key_of(key) else { return };
+        // V12: the first of two racing Services listens too, and was listening first.
+        for o in self.orphans.iter_mut().filter(|o| o.listening && o.service.key == svc) {
+            o.service.update_ips(list, ephemeral, now_ms);
+        }
         let Some(service) = self.services.get_mut(&svc) else { return };
         let (added, removed) = service.update_ips(list, ephemeral, now_ms);
         service.recalculate_checksum_later();

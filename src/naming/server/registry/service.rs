@@ -26,6 +26,10 @@ pub struct Service {
     /// The key its `ClientBeatCheckTask` timer carries: the task runs only while it is this very
     /// one, so the task of a removed service stops even if the service is created again.
     pub check_task: Rc<ServiceKey>,
+    /// `HealthCheckReactor.futureMap` holds this service's task, so destroying a service of
+    /// its name cancels this task. Up to 1.4.1 (V12) a second Service initialised while the
+    /// first was being created schedules its own task but is not the one the map keeps.
+    pub in_future_map: bool,
 }
 
 /// The cached service checksum (R1.30). Registering a service's instances one by one applies
@@ -95,6 +99,7 @@ impl Service {
             checksum: RefCell::new(Checksum::Ready("".into())),
             hosts_cache: RefCell::new(None),
             check_task: Rc::new(key.clone()),
+            in_future_map: true,
             key,
         }
     }
