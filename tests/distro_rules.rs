@@ -1,10 +1,10 @@
 //! Distro and membership rules (spec §5–6) with exact times.
 
-use nacos_sim::engine::{ExchangeId, Input, Node, Outputs, Wish};
+use nacos_sim::engine::{ExchangeId, Input, Node, Outputs, TimerId, Wish};
 use nacos_sim::naming::server::{AddressBook, NamingServer, ServerConfig, Switches};
 use nacos_sim::naming::wire::*;
 use nacos_sim::scenario::{self, world};
-use nacos_sim::time::Time;
+use nacos_sim::time::{Dur, Time};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::rc::Rc;
@@ -93,6 +93,21 @@ fn verification_listing_a_responsible_key_aborts_and_changes_nothing() {
     out.clear();
     let msg = Msg::DistroChecksums(Rc::new(Sourced { source: "10.0.0.1:8848".into(), checksums: vec![(key, 42)] }));
     s.handle(Time::from_millis(2000), Input::Request { from: 0, id: ExchangeId(2), msg }, &mut rng, &mut out);
+    // Comparing the one local instance's checksum takes 2 us; the answer waits for it.
+    assert!(!out.wishes().any(|w| matches!(w, Wish::Respond { .. })), "not answered yet");
+    let compared = out
+        .wishes()
+        .find_map(|w| match w {
+            Wish::SetTimer { after, timer: t @ Timer::Server(ServerTimer::ChecksumsCompared(_)), .. } => {
+                Some((after, t.clone()))
+            }
+            _ => None,
+        })
+        .expect("the comparison is scheduled");
+    assert_eq!(compared.0, Dur(2_000));
+    out.clear();
+    let at = Time(Time::from_millis(2000).0 + 2_000);
+    s.handle(at, Input::Timer { id: TimerId(0), timer: compared.1 }, &mut rng, &mut out);
     assert!(out.wishes().any(|w| matches!(w, Wish::Respond { msg: Msg::Ok, .. })), "answered ok");
     assert!(!out.wishes().any(|w| matches!(w, Wish::Request { .. })), "no fetch");
     let obs = out.take_observations();

@@ -68,7 +68,7 @@ fn the_data_holds_lanes_faults_and_state_bands_at_their_times() {
     // at the fourth, UP when a probe answers after the heal.
     assert!(has("s1", "member 10.0.0.2:8848", 0.0, 48000.0, "UP"), "{b:?}");
     assert!(has("s1", "member 10.0.0.2:8848", 48000.0, 60000.0, "SUSPICIOUS"), "{b:?}");
-    assert!(has("s1", "member 10.0.0.2:8848", 60000.0, 60001.0, "DOWN"), "{b:?}");
+    assert!(has("s1", "member 10.0.0.2:8848", 60000.0, 60002.0, "DOWN"), "{b:?}");
     // s2, cut off, stops getting p1's beats: demo's instance goes unhealthy there and back.
     let unhealthy = b.iter().find(|x| x.0 == "s2" && x.1 == "DEFAULT_GROUP@@demo 10.1.0.2:8080" && x.4 == "unhealthy");
     let (_, _, from, to, _) = unhealthy.expect("an unhealthy band on s2");

@@ -441,3 +441,23 @@ fn a_deleted_service_keeps_the_racing_task_up_to_1_4_1() {
     assert_eq!(p1, vec![(51_001_049, 1), (56_001_049, 1), (61_001_049, 1)]);
     assert!(deletes(&run_on("1.4.2")).is_empty());
 }
+
+/// What-if fix `issue-10323` (commit 23c45da6): in verification-during-a-list-change, s3 takes
+/// 400 ms to compare s1's checksums (from 25.001 s), and marks s2 DOWN at 25.002 s meanwhile.
+/// 1.4.1 removes the demo datum at the comparison's end under the new view; with the fix the
+/// removal is dropped, because the healthy list changed since the comparison started.
+#[test]
+fn fix_10323_removes_no_key_when_the_list_changed_during_verification() {
+    let removals = |sets: &[String]| {
+        let sc = scenario::load_with("scenarios/verification-during-a-list-change.json", sets).unwrap();
+        let mut w = world::build(&sc, sc.seed);
+        w.run_until(w.duration);
+        times(&w, "s3", "verify_removed_key")
+    };
+    assert_eq!(removals(&[]), vec![25_401]);
+    assert!(removals(&[r#"switches.fixes=["issue-10323"]"#.to_string()]).is_empty());
+    // At the default speed the comparison ends 40 us after it began, before s2 is DOWN: the
+    // view it ends under is the source's, and nothing is removed, with or without the fix.
+    let fast = |fix: &str| removals(&[format!("switches.fixes={fix}"), "servers.2.speed=1".into()]);
+    assert!(fast("[]").is_empty() && fast(r#"["issue-10323"]"#).is_empty());
+}

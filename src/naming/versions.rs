@@ -63,6 +63,11 @@ pub struct ServerBehaviour {
     /// What-if fix `pr-8437` (closed unmerged): `DistroVerifyTask` starts only once the
     /// snapshot load has finished, 5 s after it, instead of 5 s after start.
     pub verify_after_load: bool,
+    /// What-if fix `issue-10323` (commit 23c45da6, in no 1.x release): `onReceiveChecksums`
+    /// takes the DistroMapper's healthy list when it starts and removes no key if the list
+    /// changed while it compared, since keys it found unlisted were mapped by a newer view
+    /// than the source's.
+    pub keep_keys_on_list_change: bool,
     /// V11, 1.4.2 and later: `Service.onDelete` empties the service's clusters when Distro
     /// removes a datum; up to 1.4.1 it does nothing and the instances stay served (R1.28).
     pub service_on_delete_removes: bool,
@@ -178,6 +183,7 @@ const B_1_1: ServerBehaviour = ServerBehaviour {
     member_fail_count_stuck: false,
     refresh_last_beat_on_equal_checksum: false,
     verify_after_load: false,
+    keep_keys_on_list_change: false,
     service_on_delete_removes: false,
     service_init_race: true,
     member_reread_resets_state: false,
@@ -243,11 +249,15 @@ pub enum Fix {
     Issue7697,
     /// `pr-8437`: Distro verification only after the snapshot load.
     Pr8437,
+    /// `issue-10323`: no key removed by a verification during which the healthy list changed
+    /// (commit 23c45da6).
+    Issue10323,
 }
 
 impl Fix {
     /// Every fix, by the name scenario files use.
-    pub const ALL: &'static [(&'static str, Fix)] = &[("issue-7697", Fix::Issue7697), ("pr-8437", Fix::Pr8437)];
+    pub const ALL: &'static [(&'static str, Fix)] =
+        &[("issue-7697", Fix::Issue7697), ("pr-8437", Fix::Pr8437), ("issue-10323", Fix::Issue10323)];
 
     pub fn name(self) -> &'static str {
         Self::ALL.iter().find(|(_, f)| *f == self).map_or("", |(n, _)| n)
@@ -259,6 +269,7 @@ impl Fix {
         let flag = match self {
             Fix::Issue7697 => &mut b.refresh_last_beat_on_equal_checksum,
             Fix::Pr8437 => &mut b.verify_after_load,
+            Fix::Issue10323 => &mut b.keep_keys_on_list_change,
         };
         !std::mem::replace(flag, true)
     }

@@ -413,8 +413,9 @@ pub struct SwitchSpec {
     pub distro_version: Option<DistroVersionSpec>,
     /// What-if fixes applied on top of `server_version`, by name: `"issue-7697"` (a
     /// verification with an equal checksum refreshes the key's healthy instances' lastBeat,
-    /// commit c45762ed) and `"pr-8437"` (Distro verification starts only after the snapshot
-    /// load). Neither is in any 1.x release.
+    /// commit c45762ed), `"pr-8437"` (Distro verification starts only after the snapshot
+    /// load) and `"issue-10323"` (a verification during which the healthy list changed
+    /// removes no key, commit 23c45da6). None is in any 1.x release.
     #[serde(default)]
     pub fixes: Vec<FixSpec>,
     /// CPU cores of each server: the number of 1.3 TaskDispatcher schedulers.
@@ -457,6 +458,8 @@ pub enum FixSpec {
     Issue7697,
     #[serde(rename = "pr-8437")]
     Pr8437,
+    #[serde(rename = "issue-10323")]
+    Issue10323,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -476,6 +479,7 @@ impl FixSpec {
         match self {
             FixSpec::Issue7697 => Fix::Issue7697,
             FixSpec::Pr8437 => Fix::Pr8437,
+            FixSpec::Issue10323 => Fix::Issue10323,
         }
     }
 }

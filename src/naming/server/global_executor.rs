@@ -14,6 +14,10 @@
 //! - a push round (`PushService.onApplicationEvent`'s task), on the one `udpSender` thread:
 //!   building each subscriber's data and sending it. A round due while another runs waits.
 //!
+//! - comparing a verification's checksums (`onReceiveChecksums`, on the request thread that
+//!   serves `/distro/checksum`): `Instances.getChecksum` sorts and hashes the local datum of
+//!   every listed key afresh, so the work grows with those instances. The source's
+//!   verification stays marked in progress meanwhile, and its answer waits;
 //! - creating a service for a first registration (`createServiceIfAbsent`, on the request
 //!   thread): from finding no service to putting the new one in the map. A second first
 //!   registration of that service on another request thread in that window also finds none
@@ -34,6 +38,9 @@ const APPLY_NS_PER_INSTANCE: f64 = 13_000.0;
 const PUSH_BUILD_NS_PER_INSTANCE: f64 = 10_000.0;
 /// Sending one push datagram (`udpSocket.send`, the ack entry, the retransmit schedule): 20 µs.
 const PUSH_SEND_NS: f64 = 20_000.0;
+/// `Instances.getChecksum` over one instance (a formatted string of its fields, then MD5):
+/// 2 µs. Not measured; a small part of parsing the same instance.
+const CHECKSUM_NS_PER_INSTANCE: f64 = 2_000.0;
 /// `createServiceIfAbsent` from its `getService` to `putService` (a `new Service`, its
 /// checksum and `validate`): 50 µs. Not measured; a first registration's own order of cost.
 const SERVICE_INIT_NS: f64 = 50_000.0;
@@ -69,6 +76,11 @@ impl WorkCost {
         Dur(((PUSH_SEND_NS + PUSH_BUILD_NS_PER_INSTANCE * instances as f64) / self.speed).min(MAX_COST_NS) as i64)
     }
 
+    /// Computing the local checksums of datums holding `instances` instances in all.
+    pub fn checksums(&self, instances: usize) -> Dur {
+        self.cost(CHECKSUM_NS_PER_INSTANCE, instances)
+    }
+
     /// Creating a service for a first registration, until the map holds it.
     pub fn service_init(&self) -> Dur {
         self.cost(SERVICE_INIT_NS, 1)
@@ -94,5 +106,6 @@ mod tests {
         assert_eq!(c.push(2), Dur(40_000));
         assert_eq!(slow.push(0), Dur(40_000));
         assert_eq!((c.service_init(), slow.service_init()), (Dur(50_000), Dur(100_000)));
+        assert_eq!((c.checksums(100_000), slow.checksums(0)), (Dur::from_millis(200), Dur::ZERO));
     }
 }

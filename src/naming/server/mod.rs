@@ -336,9 +336,9 @@ impl NamingServer {
         // Server-to-server endpoints (never @CanDistro).
         let reply = match &msg {
             Msg::DistroSync(batch) => Some(self.on_distro_sync(now_ms, from, batch, out)),
-            Msg::DistroChecksums(c) => match self.on_checksums(now_ms, id, &c.source, &c.checksums, out) {
+            Msg::DistroChecksums(c) => match self.on_checksums(id, c, out) {
                 Some(reply) => Some(reply),
-                None => return, // answered after the fetch
+                None => return, // answered once compared (and fetched)
             },
             Msg::DistroFetch(keys) => Some(self.on_fetch(Some(keys))),
             Msg::DistroSnapshot => Some(self.on_fetch(None)),
@@ -478,6 +478,7 @@ impl NamingServer {
             ServerTimer::ClientBeatProcess(b) => self.client_beat_process(now_ms, &b, out),
             ServerTimer::ClientBeatCheck(svc) => self.client_beat_check_task(now_ms, svc, out),
             ServerTimer::PushRound(svc) => self.push_round(now, svc, out),
+            ServerTimer::ChecksumsCompared(work) => self.checksums_compared(now_ms, &work, out),
             ServerTimer::PushRoundDone(svc) => {
                 self.push.pending_rounds.remove(&*svc);
             }

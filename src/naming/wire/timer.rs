@@ -62,6 +62,8 @@ pub enum ServerTimer {
     JRaftWriteTimeout(u64),
     /// A push round's task ends: its `finally` clears the service's `futureMap` entry (R3.4).
     PushRoundDone(Rc<ServiceKey>),
+    /// A verification's checksums have been compared with the local datums (R5.19).
+    ChecksumsCompared(Rc<crate::naming::server::distro::ChecksumWork>),
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).

@@ -200,22 +200,39 @@ impl NamingServer {
         self.apply_list(now_ms, key, &instances, out);
     }
 
-    /// `onReceiveChecksums` (R5.19). Returns the reply, or `None` when it follows a fetch.
-    pub(crate) fn on_checksums(
-        &mut self,
-        now_ms: i64,
-        id: ExchangeId,
-        source: &Str,
-        checksums: &[(Str, u64)],
-        out: &mut Out,
-    ) -> Option<Msg> {
-        if self.verify_in_progress.contains(source) {
+    /// `onReceiveChecksums` (R5.19) as a request arrives: the source's verification is marked
+    /// in progress, and comparing its checksums with the local datums takes
+    /// `WorkCost::checksums` of their instances. Returns the reply if it is refused at once;
+    /// otherwise it is answered once compared (and fetched).
+    pub(crate) fn on_checksums(&mut self, id: ExchangeId, c: &Rc<Sourced<(Str, u64)>>, out: &mut Out) -> Option<Msg> {
+        if self.verify_in_progress.contains(&c.source) {
             out.observe(Observation::VerifyAborted {
-                source: source.clone(),
+                source: c.source.clone(),
                 reason: "a verification from this source is in progress".into(),
             });
             return Some(Msg::Ok);
         }
+        self.verify_in_progress.insert(c.source.clone());
+        let instances: usize =
+            c.checksums.iter().filter_map(|(k, _)| self.store.data.get(k)).map(|d| d.instances.len()).sum();
+        let healthy_at_start = self.switches.behaviour.keep_keys_on_list_change.then(|| self.mapper.healthy.clone());
+        let work = Rc::new(ChecksumWork { id, checksums: c.clone(), healthy_at_start });
+        out.set_timer(self.config.work.checksums(instances), Timer::Server(ServerTimer::ChecksumsCompared(work)));
+        None
+    }
+
+    /// The comparison's end: keys to fetch and keys to remove, as the mapper sees them now.
+    pub(crate) fn checksums_compared(&mut self, now_ms: i64, work: &ChecksumWork, out: &mut Out) {
+        let source = &work.checksums.source;
+        if let Some(reply) = self.compare_checksums(now_ms, work, out) {
+            self.verify_in_progress.remove(source);
+            out.respond(work.id, reply);
+        }
+    }
+
+    /// The body of `onReceiveChecksums`. Returns the reply, or `None` when it follows a fetch.
+    fn compare_checksums(&mut self, now_ms: i64, work: &ChecksumWork, out: &mut Out) -> Option<Msg> {
+        let (id, source, checksums) = (work.id, &work.checksums.source, &work.checksums.checksums);
         let mut to_update = Vec::new();
         for (key, sum) in checksums {
             let Some(svc) = service_key_of(key) else { continue };
@@ -237,7 +254,7 @@ impl NamingServer {
             }
         }
         let listed: BTreeSet<&Str> = checksums.iter().map(|(k, _)| k).collect();
-        let to_remove: Vec<Str> = self
+        let mut to_remove: Vec<Str> = self
             .store
             .data
             .keys()
@@ -245,6 +262,10 @@ impl NamingServer {
             .filter(|k| service_key_of(k).is_some_and(|s| self.mapper.map_srv(&s.name) == *source))
             .cloned()
             .collect();
+        if work.healthy_at_start.as_ref().is_some_and(|h| *h != self.mapper.healthy) {
+            // Fix issue-10323 (commit 23c45da6): the list changed meanwhile, remove nothing.
+            to_remove.clear();
+        }
         for key in to_remove {
             // onRemove: the datum goes; @1.4.1 the Service ignores the DELETE (R1.28).
             self.store.data.remove(&key);
@@ -257,7 +278,6 @@ impl NamingServer {
             return Some(Msg::Ok);
         }
         let Some(node) = self.member_node(source) else { return Some(Msg::Ok) };
-        self.verify_in_progress.insert(source.clone());
         let x = out.request(node, Msg::DistroFetch(Rc::new(to_update)), SERVER_HTTP_TIMEOUTS);
         self.calls.insert(x, Call::Fetch { source: source.clone(), original: id });
         None
@@ -278,6 +298,15 @@ impl NamingServer {
         self.verify_in_progress.remove(&source);
         out.respond(original, Msg::Ok);
     }
+}
+
+/// A verification's checksums being compared: the request to answer, what it listed, and
+/// (with fix `issue-10323`) the healthy list when the comparison started.
+#[derive(Debug)]
+pub struct ChecksumWork {
+    id: ExchangeId,
+    checksums: Rc<Sourced<(Str, u64)>>,
+    healthy_at_start: Option<Vec<Str>>,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub mod distro_protocol;
 pub mod server_list_manager;
 pub mod task_dispatcher;
 
-pub use consistency_service::{Notifier, NotifyAction};
+pub use consistency_service::{ChecksumWork, Notifier, NotifyAction};
 pub use data_store::{datum_checksum, DataStore, Datum};
 pub use delay_engine::DelayEngine;
 pub use distro_mapper::{distro_hash, java_hash_code, DistroMapper};
