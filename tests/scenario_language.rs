@@ -474,7 +474,7 @@ fn client_log_words_lines_as_the_java_client_does() {
     assert_eq!(
         lines(&w, &["client_log"]),
         [
-            r#"{"t_ms":4102.013,"node":"consumer","kind":"client_log","level":"WARN","message":"out of date data received, old-t: 0, new-t: -5899"}"#
+            r#"{"t_ms":4102.053,"node":"consumer","kind":"client_log","level":"WARN","message":"out of date data received, old-t: 0, new-t: -5899"}"#
         ]
     );
     let json = r#"{ "name": "fo", "seed": 1, "duration": "20s", "servers": [{ "id": "s1" }],

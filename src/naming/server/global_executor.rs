@@ -14,6 +14,12 @@
 //! - a push round (`PushService.onApplicationEvent`'s task), on the one `udpSender` thread:
 //!   building each subscriber's data and sending it. A round due while another runs waits.
 //!
+//! - parsing a Distro sync batch (`DistroController.onSyncDatum` deserialises the body before
+//!   `onPut`s each datum), on the request thread: the batch applies, and the sync is answered,
+//!   once parsed;
+//! - serialising the datums a peer fetches or loads (`/distro/datum` for a verification's
+//!   keys, `/distro/datums` for a whole snapshot), on the request thread: the answer, holding the
+//!   data as it was when the request came, leaves once serialised;
 //! - comparing a verification's checksums (`onReceiveChecksums`, on the request thread that
 //!   serves `/distro/checksum`): `Instances.getChecksum` sorts and hashes the local datum of
 //!   every listed key afresh, so the work grows with those instances. The source's
@@ -38,6 +44,8 @@ const APPLY_NS_PER_INSTANCE: f64 = 13_000.0;
 const PUSH_BUILD_NS_PER_INSTANCE: f64 = 10_000.0;
 /// Sending one push datagram (`udpSocket.send`, the ack entry, the retransmit schedule): 20 µs.
 const PUSH_SEND_NS: f64 = 20_000.0;
+/// Serialising one instance of a datum to JSON: 10 µs. Not measured; a quarter of parsing it.
+const SERIALIZE_NS_PER_INSTANCE: f64 = 10_000.0;
 /// `Instances.getChecksum` over one instance (a formatted string of its fields, then MD5):
 /// 2 µs. Not measured; a small part of parsing the same instance.
 const CHECKSUM_NS_PER_INSTANCE: f64 = 2_000.0;
@@ -76,6 +84,11 @@ impl WorkCost {
         Dur(((PUSH_SEND_NS + PUSH_BUILD_NS_PER_INSTANCE * instances as f64) / self.speed).min(MAX_COST_NS) as i64)
     }
 
+    /// Serialising datums holding `instances` instances in all.
+    pub fn serialize(&self, instances: usize) -> Dur {
+        self.cost(SERIALIZE_NS_PER_INSTANCE, instances)
+    }
+
     /// Computing the local checksums of datums holding `instances` instances in all.
     pub fn checksums(&self, instances: usize) -> Dur {
         self.cost(CHECKSUM_NS_PER_INSTANCE, instances)
@@ -107,5 +120,6 @@ mod tests {
         assert_eq!(slow.push(0), Dur(40_000));
         assert_eq!((c.service_init(), slow.service_init()), (Dur(50_000), Dur(100_000)));
         assert_eq!((c.checksums(100_000), slow.checksums(0)), (Dur::from_millis(200), Dur::ZERO));
+        assert_eq!(c.serialize(300_000), Dur::from_millis(3_000));
     }
 }

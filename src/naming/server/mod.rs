@@ -335,13 +335,20 @@ impl NamingServer {
         }
         // Server-to-server endpoints (never @CanDistro).
         let reply = match &msg {
-            Msg::DistroSync(batch) => Some(self.on_distro_sync(now_ms, from, batch, out)),
+            Msg::DistroSync(batch) if !batch.is_empty() => {
+                let parse = self.config.work.parse(batch.iter().map(|(_, l)| l.len()).sum());
+                let parsed = Rc::new((from, id, batch.clone()));
+                out.set_timer(parse, Timer::Server(ServerTimer::SyncParsed(parsed)));
+                return;
+            }
+            // DistroController.onSyncDatum's text, as 1.4.1 answers it.
+            Msg::DistroSync(_) => Some(error(400, "receive empty entity!")),
             Msg::DistroChecksums(c) => match self.on_checksums(id, c, out) {
                 Some(reply) => Some(reply),
                 None => return, // answered once compared (and fetched)
             },
-            Msg::DistroFetch(keys) => Some(self.on_fetch(Some(keys))),
-            Msg::DistroSnapshot => Some(self.on_fetch(None)),
+            Msg::DistroFetch(keys) => return self.answer_serialised(id, self.on_fetch(Some(keys)), out),
+            Msg::DistroSnapshot => return self.answer_serialised(id, self.on_fetch(None), out),
             Msg::MemberReport { address } => Some(self.on_member_report(address, out)),
             Msg::ServerStatusBeat(beat) => Some(self.on_server_status_beat(now_ms, beat, out)),
             Msg::ServiceStatus(c) => Some(self.on_service_status(&c.source, &c.checksums, out)),
@@ -399,6 +406,16 @@ impl NamingServer {
             self.observe_answer(from, api, &reply, out);
         }
         out.respond(id, reply);
+    }
+
+    /// Answers with datums once they are serialised (`WorkCost::serialize`).
+    fn answer_serialised(&self, id: ExchangeId, reply: Msg, out: &mut Out) {
+        let instances = match &reply {
+            Msg::DistroData(batch) => batch.iter().map(|(_, l)| l.len()).sum(),
+            _ => 0,
+        };
+        let answer = Rc::new((id, reply));
+        out.set_timer(self.config.work.serialize(instances), Timer::Server(ServerTimer::Answer(answer)));
     }
 
     /// Answers a request refused before its controller ran (a filter), observing it.
@@ -479,6 +496,12 @@ impl NamingServer {
             ServerTimer::ClientBeatCheck(svc) => self.client_beat_check_task(now_ms, svc, out),
             ServerTimer::PushRound(svc) => self.push_round(now, svc, out),
             ServerTimer::ChecksumsCompared(work) => self.checksums_compared(now_ms, &work, out),
+            ServerTimer::Answer(answer) => out.respond(answer.0, answer.1.clone()),
+            ServerTimer::SyncParsed(parsed) => {
+                let (from, id, batch) = &*parsed;
+                let reply = self.on_distro_sync(now_ms, *from, batch, out);
+                out.respond(*id, reply);
+            }
             ServerTimer::PushRoundDone(svc) => {
                 self.push.pending_rounds.remove(&*svc);
             }

@@ -64,6 +64,10 @@ pub enum ServerTimer {
     PushRoundDone(Rc<ServiceKey>),
     /// A verification's checksums have been compared with the local datums (R5.19).
     ChecksumsCompared(Rc<crate::naming::server::distro::ChecksumWork>),
+    /// A request's answer, built when it came, leaves once its body is serialised.
+    Answer(Rc<(crate::engine::ExchangeId, super::Msg)>),
+    /// A Distro sync batch from this node is parsed: it applies, and is answered.
+    SyncParsed(Rc<(crate::engine::NodeId, crate::engine::ExchangeId, Rc<super::DatumBatch>)>),
 }
 
 /// Ack key of a push: client address and the round's `lastRefTime` nanos (R3.8).

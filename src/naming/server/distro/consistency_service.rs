@@ -7,7 +7,7 @@ use super::data_store::{datum_checksum, Datum};
 use crate::engine::{ExchangeId, HttpError, NodeId};
 use crate::naming::server::key_builder::{is_distro_key, service_key_of};
 use crate::naming::server::registry::{self, Instance, InstanceRef};
-use crate::naming::server::{error, Call, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
+use crate::naming::server::{Call, NamingServer, Out, SERVER_HTTP_TIMEOUTS};
 use crate::naming::wire::*;
 use crate::time::Dur;
 use std::collections::{BTreeSet, VecDeque};
@@ -146,13 +146,9 @@ impl NamingServer {
         self.service_changed(&svc, out);
     }
 
-    /// PUT `/distro/datum` (R5.16): create missing services, then `onPut` each datum; no version
-    /// check, last writer wins.
+    /// PUT `/distro/datum` (R5.16), once parsed: create missing services, then `onPut` each
+    /// datum; no version check, last writer wins.
     pub(crate) fn on_distro_sync(&mut self, now_ms: i64, from: NodeId, batch: &DatumBatch, out: &mut Out) -> Msg {
-        if batch.is_empty() {
-            // DistroController.onSyncDatum's text, as 1.4.1 answers it.
-            return error(400, "receive empty entity!");
-        }
         let mut applied = 0;
         for (key, list) in batch.iter() {
             if !is_distro_key(key) {
