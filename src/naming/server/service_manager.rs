@@ -248,15 +248,13 @@ impl NamingServer {
     /// nothing, can do nothing more and is not kept.
     pub(crate) fn remove_service(&mut self, key: &ServiceKey, out: &mut Out) {
         let Some(service) = self.services.remove(key) else { return };
-        if !service.in_future_map || !self.orphans.is_empty() {
-            self.orphans.push(OrphanService { service, listening: true });
-            self.orphans.retain_mut(|o| {
-                if o.service.key != *key {
-                    return true;
-                }
-                o.listening = false;
-                !o.service.in_future_map && o.service.all_ips(true).next().is_some()
-            });
+        let runs_on = |s: &Service| !s.in_future_map && s.all_ips(true).next().is_some();
+        self.orphans.retain_mut(|o| {
+            o.listening &= o.service.key != *key;
+            o.service.key != *key || runs_on(&o.service)
+        });
+        if runs_on(&service) {
+            self.orphans.push(OrphanService { service, listening: false });
         }
         self.store.data.remove(&instance_list_key(key, true));
         self.push.pending_rounds.remove(key);
