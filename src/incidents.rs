@@ -58,9 +58,11 @@ pub const CATALOGUE: &[Incident] = &[
     Incident {
         name: "restarts-close-together",
         releases: "1.4.x",
-        story: "two nodes restarted 10 s apart: the new owner's stale lastBeat deletes live instances, consumers see them vanish",
+        story: "two nodes restarted close together: one loads the other's half-loaded store and its partial lists overwrite the full ones; even spaced apart, the new owner's stale lastBeat deletes live instances",
         source: "#8436, #8437 (closed), #7697",
         files: &[
+            file!("restarts-partial-snapshot-1.4.1.json", "1.4.1: a load with 0 keys, 23 instances overwritten"),
+            file!("restarts-apart-fix-7697.json", "restarts apart, what-if fix issue-7697: nothing lost"),
             file!("distro-two-restarts.json", "1.4.1: happens"),
             file!("distro-two-restarts-fix-7697.json", "what-if fix issue-7697: no instance lost"),
         ],
