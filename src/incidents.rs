@@ -144,11 +144,13 @@ pub const CATALOGUE: &[Incident] = &[
     Incident {
         name: "ghost-instances",
         releases: "up to 1.4.1",
-        story: "a datum removed by verification leaves the Service's instances served from memory; a check task that outlives its deleted service drops re-registered instances every 5 s",
+        story: "a datum removed by verification leaves the Service's instances served from memory, for ever if no responsible node holds them; a check task that outlives its deleted service drops re-registered instances every 5 s",
         source: "#4829, #4676; fixed by #5131 and putIfAbsent / computeIfAbsent (1.4.2)",
         files: &[
             file!("ghost-after-verify-removal-1.4.1.json", "1.4.1: the instance stays served"),
             file!("ghost-after-verify-removal-1.4.2.json", "1.4.2: removed with the datum"),
+            file!("ghost-never-expires-1.4.1.json", "1.4.1: a dead provider served healthy for ever"),
+            file!("ghost-never-expires-1.4.2.json", "1.4.2: gone with the datum at 60 s"),
             file!("check-task-outlives-service-delete-1.3.2.json", "1.3.2: re-registered instances drop every 5 s"),
             file!("check-task-outlives-service-delete-1.4.2.json", "1.4.2: one task, cancelled with its service"),
         ],
