@@ -85,6 +85,7 @@ pub const CATALOGUE: &[Incident] = &[
         files: &[
             file!("whole-cluster-restart-1.4.1.json", "1.4.1 clients: 20404, then re-registration"),
             file!("whole-cluster-restart-1.1.4-clients.json", "1.1.4 clients: re-created from full beats"),
+            file!("whole-cluster-outage-poll-backoff-1.4.1.json", "a minute down: polls back off to 32 s, a change reaches the consumer 4 s late"),
         ],
     },
     Incident {
