@@ -328,6 +328,7 @@ fn empty_demo() -> ServiceInfo {
         last_ref_time: 0,
         checksum: "".into(),
         hosts: Hosts::default(),
+        metadata: Default::default(),
     }
 }
 

@@ -432,7 +432,7 @@ fn request_answered_shows_what_each_server_answered() {
     let seen = observed(json, &["request_answered", "server_status_changed"]);
     let answer = |t: &str, api: &str, from: &str, status: u16, message: &str| {
         format!(
-            r#"{{"t_ms":{t},"node":"s1","kind":"request_answered","api":"{api}","from":"{from}","status":{status},"message":"{message}","hosts":null,"cache_millis":null,"last_ref_time":null}}"#
+            r#"{{"t_ms":{t},"node":"s1","kind":"request_answered","api":"{api}","from":"{from}","status":{status},"message":"{message}","hosts":null,"cache_millis":null,"last_ref_time":null,"metadata":null}}"#
         )
     };
     let beat = "PUT /nacos/v1/ns/instance/beat";
@@ -680,4 +680,33 @@ fn a_switch_without_debug_reaches_every_server_through_the_cp_store() {
     let debug = run(true);
     assert!(debug[0].ok, "{}", debug[0].message);
     assert!(!debug[1].ok, "{}", debug[1].message);
+}
+
+/// `update_service` sets the service's metadata, which `doSrvIpxt` returns with every list of
+/// the service (and every push, the same JSON); an update without metadata clears it
+/// (`parseMetadata("")`). Three servers (1.4.1, JRaft, leader s3); the console is on s1, s2
+/// applies each write 504 ms after the operation and the consumer polls s2 every 10 s.
+#[test]
+fn update_service_metadata_is_in_every_answer_of_the_service() {
+    let json = r#"{ "name": "t", "seed": 1, "duration": "40s", "observe": { "requests": true },
+      "servers": [{ "id": "s1" }, { "id": "s2" }, { "id": "s3" }],
+      "clients": [
+        { "id": "provider", "register": [{ "at": "1s", "service": "demo", "port": 8080 }] },
+        { "id": "consumer", "servers": ["s2"], "subscribe": [{ "at": "2s", "service": "demo" }] }
+      ],
+      "operations": [
+        { "op": "update_service", "at": "10s", "via": "s1", "service": "demo", "protect_threshold": 0, "metadata": { "team": "pay" } },
+        { "op": "update_service", "at": "25s", "via": "s1", "service": "demo", "protect_threshold": 0 }
+      ],
+      "expect": [
+        { "observation": "raft_publish_applied", "node": "s2", "where": { "key": { "contains": "meta.public##DEFAULT_GROUP@@demo" } }, "within": ["10.504s", "10.504s"], "count": [1, 1] },
+        { "observation": "request_answered", "node": "s2", "where": { "api": { "contains": "/instance/list" }, "metadata": {} }, "within": ["3.003s", "3.003s"], "count": [1, 1] },
+        { "observation": "request_answered", "node": "s2", "where": { "api": { "contains": "/instance/list" }, "metadata": { "team": "pay" } }, "within": ["13.005s", "13.005s"], "count": [1, 1] },
+        { "observation": "request_answered", "node": "s2", "where": { "api": { "contains": "/instance/list" }, "metadata": { "team": "pay" } }, "within": ["23.007s", "23.007s"], "count": [1, 1] },
+        { "observation": "request_answered", "node": "s2", "where": { "api": { "contains": "/instance/list" }, "metadata": {} }, "within": ["33.009s", "33.009s"], "count": [1, 1] },
+        { "observation": "request_answered", "where": { "metadata": { "team": "pay" } }, "within": ["25.504s", "40s"], "never": true }
+      ] }"#;
+    for o in outcomes(json) {
+        assert!(o.ok, "expect[{}]: {}", o.index, o.message);
+    }
 }

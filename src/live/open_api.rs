@@ -347,7 +347,7 @@ pub fn service_json(info: &ServiceInfo, grouped_dom: bool, env: &str) -> String 
     o.insert("useSpecifiedURL".into(), json!(false));
     o.insert("clusters".into(), json!(&*info.clusters));
     o.insert("env".into(), json!(env));
-    o.insert("metadata".into(), json!({}));
+    o.insert("metadata".into(), json!(&*info.metadata));
     Value::Object(o).to_string()
 }
 
@@ -454,6 +454,7 @@ mod tests {
             last_ref_time: 0,
             checksum: "".into(),
             hosts: Hosts::default(),
+            metadata: Rc::default(),
         };
         assert_eq!(
             service_json(&unknown, true, ""),
@@ -486,6 +487,7 @@ mod tests {
                 last_ref_time: 5,
                 checksum: "c".into(),
                 hosts: vec![host.clone(); n].into(),
+                metadata: Rc::new([("team".to_string(), "pay".to_string())].into()),
             }),
             bytes: 0,
             gzipped: false,
@@ -497,6 +499,7 @@ mod tests {
         assert_eq!((v["type"].as_str(), v["lastRefTime"].as_i64()), (Some("dom"), Some(7)));
         let data: serde_json::Value = serde_json::from_str(v["data"].as_str().expect("data is a string")).unwrap();
         assert_eq!(data["hosts"][0]["port"], 1);
+        assert_eq!(data["metadata"]["team"], "pay", "the service's metadata travels with every push");
         let big = push_datagram(&packet(20));
         assert_eq!(&big[..2], &[0x1f, 0x8b]);
         assert_eq!(

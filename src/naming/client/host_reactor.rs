@@ -240,6 +240,7 @@ fn placeholder(name: &Str, clusters: &Str) -> ServiceInfo {
         last_ref_time: 0,
         checksum: "".into(),
         hosts: Hosts::default(),
+        metadata: Default::default(),
     }
 }
 

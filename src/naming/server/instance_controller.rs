@@ -250,6 +250,7 @@ impl NamingServer {
                 last_ref_time: 0,
                 checksum: "".into(),
                 hosts: Hosts::default(),
+                metadata: Metadata::default(),
             };
         };
         let wanted: Vec<&str> = clusters.split(',').filter(|c| !c.is_empty()).collect();
@@ -275,6 +276,7 @@ impl NamingServer {
             last_ref_time: now_ms,
             checksum: service.checksum(),
             hosts,
+            metadata: service.metadata.clone(),
         }
     }
 }

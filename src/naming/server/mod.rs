@@ -448,6 +448,7 @@ impl NamingServer {
             hosts: list.map(|i| i.hosts.iter().map(SeenHost::of).collect()),
             cache_millis: list.map(|i| i.cache_millis),
             last_ref_time: list.map(|i| i.last_ref_time),
+            metadata: list.map(|i| i.metadata.clone()),
         });
     }
 

@@ -69,6 +69,7 @@ impl NamingServer {
     pub(crate) fn apply_service_fields(&mut self, svc: &ServiceKey, fields: &ServiceFields) {
         if let Some(service) = self.services.get_mut(svc) {
             service.protect_threshold = f32::from_bits(fields.protect_threshold_bits);
+            service.metadata = fields.metadata.clone();
             service.recalculate_checksum_later();
         }
     }

@@ -257,7 +257,8 @@ pub enum Observation {
     },
     /// What this server answered a client or the console (`observe.requests`): the endpoint,
     /// the caller's address, the status and message; for `/instance/list` the hosts served
-    /// (`[]` for an unknown service), `cacheMillis` and `lastRefTime`, otherwise null.
+    /// (`[]` for an unknown service), `cacheMillis`, `lastRefTime` and the service's
+    /// `metadata` (`{}` for an unknown service), otherwise null.
     RequestAnswered {
         api: &'static str,
         from: Str,
@@ -266,6 +267,7 @@ pub enum Observation {
         hosts: Option<Vec<SeenHost>>,
         cache_millis: Option<i64>,
         last_ref_time: Option<i64>,
+        metadata: Option<Metadata>,
     },
     /// The legacy Raft's leader due time ran out: this node is a candidate for `term` (R7.5).
     RaftVoteStarted {

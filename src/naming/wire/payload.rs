@@ -55,7 +55,7 @@ pub struct HostJson {
 
 /// The service JSON of `/instance/list` and of pushes (spec R4.8/R4.9). `last_ref_time` is the
 /// server's `currentTimeMillis`, or 0 when the service does not exist on that server.
-#[derive(Clone, Debug, PartialEq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServiceInfo {
     pub name: Str,
     pub clusters: Str,
@@ -63,6 +63,25 @@ pub struct ServiceInfo {
     pub last_ref_time: i64,
     pub checksum: Str,
     pub hosts: Hosts,
+    /// The service's own metadata (`update_service`), which `doSrvIpxt` puts in every
+    /// answer of a known service; the Java client's `ServiceInfo` has no field for it.
+    pub metadata: Metadata,
+}
+
+/// A service JSON's part of the trace digest: `metadata` counts only when the service has
+/// some, so a service without any digests as its list, times and checksum alone.
+impl Hash for ServiceInfo {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.name.hash(h);
+        self.clusters.hash(h);
+        self.cache_millis.hash(h);
+        self.last_ref_time.hash(h);
+        self.checksum.hash(h);
+        self.hosts.hash(h);
+        if !self.metadata.is_empty() {
+            self.metadata.hash(h);
+        }
+    }
 }
 
 /// The hosts of a service JSON, shared and digested once. A server answers every poll of an

@@ -3,7 +3,7 @@
 
 use super::cluster::Cluster;
 use super::instance::{Instance, InstanceRef};
-use crate::naming::wire::{push_decimal, Hosts, ServiceKey, Str, Weight};
+use crate::naming::wire::{push_decimal, Hosts, Metadata, ServiceKey, Str, Weight};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -13,6 +13,9 @@ use std::rc::Rc;
 pub struct Service {
     pub key: ServiceKey,
     pub protect_threshold: f32,
+    /// Set by `update_service` (`Service.update` copies it from the meta key); served in
+    /// every `/instance/list` answer and push of the service.
+    pub metadata: Metadata,
     pub clusters: BTreeMap<Str, Cluster>,
     pub finalize_count: Cell<u32>,
     pub last_modified: i64,
@@ -93,6 +96,7 @@ impl Service {
     pub fn new(key: ServiceKey, now_ms: i64) -> Service {
         Service {
             protect_threshold: 0.0,
+            metadata: Metadata::default(),
             clusters: BTreeMap::new(),
             finalize_count: Cell::new(0),
             last_modified: now_ms,
