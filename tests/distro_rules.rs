@@ -274,3 +274,35 @@ fn a_snapshot_load_takes_time_per_instance_and_speed_scales_it() {
     assert_eq!(done("1"), vec![2_000_000, 2_000_000, 20_065_000_000]);
     assert_eq!(done("0.5"), vec![2_000_000, 2_000_000, 20_118_000_000]);
 }
+
+/// R5.14 + R5.16: a retry reads the datum when it runs; if verification removed it meanwhile
+/// the batch goes out empty and the peer refuses it, and the refusal is retried for ever, every
+/// 6.1 s (5 s retry delay, the 1 s second stage, 100 ms scans). In ghost-never-expires-1.4.1
+/// s1's sync of svc5 to the cut-off s2 is pending when s1 removes the datum at 60.001 s.
+#[test]
+fn a_retry_whose_datum_is_gone_sends_an_empty_batch_refused_for_ever() {
+    let json = std::fs::read_to_string("scenarios/incidents/ghost-never-expires-1.4.1.json").unwrap();
+    let w = run(&json);
+    let s1 = w.names.iter().position(|n| n == "s1").unwrap() as u32;
+    let empty_sends: Vec<i64> = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| r.node == s1 && matches!(&r.obs, Observation::DistroSyncSent { keys: 0, .. }))
+        .map(|r| r.at.as_millis())
+        .collect();
+    assert_eq!(empty_sends[..4], [65_100, 71_200, 77_300, 83_400]);
+    assert_eq!(empty_sends.len(), 39, "until the end of the run at 300 s");
+    let refused: Vec<i64> = w
+        .engine
+        .records
+        .iter()
+        .filter(|r| {
+            r.node == s1
+                && matches!(&r.obs, Observation::DistroSyncFailed { error, .. } if error.contains("receive empty entity!"))
+        })
+        .map(|r| r.at.as_millis())
+        .collect();
+    assert_eq!(refused.len(), empty_sends.len());
+    assert!(refused.iter().zip(&empty_sends).all(|(f, s)| f - s == 2), "refused one round trip later");
+}
