@@ -141,12 +141,38 @@ impl Serialize for Hosts {
 impl ServiceInfo {
     /// Approximate size of the JSON in bytes, for the UDP gzip threshold (R3.7).
     pub fn json_size(&self) -> usize {
-        let mut n = 120 + self.name.len() + self.clusters.len() + self.checksum.len();
+        let mut n = 120 + self.name.len() + self.clusters.len() + self.checksum.len() + metadata_size(&self.metadata);
         for h in self.hosts.iter() {
             n += 190 + 2 * h.ip.len() + h.instance_id.len() + h.cluster.len() + h.service.len();
-            n += h.metadata.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+            n += metadata_size(&h.metadata);
         }
         n
+    }
+}
+
+/// A metadata map's share of a JSON: each `"key":"value",`.
+fn metadata_size(md: &Metadata) -> usize {
+    md.iter().map(|(k, v)| k.len() + v.len() + 6).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_metadata_counts_in_the_json_size() {
+        let mut info = ServiceInfo {
+            name: "DEFAULT_GROUP@@demo".into(),
+            clusters: "".into(),
+            cache_millis: 10_000,
+            last_ref_time: 1,
+            checksum: "c".into(),
+            hosts: Hosts::default(),
+            metadata: Metadata::default(),
+        };
+        let bare = info.json_size();
+        info.metadata = Rc::new([("team".to_string(), "pay".to_string())].into());
+        assert_eq!(info.json_size(), bare + "\"team\":\"pay\",".len());
     }
 }
 
